@@ -1,0 +1,162 @@
+//! The widget ↔ host HTTP contract (DESIGN §3), as serde types both sides share.
+//!
+//! All paths are relative to the widget's `api` base URL (the demo host mounts them under
+//! `/api/optin`). Timestamps are integers (ms since the epoch, UTC). State-changing requests
+//! carry the header [`CSRF_HEADER`]`: 1`. Errors are [`ApiErrorBody`] with a stable code.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::history::{PerPage, TokenRecord};
+use crate::messages::ErrorCode;
+use crate::time::Timestamp;
+
+/// Header every state-changing request must carry (value `1`).
+pub const CSRF_HEADER: &str = "X-Token-Manager";
+
+/// Authorization status of a company, as the panel shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthorizationStatus {
+    /// No opt-in yet (or never after a Clear).
+    NotAuthorized,
+    /// Tokens are held and refreshed; data is retrieved on the user's behalf.
+    Active,
+    /// The admin cleared the authorization.
+    Cleared,
+    /// The provider invalidated it (e.g. password change); opt in again.
+    Invalidated,
+}
+
+/// `GET /config?company=` → what the widget needs to start an authorization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigResponse {
+    /// Provider preset name: `"ups"` or `"generic"`; also used for "Redirecting to UPS.com…".
+    pub provider: String,
+    /// Display name of the provider, e.g. `"UPS.com"`.
+    #[serde(default)]
+    pub provider_name: String,
+    /// Where the browser is sent to sign in (UPS: the `LassoRedirectURL` of validate-client).
+    pub authorize_url: String,
+    /// Public client id.
+    pub client_id: String,
+    /// Exact redirect URI registered with the provider.
+    pub redirect_uri: String,
+    /// Requested scope (space separated), may be empty.
+    pub scope: String,
+    /// Send a PKCE S256 challenge.
+    pub pkce: bool,
+    /// Extra authorize-URL parameters (UPS: `type=ups_com_api`).
+    #[serde(default)]
+    pub extra_params: BTreeMap<String, String>,
+}
+
+/// `POST /exchange` body.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExchangeBody {
+    /// Company the opt-in is for.
+    pub company: String,
+    /// The authorization code from the redirect.
+    pub code: String,
+    /// The PKCE verifier kept in the tab since Authorize.
+    pub code_verifier: String,
+    /// The redirect URI used in the authorize request.
+    pub redirect_uri: String,
+}
+
+impl std::fmt::Debug for ExchangeBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExchangeBody")
+            .field("company", &self.company)
+            .field("code", &"[redacted]")
+            .field("code_verifier", &"[redacted]")
+            .field("redirect_uri", &self.redirect_uri)
+            .finish()
+    }
+}
+
+/// `POST /exchange` → 201 response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExchangeResponse {
+    /// The history row of the new token (metadata only).
+    pub record: TokenRecord,
+}
+
+/// `GET /tokens?company=&page=&per_page=` query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokensQuery {
+    /// Company.
+    pub company: String,
+    /// 1-based page (clamped by the host).
+    #[serde(default = "one")]
+    pub page: u32,
+    /// Page size: 10, 25, 50 or 100.
+    #[serde(default)]
+    pub per_page: PerPage,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// `GET /tokens` response: one page of history, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokensResponse {
+    /// Current authorization status of the company.
+    pub status: AuthorizationStatus,
+    /// Rows of this page, newest first; `status` already derived at the host's `now`.
+    pub rows: Vec<TokenRecord>,
+    /// Total rows for the company.
+    pub total: u64,
+    /// The page returned (after clamping).
+    pub page: u32,
+    /// Page size.
+    pub per_page: PerPage,
+}
+
+/// `POST /clear` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClearBody {
+    /// Company whose authorization is dissolved.
+    pub company: String,
+}
+
+/// `POST /clear` → 200 response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClearResponse {
+    /// Status after the clear (`cleared`, or `not_authorized` if there was nothing to clear).
+    pub status: AuthorizationStatus,
+    /// When it was cleared.
+    pub cleared_at: Timestamp,
+}
+
+/// `GET /status?company=` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusResponse {
+    /// Current status.
+    pub status: AuthorizationStatus,
+    /// Since when it has been in this status.
+    pub since: Option<Timestamp>,
+    /// Why (for `invalidated`: the provider's code, e.g. `invalid_grant`).
+    pub reason: Option<String>,
+}
+
+/// Error body of every non-2xx answer: `{"error":{"code":"…","message":"…"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiErrorBody {
+    /// The error.
+    pub error: ApiError,
+}
+
+/// A stable code and a plain message (no internals).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// Stable code the widget maps to text.
+    pub code: ErrorCode,
+    /// Plain English message.
+    pub message: String,
+    /// For provider failures, the provider's own error code (e.g. `invalid_grant`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_code: Option<String>,
+}
