@@ -1,0 +1,3 @@
+//! Example Token Manager host (see ARCHITECTURE.md).
+
+pub mod mock_ups;

@@ -1,0 +1,3 @@
+//! `host-example` binary: reads config, binds, serves.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The Token Manager panel (Yew → WebAssembly).
