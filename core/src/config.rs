@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::api::ConfigResponse;
-use crate::token::ProviderError;
+use crate::token::{parse_error_response, ProviderError, ProviderErrorKind};
 
 /// Which provider contract the host speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +42,8 @@ pub mod ups {
     pub const TOKEN_PATH: &str = "/security/v1/oauth/token";
     /// Path of the refresh endpoint.
     pub const REFRESH_PATH: &str = "/security/v1/oauth/refresh";
+    /// The `type` authorize parameter of the UPS.com sign-in.
+    pub const SIGNIN_TYPE: &str = "ups_com_api";
 }
 
 /// Everything the host needs to talk to one provider (no secret: the client secret stays in
@@ -112,7 +114,30 @@ impl ProviderConfig {
     /// UPS preset against `host` (e.g. [`ups::TEST_HOST`]); the sign-in URL starts as
     /// [`ups::DEFAULT_SIGNIN_URL`] until [`apply_validate_client`](Self::apply_validate_client).
     pub fn ups(host: &str, client_id: &str, redirect_uri: &str) -> Result<Self, ConfigError> {
-        todo!("{host}{client_id}{redirect_uri}")
+        let host = parse_url("ups_host", host)?;
+        let at = |field: &'static str, path: &str| {
+            host.join(path).map_err(|_| ConfigError::BadUrl {
+                field,
+                reason: "cannot be joined with the UPS path",
+            })
+        };
+        let config = ProviderConfig {
+            kind: ProviderKind::Ups,
+            display_name: "UPS.com".into(),
+            client_id: client_id.trim().to_owned(),
+            redirect_uri: parse_url("redirect_uri", redirect_uri)?,
+            scope: "read".into(),
+            authorize_url: parse_url("authorize_url", ups::DEFAULT_SIGNIN_URL)?,
+            validate_client_url: Some(at("validate_client_url", ups::VALIDATE_CLIENT_PATH)?),
+            token_url: at("token_url", ups::TOKEN_PATH)?,
+            refresh_url: at("refresh_url", ups::REFRESH_PATH)?,
+            revocation_url: None,
+            pkce: true,
+            client_auth: ClientAuth::Basic,
+            extra_params: BTreeMap::from([("type".to_owned(), ups::SIGNIN_TYPE.to_owned())]),
+        };
+        config.validate()?;
+        Ok(config)
     }
     /// Generic RFC 6749 preset.
     pub fn generic(
@@ -123,27 +148,402 @@ impl ProviderConfig {
         redirect_uri: &str,
         scope: &str,
     ) -> Result<Self, ConfigError> {
-        todo!("{authorize_url}{token_url}{revocation_url:?}{client_id}{redirect_uri}{scope}")
+        let authorize_url = parse_url("authorize_url", authorize_url)?;
+        let token_url = parse_url("token_url", token_url)?;
+        let config = ProviderConfig {
+            kind: ProviderKind::Generic,
+            display_name: authorize_url
+                .host_str()
+                .unwrap_or("the provider")
+                .to_owned(),
+            client_id: client_id.trim().to_owned(),
+            redirect_uri: parse_url("redirect_uri", redirect_uri)?,
+            scope: scope.trim().to_owned(),
+            authorize_url,
+            validate_client_url: None,
+            refresh_url: token_url.clone(),
+            token_url,
+            revocation_url: revocation_url
+                .map(|u| parse_url("revocation_url", u))
+                .transpose()?,
+            pkce: true,
+            client_auth: ClientAuth::Basic,
+            extra_params: BTreeMap::new(),
+        };
+        config.validate()?;
+        Ok(config)
     }
     /// Generic preset from an RFC 8414 metadata document (`/.well-known/oauth-authorization-server`).
-    pub fn from_metadata(json: &[u8], client_id: &str, redirect_uri: &str, scope: &str) -> Result<Self, ConfigError> {
-        todo!("{}{client_id}{redirect_uri}{scope}", json.len())
+    pub fn from_metadata(
+        json: &[u8],
+        client_id: &str,
+        redirect_uri: &str,
+        scope: &str,
+    ) -> Result<Self, ConfigError> {
+        let meta: Metadata = serde_json::from_slice(json)
+            .map_err(|e| ConfigError::Metadata(format!("not a metadata document: {e}")))?;
+        let issuer = parse_url("issuer", &meta.issuer)?;
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            return Err(ConfigError::Metadata(
+                "issuer must not have a query or fragment (RFC 8414 §2)".into(),
+            ));
+        }
+        let authorize = meta
+            .authorization_endpoint
+            .ok_or_else(|| ConfigError::Metadata("authorization_endpoint is missing".into()))?;
+        let token = meta
+            .token_endpoint
+            .ok_or_else(|| ConfigError::Metadata("token_endpoint is missing".into()))?;
+        if let Some(types) = &meta.response_types_supported {
+            if !types.iter().any(|t| t == "code") {
+                return Err(ConfigError::Metadata(
+                    "the server does not support response_type=code".into(),
+                ));
+            }
+        }
+        let mut config = Self::generic(
+            &authorize,
+            &token,
+            meta.revocation_endpoint.as_deref(),
+            client_id,
+            redirect_uri,
+            scope,
+        )?;
+        config.display_name = issuer.host_str().unwrap_or("the provider").to_owned();
+        // RFC 8414 §2: absent means client_secret_basic.
+        if let Some(methods) = &meta.token_endpoint_auth_methods_supported {
+            let basic = methods.iter().any(|m| m == "client_secret_basic");
+            let post = methods.iter().any(|m| m == "client_secret_post");
+            config.client_auth = match (basic, post) {
+                (true, _) => ClientAuth::Basic,
+                (false, true) => ClientAuth::RequestBody,
+                (false, false) => {
+                    return Err(ConfigError::Metadata(
+                        "the token endpoint supports neither client_secret_basic nor client_secret_post".into(),
+                    ))
+                }
+            };
+        }
+        Ok(config)
     }
     /// Check every rule (absolute URLs, https except loopback, no fragments, client id present).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        todo!()
+        if self.client_id.trim().is_empty() {
+            return Err(ConfigError::MissingClientId);
+        }
+        if self.client_id.chars().any(char::is_control) {
+            return Err(ConfigError::BadUrl {
+                field: "client_id",
+                reason: "contains control characters",
+            });
+        }
+        check_endpoint("redirect_uri", &self.redirect_uri)?;
+        check_endpoint("authorize_url", &self.authorize_url)?;
+        check_endpoint("token_url", &self.token_url)?;
+        check_endpoint("refresh_url", &self.refresh_url)?;
+        if let Some(u) = &self.validate_client_url {
+            check_endpoint("validate_client_url", u)?;
+        }
+        if let Some(u) = &self.revocation_url {
+            check_endpoint("revocation_url", u)?;
+        }
+        Ok(())
     }
     /// UPS: the validate-client URL with `client_id` and `redirect_uri` in the query.
     pub fn validate_client_request_url(&self) -> Option<Url> {
-        todo!()
+        let mut url = self.validate_client_url.clone()?;
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.client_id)
+            .append_pair("redirect_uri", self.redirect_uri.as_str());
+        Some(url)
     }
     /// UPS: read a validate-client answer (`{"result":"success","type":"ups_com_api","LassoRedirectURL":…}`)
     /// and adopt its sign-in URL (and `type`) for the authorize request.
     pub fn apply_validate_client(&mut self, status: u16, body: &[u8]) -> Result<(), ProviderError> {
-        todo!("{status}{}", body.len())
+        if !(200..300).contains(&status) {
+            return Err(parse_error_response(status, body));
+        }
+        let answer: ValidateClientAnswer = serde_json::from_slice(body).map_err(|_| {
+            ProviderError::malformed(
+                Some(status),
+                "validate-client answer is not the expected JSON",
+            )
+        })?;
+        if !answer.result.eq_ignore_ascii_case("success") {
+            return Err(ProviderError {
+                kind: ProviderErrorKind::Other,
+                status: Some(status),
+                code: "validate_client_failed".into(),
+                message: format!(
+                    "validate-client answered result={:?}",
+                    answer.result.chars().take(64).collect::<String>()
+                ),
+            });
+        }
+        let signin = answer
+            .lasso_redirect_url
+            .as_deref()
+            .and_then(|u| Url::parse(u).ok())
+            .ok_or_else(|| {
+                ProviderError::malformed(
+                    Some(status),
+                    "validate-client answer has no usable LassoRedirectURL",
+                )
+            })?;
+        check_endpoint("LassoRedirectURL", &signin)
+            .map_err(|e| ProviderError::malformed(Some(status), format!("validate-client: {e}")))?;
+        self.authorize_url = signin;
+        if let Some(t) = answer.kind.filter(|t| !t.trim().is_empty()) {
+            self.extra_params.insert("type".into(), t.trim().to_owned());
+        }
+        Ok(())
     }
     /// What `GET /config` returns to the widget.
     pub fn public(&self) -> ConfigResponse {
-        todo!()
+        ConfigResponse {
+            provider: match self.kind {
+                ProviderKind::Ups => "ups",
+                ProviderKind::Generic => "generic",
+            }
+            .to_owned(),
+            provider_name: self.display_name.clone(),
+            authorize_url: self.authorize_url.to_string(),
+            client_id: self.client_id.clone(),
+            redirect_uri: self.redirect_uri.to_string(),
+            scope: self.scope.clone(),
+            pkce: self.pkce,
+            extra_params: self.extra_params.clone(),
+        }
+    }
+}
+
+/// The validate-client answer (DESIGN §4).
+#[derive(Deserialize)]
+struct ValidateClientAnswer {
+    #[serde(default)]
+    result: String,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(rename = "LassoRedirectURL", alias = "lassoRedirectURL", default)]
+    lasso_redirect_url: Option<String>,
+}
+
+/// The RFC 8414 §2 fields core uses.
+#[derive(Deserialize)]
+struct Metadata {
+    issuer: String,
+    authorization_endpoint: Option<String>,
+    token_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
+    response_types_supported: Option<Vec<String>>,
+    token_endpoint_auth_methods_supported: Option<Vec<String>>,
+}
+
+/// Parse an absolute URL, naming the field on failure.
+fn parse_url(field: &'static str, s: &str) -> Result<Url, ConfigError> {
+    match Url::parse(s.trim()) {
+        Ok(u) => Ok(u),
+        Err(
+            url::ParseError::RelativeUrlWithoutBase
+            | url::ParseError::RelativeUrlWithCannotBeABaseBase,
+        ) => Err(ConfigError::RelativeUrl { field }),
+        Err(url::ParseError::EmptyHost) => Err(ConfigError::BadUrl {
+            field,
+            reason: "has no host",
+        }),
+        Err(url::ParseError::InvalidPort) => Err(ConfigError::BadUrl {
+            field,
+            reason: "has an invalid port",
+        }),
+        Err(_) => Err(ConfigError::BadUrl {
+            field,
+            reason: "cannot be parsed",
+        }),
+    }
+}
+
+/// https (or http on loopback), a host, no credentials, no fragment.
+fn check_endpoint(field: &'static str, url: &Url) -> Result<(), ConfigError> {
+    if url.cannot_be_a_base() {
+        return Err(ConfigError::RelativeUrl { field });
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(url) => {}
+        "http" => return Err(ConfigError::InsecureUrl { field }),
+        _ => {
+            return Err(ConfigError::BadUrl {
+                field,
+                reason: "scheme must be https",
+            })
+        }
+    }
+    if url.host().is_none() {
+        return Err(ConfigError::BadUrl {
+            field,
+            reason: "has no host",
+        });
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::BadUrl {
+            field,
+            reason: "must not contain credentials",
+        });
+    }
+    if url.fragment().is_some() {
+        return Err(ConfigError::BadUrl {
+            field,
+            reason: "must not contain a fragment",
+        });
+    }
+    Ok(())
+}
+
+/// `localhost`, `*.localhost`, 127.0.0.0/8 or ::1.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const REDIRECT: &str = "https://portal.example/admin/token-manager";
+
+    #[test]
+    fn ups_preset() {
+        let c = ProviderConfig::ups(ups::TEST_HOST, "cid", REDIRECT).unwrap();
+        assert_eq!(
+            c.token_url.as_str(),
+            "https://wwwcie.ups.com/security/v1/oauth/token"
+        );
+        assert_eq!(
+            c.refresh_url.as_str(),
+            "https://wwwcie.ups.com/security/v1/oauth/refresh"
+        );
+        assert_eq!(c.authorize_url.as_str(), ups::DEFAULT_SIGNIN_URL);
+        assert_eq!(c.client_auth, ClientAuth::Basic);
+        assert_eq!(c.extra_params["type"], "ups_com_api");
+        let v = c.validate_client_request_url().unwrap();
+        assert_eq!(
+            v.as_str(),
+            "https://wwwcie.ups.com/security/v1/oauth/validate-client?client_id=cid&redirect_uri=https%3A%2F%2Fportal.example%2Fadmin%2Ftoken-manager"
+        );
+        let p = c.public();
+        assert_eq!(
+            (
+                p.provider.as_str(),
+                p.provider_name.as_str(),
+                p.scope.as_str()
+            ),
+            ("ups", "UPS.com", "read")
+        );
+        // A mock on loopback over http is fine.
+        assert!(ProviderConfig::ups(
+            "http://127.0.0.1:8081",
+            "cid",
+            "http://localhost:8080/admin/token-manager"
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn validation_errors() {
+        assert_eq!(
+            ProviderConfig::ups("wwwcie.ups.com", "cid", REDIRECT).unwrap_err(),
+            ConfigError::RelativeUrl { field: "ups_host" }
+        );
+        assert_eq!(
+            ProviderConfig::ups("http://wwwcie.ups.com", "cid", REDIRECT).unwrap_err(),
+            ConfigError::InsecureUrl { field: "token_url" }
+        );
+        assert_eq!(
+            ProviderConfig::ups(ups::TEST_HOST, " ", REDIRECT).unwrap_err(),
+            ConfigError::MissingClientId
+        );
+        assert_eq!(
+            ProviderConfig::ups(ups::TEST_HOST, "c", "https://p.example/cb#x")
+                .unwrap_err()
+                .to_string(),
+            "redirect_uri is not a valid endpoint URL: must not contain a fragment"
+        );
+        assert!(matches!(
+            ProviderConfig::ups(ups::TEST_HOST, "c", "ftp://p.example/cb"),
+            Err(ConfigError::BadUrl { .. })
+        ));
+        assert!(matches!(
+            ProviderConfig::ups("https://u:p@h.example", "c", REDIRECT),
+            Err(ConfigError::BadUrl { .. })
+        ));
+    }
+
+    #[test]
+    fn generic_and_metadata() {
+        let c = ProviderConfig::generic(
+            "https://idp.example/authorize",
+            "https://idp.example/token",
+            Some("https://idp.example/revoke"),
+            "cid",
+            REDIRECT,
+            "openid",
+        )
+        .unwrap();
+        assert_eq!(c.refresh_url, c.token_url);
+        assert!(c.revocation_url.is_some());
+        let meta = br#"{"issuer":"https://idp.example","authorization_endpoint":"https://idp.example/a","token_endpoint":"https://idp.example/t","revocation_endpoint":"https://idp.example/r","response_types_supported":["code"],"token_endpoint_auth_methods_supported":["client_secret_post"]}"#;
+        let c = ProviderConfig::from_metadata(meta, "cid", REDIRECT, "").unwrap();
+        assert_eq!(c.client_auth, ClientAuth::RequestBody);
+        assert_eq!(c.display_name, "idp.example");
+        assert_eq!(c.revocation_url.unwrap().as_str(), "https://idp.example/r");
+        assert!(matches!(
+            ProviderConfig::from_metadata(b"{}", "c", REDIRECT, ""),
+            Err(ConfigError::Metadata(_))
+        ));
+        assert!(matches!(
+            ProviderConfig::from_metadata(
+                br#"{"issuer":"https://i.example","token_endpoint":"https://i.example/t"}"#,
+                "c",
+                REDIRECT,
+                ""
+            ),
+            Err(ConfigError::Metadata(_))
+        ));
+    }
+
+    #[test]
+    fn validate_client_answer() {
+        let mut c = ProviderConfig::ups(ups::TEST_HOST, "cid", REDIRECT).unwrap();
+        c.apply_validate_client(200, br#"{"result":"success","type":"ups_com_api","LassoRedirectURL":"https://www.ups.com/lasso/signin?x=1"}"#).unwrap();
+        assert_eq!(
+            c.authorize_url.as_str(),
+            "https://www.ups.com/lasso/signin?x=1"
+        );
+        let e = c
+            .apply_validate_client(
+                200,
+                br#"{"result":"success","LassoRedirectURL":"http://evil.example/"}"#,
+            )
+            .unwrap_err();
+        assert_eq!(e.kind, ProviderErrorKind::Malformed);
+        let e = c
+            .apply_validate_client(
+                401,
+                br#"{"response":{"errors":[{"code":"10401","message":"ClientId is Invalid"}]}}"#,
+            )
+            .unwrap_err();
+        assert_eq!(e.kind, ProviderErrorKind::InvalidClient);
+        let e = c
+            .apply_validate_client(200, br#"{"result":"failure"}"#)
+            .unwrap_err();
+        assert_eq!(e.kind, ProviderErrorKind::Other);
     }
 }

@@ -14,9 +14,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::AuthorizationStatus;
+use crate::api::{AuthorizationStatus, StatusResponse};
 use crate::time::Timestamp;
-use crate::token::{GrantTimes, ProviderError};
+use crate::token::{GrantTimes, ProviderError, ProviderErrorKind};
 
 /// Refresh timing rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,11 +42,15 @@ impl Default for RefreshPolicy {
 impl RefreshPolicy {
     /// When to refresh a grant: `token_expires - min(skew, lifetime/2)`.
     pub fn refresh_at(&self, times: &GrantTimes) -> Timestamp {
-        todo!("{times:?}")
+        let lifetime = times.token_expires.since(times.token_created);
+        times.token_expires.sub(self.skew.min(lifetime / 2))
     }
     /// Delay before retry number `attempt` (1-based): `min_backoff * 2^(attempt-1)`, capped.
     pub fn backoff(&self, attempt: u32) -> std::time::Duration {
-        todo!("{attempt}")
+        let exp = attempt.saturating_sub(1);
+        2u32.checked_pow(exp)
+            .and_then(|factor| self.min_backoff.checked_mul(factor))
+            .map_or(self.max_backoff, |d| d.min(self.max_backoff))
     }
 }
 
@@ -136,15 +140,303 @@ impl Authorization {
     /// Apply an event at `now`; returns the next state and the actions, in order.
     /// Events that make no sense in a state (e.g. `Refreshed` when `Cleared`: a refresh raced a
     /// Clear) change nothing and return [`Action::WipeTokens`] so no stray token survives.
-    pub fn handle(self, event: Event, now: Timestamp, policy: &RefreshPolicy) -> (Authorization, Vec<Action>) {
-        todo!("{event:?}{now:?}{policy:?}")
+    pub fn handle(
+        self,
+        event: Event,
+        now: Timestamp,
+        policy: &RefreshPolicy,
+    ) -> (Authorization, Vec<Action>) {
+        use Action::*;
+        match (self, event) {
+            // A new opt-in always wins, whatever came before (RFC 6749 §4.1.4).
+            (_, Event::Granted(times)) => (
+                Authorization::Active {
+                    since: now,
+                    times,
+                    failures: 0,
+                },
+                vec![
+                    StoreTokens,
+                    SupersedeRecords,
+                    AppendRecord(times),
+                    ScheduleRefresh {
+                        at: policy.refresh_at(&times),
+                    },
+                    StartRetrieval,
+                ],
+            ),
+            // RFC 6749 §6: a new access token (and, at UPS, a new refresh token) was issued.
+            (Authorization::Active { .. }, Event::Refreshed(times)) => (
+                Authorization::Active {
+                    since: now,
+                    times,
+                    failures: 0,
+                },
+                vec![
+                    StoreTokens,
+                    SupersedeRecords,
+                    AppendRecord(times),
+                    ScheduleRefresh {
+                        at: policy.refresh_at(&times),
+                    },
+                ],
+            ),
+            // RFC 6749 §5.2 invalid_grant: the refresh token is dead (UPS: password changed).
+            (Authorization::Active { .. }, Event::RefreshFailed(e))
+                if e.kind == ProviderErrorKind::InvalidGrant =>
+            {
+                invalidated(now, e.code)
+            }
+            // Anything else may pass: retry with backoff while the refresh token can still work,
+            // even after the access token has expired.
+            (
+                Authorization::Active {
+                    since,
+                    times,
+                    failures,
+                },
+                Event::RefreshFailed(_),
+            ) => {
+                let attempt = failures.saturating_add(1);
+                let at = now.add(policy.backoff(attempt));
+                match times.refresh_expires {
+                    Some(dead) if at >= dead => invalidated(now, REFRESH_EXPIRED.to_owned()),
+                    _ => (
+                        Authorization::Active {
+                            since,
+                            times,
+                            failures: attempt,
+                        },
+                        vec![RetryRefresh { at, attempt }],
+                    ),
+                }
+            }
+            // The admin dissolves the authorization: stop first, then tell the provider, then forget.
+            (Authorization::Active { .. }, Event::Cleared) => (
+                Authorization::Cleared { at: now },
+                vec![
+                    StopRetrieval,
+                    RevokeTokens,
+                    WipeTokens,
+                    MarkCleared { at: now },
+                ],
+            ),
+            // Clearing an invalidated opt-in: no token is left to revoke; the audit trail says Cleared.
+            (Authorization::Invalidated { .. }, Event::Cleared) => (
+                Authorization::Cleared { at: now },
+                vec![StopRetrieval, WipeTokens, MarkCleared { at: now }],
+            ),
+            // Late refresh results after Clear/invalidation, Clear with nothing to clear:
+            // nothing changes, but no stray token may survive.
+            (state, Event::Refreshed(_) | Event::RefreshFailed(_) | Event::Cleared) => {
+                (state, vec![WipeTokens])
+            }
+        }
     }
     /// The panel's status.
     pub fn status(&self) -> AuthorizationStatus {
-        todo!()
+        match self {
+            Authorization::NotAuthorized => AuthorizationStatus::NotAuthorized,
+            Authorization::Active { .. } => AuthorizationStatus::Active,
+            Authorization::Cleared { .. } => AuthorizationStatus::Cleared,
+            Authorization::Invalidated { .. } => AuthorizationStatus::Invalidated,
+        }
     }
     /// Since when this state holds.
     pub fn since(&self) -> Option<Timestamp> {
-        todo!()
+        match self {
+            Authorization::NotAuthorized => None,
+            Authorization::Active { since, .. } => Some(*since),
+            Authorization::Cleared { at } | Authorization::Invalidated { at, .. } => Some(*at),
+        }
+    }
+    /// Why the state holds, for [`StatusResponse::reason`](crate::api::StatusResponse::reason):
+    /// the provider's code when invalidated.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Authorization::Invalidated { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+    /// The current grant times, when active.
+    pub fn times(&self) -> Option<&GrantTimes> {
+        match self {
+            Authorization::Active { times, .. } => Some(times),
+            _ => None,
+        }
+    }
+    /// When the shell should next try a refresh: for an active authorization without failures,
+    /// [`RefreshPolicy::refresh_at`]; after failures, `now` (the retry time is not persisted, so
+    /// a restarted shell retries at once). `None` when not active.
+    pub fn next_refresh(&self, now: Timestamp, policy: &RefreshPolicy) -> Option<Timestamp> {
+        match self {
+            Authorization::Active {
+                times, failures: 0, ..
+            } => Some(policy.refresh_at(times)),
+            Authorization::Active { .. } => Some(now),
+            _ => None,
+        }
+    }
+    /// The status report of `GET /status`.
+    pub fn status_response(&self) -> StatusResponse {
+        StatusResponse {
+            status: self.status(),
+            since: self.since(),
+            reason: self.reason().map(str::to_owned),
+        }
+    }
+}
+
+/// [`Authorization::Invalidated`] reason when retries outlived the refresh token.
+pub const REFRESH_EXPIRED: &str = "refresh_expired";
+
+fn invalidated(now: Timestamp, reason: String) -> (Authorization, Vec<Action>) {
+    (
+        Authorization::Invalidated { at: now, reason },
+        vec![
+            Action::MarkInvalidated,
+            Action::WipeTokens,
+            Action::StopRetrieval,
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const H: i64 = 3_600_000;
+
+    fn times(at: i64) -> GrantTimes {
+        GrantTimes {
+            token_created: Timestamp(at),
+            token_expires: Timestamp(at + 4 * H),
+            refresh_created: Some(Timestamp(at)),
+            refresh_expires: Some(Timestamp(at + 60 * 24 * H)),
+        }
+    }
+
+    fn err(kind: ProviderErrorKind, code: &str) -> ProviderError {
+        ProviderError {
+            kind,
+            status: Some(400),
+            code: code.into(),
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn policy() {
+        let p = RefreshPolicy::default();
+        assert_eq!(p.refresh_at(&times(0)), Timestamp(4 * H - 300_000));
+        let short = GrantTimes {
+            token_expires: Timestamp(60_000),
+            ..times(0)
+        };
+        assert_eq!(p.refresh_at(&short), Timestamp(30_000));
+        assert_eq!(p.backoff(1), Duration::from_secs(5));
+        assert_eq!(p.backoff(2), Duration::from_secs(10));
+        assert_eq!(p.backoff(7), Duration::from_secs(300));
+        assert_eq!(p.backoff(u32::MAX), Duration::from_secs(300));
+        assert_eq!(p.backoff(0), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn grant_refresh_invalidate() {
+        let p = RefreshPolicy::default();
+        let (a, acts) =
+            Authorization::NotAuthorized.handle(Event::Granted(times(0)), Timestamp(0), &p);
+        assert_eq!(a.status(), AuthorizationStatus::Active);
+        assert_eq!(
+            acts,
+            [
+                Action::StoreTokens,
+                Action::SupersedeRecords,
+                Action::AppendRecord(times(0)),
+                Action::ScheduleRefresh {
+                    at: p.refresh_at(&times(0))
+                },
+                Action::StartRetrieval
+            ]
+        );
+        let (a, acts) = a.handle(Event::Refreshed(times(H)), Timestamp(H), &p);
+        assert_eq!(acts.len(), 4);
+        assert_eq!(a.since(), Some(Timestamp(H)));
+        let (a, acts) = a.handle(
+            Event::RefreshFailed(err(ProviderErrorKind::InvalidGrant, "invalid_grant")),
+            Timestamp(2 * H),
+            &p,
+        );
+        assert_eq!(
+            acts,
+            [
+                Action::MarkInvalidated,
+                Action::WipeTokens,
+                Action::StopRetrieval
+            ]
+        );
+        assert_eq!(a.reason(), Some("invalid_grant"));
+        assert_eq!(a.status(), AuthorizationStatus::Invalidated);
+        let (a, _) = a.handle(Event::Granted(times(3 * H)), Timestamp(3 * H), &p);
+        assert_eq!(a.status(), AuthorizationStatus::Active);
+    }
+
+    #[test]
+    fn temporary_failures_back_off_until_refresh_expiry() {
+        let p = RefreshPolicy::default();
+        let t = GrantTimes {
+            refresh_expires: Some(Timestamp(4 * H + 12_000)),
+            ..times(0)
+        };
+        let (a, _) = Authorization::NotAuthorized.handle(Event::Granted(t), Timestamp(0), &p);
+        let now = Timestamp(4 * H);
+        let (a, acts) = a.handle(
+            Event::RefreshFailed(err(ProviderErrorKind::Temporary, "unavailable")),
+            now,
+            &p,
+        );
+        assert_eq!(
+            acts,
+            [Action::RetryRefresh {
+                at: Timestamp(4 * H + 5_000),
+                attempt: 1
+            }]
+        );
+        let (a, acts) = a.handle(
+            Event::RefreshFailed(err(ProviderErrorKind::Temporary, "unavailable")),
+            Timestamp(4 * H + 5_000),
+            &p,
+        );
+        assert_eq!(a.status(), AuthorizationStatus::Invalidated, "{acts:?}");
+        assert_eq!(a.reason(), Some(REFRESH_EXPIRED));
+    }
+
+    #[test]
+    fn clear_and_strays() {
+        let p = RefreshPolicy::default();
+        let (a, acts) = Authorization::NotAuthorized.handle(Event::Cleared, Timestamp(0), &p);
+        assert_eq!(
+            (a.clone(), acts),
+            (Authorization::NotAuthorized, vec![Action::WipeTokens])
+        );
+        let (a, _) = a.handle(Event::Granted(times(0)), Timestamp(0), &p);
+        let (a, acts) = a.handle(Event::Cleared, Timestamp(9), &p);
+        assert_eq!(
+            acts,
+            [
+                Action::StopRetrieval,
+                Action::RevokeTokens,
+                Action::WipeTokens,
+                Action::MarkCleared { at: Timestamp(9) }
+            ]
+        );
+        assert_eq!(a, Authorization::Cleared { at: Timestamp(9) });
+        let (a, acts) = a.handle(Event::Refreshed(times(10)), Timestamp(10), &p);
+        assert_eq!(
+            (a.status(), acts),
+            (AuthorizationStatus::Cleared, vec![Action::WipeTokens])
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 use oauth2::{AccessToken, RefreshToken};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::messages::ErrorCode;
 use crate::time::Timestamp;
@@ -89,23 +90,442 @@ pub struct ProviderError {
 impl ProviderError {
     /// A transport failure (timeout, connection refused) — always [`ProviderErrorKind::Temporary`].
     pub fn transport(message: impl Into<String>) -> Self {
-        Self { kind: ProviderErrorKind::Temporary, status: None, code: "unavailable".into(), message: message.into() }
+        Self {
+            kind: ProviderErrorKind::Temporary,
+            status: None,
+            code: "unavailable".into(),
+            message: message.into(),
+        }
     }
     /// The stable code for the widget.
     pub fn error_code(&self) -> ErrorCode {
-        todo!()
+        match self.kind {
+            ProviderErrorKind::InvalidGrant => ErrorCode::InvalidGrant,
+            ProviderErrorKind::InvalidClient => ErrorCode::InvalidClient,
+            ProviderErrorKind::Temporary => ErrorCode::ProviderUnavailable,
+            ProviderErrorKind::Malformed => ErrorCode::ProviderMalformed,
+            ProviderErrorKind::Other => ErrorCode::ProviderError,
+        }
+    }
+    /// A 2xx answer that could not be understood (kind [`ProviderErrorKind::Malformed`]).
+    pub fn malformed(status: Option<u16>, message: impl Into<String>) -> Self {
+        Self {
+            kind: ProviderErrorKind::Malformed,
+            status,
+            code: "malformed_response".into(),
+            message: message.into(),
+        }
+    }
+    /// Is a later retry of the same request likely to succeed?
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.kind,
+            ProviderErrorKind::Temporary | ProviderErrorKind::Malformed
+        )
     }
 }
+
+/// Longest provider code / description kept from an error body (bytes); longer text is cut at a
+/// character boundary so logs and error bodies stay bounded.
+pub const MAX_ERROR_TEXT: usize = 512;
 
 /// Map a token-endpoint answer (status + body) at `now`. 2xx bodies are parsed as UPS
 /// (numbers as strings, ms `issued_at`) or RFC 6749 JSON; anything else through
 /// [`parse_error_response`]. Never panics.
-pub fn parse_token_response(status: u16, body: &[u8], now: Timestamp) -> Result<TokenGrant, ProviderError> {
-    todo!("{status}{}{now:?}", body.len())
+pub fn parse_token_response(
+    status: u16,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<TokenGrant, ProviderError> {
+    if !(200..300).contains(&status) {
+        return Err(parse_error_response(status, body));
+    }
+    let malformed = |why: &str| ProviderError::malformed(Some(status), why);
+    let value: Value =
+        serde_json::from_slice(body).map_err(|_| malformed("token response is not JSON"))?;
+    let Some(obj) = value.as_object() else {
+        return Err(malformed("token response is not a JSON object"));
+    };
+    // Some servers answer 200 with an error body; treat it as the error it is.
+    if obj.contains_key("error")
+        || obj
+            .get("response")
+            .is_some_and(|r| r.get("errors").is_some())
+    {
+        return Err(parse_error_response(status, body));
+    }
+    let access = match obj.get("access_token") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        Some(_) => return Err(malformed("access_token is not a non-empty string")),
+        None => return Err(malformed("access_token is missing")),
+    };
+    let token_type = match obj.get("token_type") {
+        None | Some(Value::Null) => "Bearer".to_owned(),
+        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
+        Some(_) => return Err(malformed("token_type is not a string")),
+    };
+    let refresh = match obj.get("refresh_token") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(malformed("refresh_token is not a string")),
+    };
+    let scope = match obj.get("scope") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(malformed("scope is not a string")),
+    };
+    let expires_in = uint_field(obj, "expires_in").map_err(malformed)?;
+    let issued_at = uint_field(obj, "issued_at").map_err(malformed)?;
+    let refresh_issued_at = uint_field(obj, "refresh_token_issued_at").map_err(malformed)?;
+    // UPS and most servers say `refresh_token_expires_in`; Keycloak says `refresh_expires_in`.
+    let refresh_expires_in = match uint_field(obj, "refresh_token_expires_in").map_err(malformed)? {
+        Some(v) => Some(v),
+        None => uint_field(obj, "refresh_expires_in").map_err(malformed)?,
+    };
+
+    let token_created = issued_at.map_or(now, millis);
+    let lifetime = expires_in.map_or(DEFAULT_ACCESS_LIFETIME, std::time::Duration::from_secs);
+    let token_expires = token_created.add(lifetime);
+    let (refresh_created, refresh_expires) = if refresh.is_some() {
+        let created = refresh_issued_at.map_or(token_created, millis);
+        // `refresh_expires_in: 0` means "no fixed expiry" for some servers (Keycloak offline tokens).
+        let expires = refresh_expires_in
+            .filter(|&s| s > 0)
+            .map(|s| created.add(std::time::Duration::from_secs(s)));
+        (Some(created), expires)
+    } else {
+        (None, None)
+    };
+    Ok(TokenGrant {
+        access_token: AccessToken::new(access),
+        refresh_token: refresh.map(RefreshToken::new),
+        token_type,
+        scope,
+        token_created,
+        token_expires,
+        refresh_created,
+        refresh_expires,
+    })
+}
+
+/// A timestamp from a provider's millisecond value (saturating at `i64::MAX`).
+fn millis(ms: u64) -> Timestamp {
+    Timestamp(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+/// A non-negative integer field sent as a JSON number or a decimal string (UPS). `Ok(None)`
+/// when absent, null or an empty string; `Err` when present but not a non-negative integer.
+fn uint_field(obj: &Map<String, Value>, name: &'static str) -> Result<Option<u64>, &'static str> {
+    match obj.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => {
+            if let Some(v) = n.as_u64() {
+                Ok(Some(v))
+            } else {
+                match n.as_f64() {
+                    // Integral floats such as `3600.0`; the cast is exact below 2^53 and
+                    // saturating above.
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    Some(f) if f.is_finite() && f >= 0.0 && f.fract() == 0.0 => Ok(Some(f as u64)),
+                    _ => Err(bad_number(name)),
+                }
+            }
+        }
+        Some(Value::String(s)) => {
+            let t = s.trim();
+            if t.is_empty() {
+                Ok(None)
+            } else {
+                t.parse::<u64>().map(Some).map_err(|_| bad_number(name))
+            }
+        }
+        Some(_) => Err(bad_number(name)),
+    }
+}
+
+fn bad_number(name: &'static str) -> &'static str {
+    match name {
+        "expires_in" => "expires_in is not a non-negative integer",
+        "issued_at" => "issued_at is not a millisecond timestamp",
+        "refresh_token_issued_at" => "refresh_token_issued_at is not a millisecond timestamp",
+        "refresh_token_expires_in" => "refresh_token_expires_in is not a non-negative integer",
+        _ => "a numeric field is not a non-negative integer",
+    }
 }
 
 /// Map an error answer: UPS `{"response":{"errors":[{"code","message"}]}}` or RFC 6749
 /// `{"error","error_description"}`; unknown shapes keep the status. Never panics.
 pub fn parse_error_response(status: u16, body: &[u8]) -> ProviderError {
-    todo!("{status}{}", body.len())
+    let (code, message) = match serde_json::from_slice::<Value>(body) {
+        Ok(v) => error_fields(&v),
+        Err(_) => (None, None),
+    };
+    let kind = classify(status, code.as_deref(), message.as_deref());
+    let code = code.unwrap_or_else(|| {
+        if kind == ProviderErrorKind::Temporary {
+            "unavailable"
+        } else {
+            "http_error"
+        }
+        .into()
+    });
+    let message = message.unwrap_or_else(|| format!("the provider answered HTTP {status}"));
+    ProviderError {
+        kind,
+        status: Some(status),
+        code: bounded(code),
+        message: bounded(message),
+    }
+}
+
+/// `(code, description)` from a UPS or RFC 6749 error body.
+fn error_fields(v: &Value) -> (Option<String>, Option<String>) {
+    let text = |v: Option<&Value>| -> Option<String> {
+        match v? {
+            Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    };
+    // UPS: {"response":{"errors":[{"code":"…","message":"…"}]}}
+    if let Some(first) = v
+        .get("response")
+        .and_then(|r| r.get("errors"))
+        .and_then(|e| e.get(0))
+    {
+        return (text(first.get("code")), text(first.get("message")));
+    }
+    // RFC 6749 §5.2: {"error":"…","error_description":"…"}; some servers nest {"error":{"code","message"}}.
+    match v.get("error") {
+        Some(Value::Object(inner)) => (text(inner.get("code")), text(inner.get("message"))),
+        Some(e) => (
+            text(Some(e)),
+            text(v.get("error_description")).or_else(|| text(v.get("message"))),
+        ),
+        None => (text(v.get("code")), text(v.get("message"))),
+    }
+}
+
+/// Classify a failure (see `UPS-CONTRACT.md`): availability first (5xx, 429), then the
+/// RFC 6749 §5.2 code, then UPS's codes and messages.
+fn classify(status: u16, code: Option<&str>, message: Option<&str>) -> ProviderErrorKind {
+    if status >= 500 || status == 429 {
+        return ProviderErrorKind::Temporary;
+    }
+    match code.map(str::to_ascii_lowercase).as_deref() {
+        Some("invalid_grant") => return ProviderErrorKind::InvalidGrant,
+        Some("invalid_client" | "unauthorized_client") => return ProviderErrorKind::InvalidClient,
+        Some("temporarily_unavailable" | "server_error" | "slow_down") => {
+            return ProviderErrorKind::Temporary
+        }
+        Some(c) if RFC6749_CODES.contains(&c) => return ProviderErrorKind::Other,
+        _ => {}
+    }
+    let msg = message.unwrap_or_default().to_ascii_lowercase();
+    if ups::GRANT_WORDS.iter().any(|w| msg.contains(w)) {
+        return ProviderErrorKind::InvalidGrant;
+    }
+    if let Some(kind) = code.and_then(ups::kind_of_code) {
+        return kind;
+    }
+    if ups::CLIENT_WORDS.iter().any(|w| msg.contains(w)) {
+        return ProviderErrorKind::InvalidClient;
+    }
+    if code.is_none() && message.is_none() && (200..300).contains(&status) {
+        return ProviderErrorKind::Malformed;
+    }
+    ProviderErrorKind::Other
+}
+
+/// The other RFC 6749 §5.2 / §4.1.2.1 codes (all classify as [`ProviderErrorKind::Other`]).
+const RFC6749_CODES: &[&str] = &[
+    "invalid_request",
+    "unsupported_grant_type",
+    "invalid_scope",
+    "access_denied",
+    "unsupported_response_type",
+];
+
+/// UPS's error vocabulary. UPS's OpenAPI spec publishes the error *shape* only (no code list),
+/// so classification uses the codes UPS is known to send plus the wording of its messages
+/// (see `core/UPS-CONTRACT.md`).
+mod ups {
+    use super::ProviderErrorKind;
+
+    /// Words in a message that mean the code or refresh token is unusable (used, expired,
+    /// revoked — e.g. after the UPS.com password changed).
+    pub(super) const GRANT_WORDS: &[&str] = &[
+        "invalid_grant",
+        "invalid grant",
+        "refresh token",
+        "refresh_token",
+        "refreshtoken",
+        "authorization code",
+        "auth code",
+        "invalid code",
+        "code is invalid",
+        "revoked",
+        "expired",
+    ];
+    /// Words in a message that mean the client credentials are wrong.
+    pub(super) const CLIENT_WORDS: &[&str] = &["client", "authorization header", "credentials"];
+
+    /// Known UPS security error codes.
+    pub(super) fn kind_of_code(code: &str) -> Option<ProviderErrorKind> {
+        match code {
+            // "Invalid/Missing Authorization Header" (Basic auth missing or undecodable) and
+            // "ClientId is Invalid".
+            "10400" | "10401" => Some(ProviderErrorKind::InvalidClient),
+            _ => None,
+        }
+    }
+}
+
+/// Cut `s` to at most [`MAX_ERROR_TEXT`] bytes at a character boundary.
+fn bounded(mut s: String) -> String {
+    if s.len() > MAX_ERROR_TEXT {
+        let mut end = MAX_ERROR_TEXT;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const NOW: Timestamp = Timestamp(1_800_000_000_000);
+
+    #[test]
+    fn ups_strings() {
+        let body = br#"{"token_type":"Bearer","issued_at":"1700000000000","client_id":"c","access_token":"AT","refresh_token":"RT","expires_in":"14399","refresh_token_expires_in":"5183999","refresh_token_issued_at":"1700000000500","refresh_token_status":"approved","refresh_count":"0","status":"approved","scope":"read"}"#;
+        let g = parse_token_response(200, body, NOW).unwrap();
+        assert_eq!(g.access_token.secret(), "AT");
+        assert_eq!(g.refresh_token.as_ref().unwrap().secret(), "RT");
+        assert_eq!(g.token_created, Timestamp(1_700_000_000_000));
+        assert_eq!(g.token_expires, Timestamp(1_700_000_000_000 + 14_399_000));
+        assert_eq!(g.refresh_created, Some(Timestamp(1_700_000_000_500)));
+        assert_eq!(
+            g.refresh_expires,
+            Some(Timestamp(1_700_000_000_500 + 5_183_999_000))
+        );
+        assert_eq!(g.scope.as_deref(), Some("read"));
+    }
+
+    #[test]
+    fn rfc6749_numbers_and_defaults() {
+        let g = parse_token_response(
+            200,
+            br#"{"access_token":"a","token_type":"bearer","expires_in":3600,"refresh_token":"r"}"#,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(g.token_created, NOW);
+        assert_eq!(
+            g.token_expires,
+            NOW.add(std::time::Duration::from_secs(3600))
+        );
+        assert_eq!(g.refresh_created, Some(NOW));
+        assert_eq!(g.refresh_expires, None);
+        let g = parse_token_response(200, br#"{"access_token":"a","token_type":"Bearer"}"#, NOW)
+            .unwrap();
+        assert_eq!(g.token_expires, NOW.add(DEFAULT_ACCESS_LIFETIME));
+        assert!(g.refresh_token.is_none() && g.refresh_created.is_none());
+    }
+
+    #[test]
+    fn malformed_success_bodies() {
+        for body in [
+            &b"not json"[..],
+            b"[]",
+            b"{}",
+            br#"{"access_token":""}"#,
+            br#"{"access_token":"a","expires_in":"-5"}"#,
+            br#"{"access_token":"a","expires_in":true}"#,
+            br#"{"access_token":7}"#,
+        ] {
+            let e = parse_token_response(200, body, NOW).unwrap_err();
+            assert_eq!(
+                e.kind,
+                ProviderErrorKind::Malformed,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+            assert_eq!(e.error_code(), ErrorCode::ProviderMalformed);
+        }
+    }
+
+    #[test]
+    fn error_shapes() {
+        let e = parse_error_response(
+            400,
+            br#"{"error":"invalid_grant","error_description":"used"}"#,
+        );
+        assert_eq!(
+            (e.kind, e.code.as_str(), e.message.as_str()),
+            (ProviderErrorKind::InvalidGrant, "invalid_grant", "used")
+        );
+        let e = parse_error_response(401, br#"{"error":"invalid_client"}"#);
+        assert_eq!(e.kind, ProviderErrorKind::InvalidClient);
+        let e = parse_error_response(400, br#"{"error":"unauthorized_client"}"#);
+        assert_eq!(e.kind, ProviderErrorKind::InvalidClient);
+        let e = parse_error_response(
+            401,
+            br#"{"response":{"errors":[{"code":"10401","message":"ClientId is Invalid"}]}}"#,
+        );
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ProviderErrorKind::InvalidClient, "10401")
+        );
+        let e = parse_error_response(
+            400,
+            br#"{"response":{"errors":[{"code":"10400","message":"Invalid Refresh Token"}]}}"#,
+        );
+        assert_eq!(e.kind, ProviderErrorKind::InvalidGrant);
+        let e = parse_error_response(503, b"<html>down</html>");
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ProviderErrorKind::Temporary, "unavailable")
+        );
+        assert_eq!(
+            parse_error_response(429, b"").kind,
+            ProviderErrorKind::Temporary
+        );
+        assert_eq!(
+            parse_error_response(400, br#"{"error":"invalid_scope"}"#).kind,
+            ProviderErrorKind::Other
+        );
+        assert_eq!(
+            parse_error_response(404, b"").kind,
+            ProviderErrorKind::Other
+        );
+        let e = parse_token_response(200, br#"{"error":"invalid_grant"}"#, NOW).unwrap_err();
+        assert_eq!(e.kind, ProviderErrorKind::InvalidGrant);
+        let e = parse_error_response(
+            400,
+            format!(
+                r#"{{"error":"x","error_description":"{}"}}"#,
+                "é".repeat(600)
+            )
+            .as_bytes(),
+        );
+        assert!(e.message.len() <= MAX_ERROR_TEXT);
+    }
+
+    #[test]
+    fn grant_debug_is_redacted() {
+        let g = parse_token_response(
+            200,
+            br#"{"access_token":"SECRET-A","refresh_token":"SECRET-R"}"#,
+            NOW,
+        )
+        .unwrap();
+        let dbg = format!("{g:?}");
+        assert!(!dbg.contains("SECRET"), "{dbg}");
+    }
 }
