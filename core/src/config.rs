@@ -38,6 +38,10 @@ pub mod ups {
     pub const DEFAULT_SIGNIN_URL: &str = "https://www.ups.com/lasso/signin";
     /// Path of validate-client.
     pub const VALIDATE_CLIENT_PATH: &str = "/security/v1/oauth/validate-client";
+    /// Path of the authorize endpoint in UPS's current OpenAPI spec (`GET`, answers 302 to the
+    /// Lasso sign-in page); the older spec's validate-client step is what the preset uses.
+    /// See `core/UPS-CONTRACT.md`.
+    pub const AUTHORIZE_PATH: &str = "/security/v1/oauth/authorize";
     /// Path of the token endpoint.
     pub const TOKEN_PATH: &str = "/security/v1/oauth/token";
     /// Path of the refresh endpoint.

@@ -63,8 +63,7 @@ pub enum StartError {
     BadCompany,
 }
 
-/// The return from the provider, parsed but not yet trusted.
-#[derive(Debug)]
+/// The return from the provider, parsed but not yet trusted. `Debug` redacts `code` and `state`.
 pub struct CallbackParams {
     /// `code`, when present.
     pub code: Option<AuthorizationCode>,
@@ -74,6 +73,17 @@ pub struct CallbackParams {
     pub error: Option<String>,
     /// `error_description`, when present (plain text; never render as HTML).
     pub error_description: Option<String>,
+}
+
+impl std::fmt::Debug for CallbackParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackParams")
+            .field("code", &self.code)
+            .field("state", &self.state.as_ref().map(|_| "[redacted]"))
+            .field("error", &self.error)
+            .field("error_description", &self.error_description)
+            .finish()
+    }
 }
 
 /// What is wrong with a return. Each maps to a stable [`ErrorCode`].
