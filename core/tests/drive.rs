@@ -21,7 +21,6 @@ use token_manager_core::token::{parse_token_response, ProviderError};
 use token_manager_core::{AuthorizationStatus, ErrorCode, Messages, ProviderErrorKind, Timestamp};
 use url::Url;
 
-const SEC: i64 = 1000;
 const HOUR: Duration = Duration::from_secs(3600);
 const ACCESS_TTL: u64 = 14_399;
 const REFRESH_TTL: u64 = 5_183_999;
