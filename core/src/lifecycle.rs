@@ -10,7 +10,20 @@
 //!  (Granted from Cleared/Invalidated → Active)
 //! ```
 //! Feed events with [`Authorization::handle`]; it returns the next state and the [`Action`]s the
-//! shell must perform, in order.
+//! shell must perform, in order. There is no `poll`: a transition's consequences are all known
+//! when it happens, timers included (`ScheduleRefresh { at }`, `RetryRefresh { at, .. }` are
+//! absolute times the shell arms; feeding the refresh result is the next event).
+//!
+//! | state | event | next state | actions |
+//! | --- | --- | --- | --- |
+//! | any | `Granted` | Active | StoreTokens, SupersedeRecords, AppendRecord, ScheduleRefresh, StartRetrieval |
+//! | Active | `Refreshed` | Active | StoreTokens, SupersedeRecords, AppendRecord, ScheduleRefresh |
+//! | Active | `RefreshFailed` (invalid_grant) | Invalidated | MarkInvalidated, WipeTokens, StopRetrieval |
+//! | Active | `RefreshFailed` (other kinds) | Active | RetryRefresh (backoff), or Invalidated (`refresh_expired`) once the retry would fall after `refresh_expires` — retries continue after the *access* token expired |
+//! | Active | `Cleared` | Cleared | StopRetrieval, RevokeTokens, WipeTokens, MarkCleared |
+//! | Invalidated | `Cleared` | Cleared | StopRetrieval, WipeTokens, MarkCleared |
+//! | NotAuthorized, Cleared | `Cleared` | unchanged | WipeTokens (nothing to do; wipe for safety) |
+//! | not Active | `Refreshed`, `RefreshFailed` | unchanged | WipeTokens (a refresh raced a Clear) |
 
 use serde::{Deserialize, Serialize};
 
