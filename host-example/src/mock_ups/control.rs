@@ -1,0 +1,120 @@
+//! The `/mock/*` control endpoints (stats, faults, password change, reset), loopback only.
+
+use std::net::SocketAddr;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+
+use super::faults::Faults;
+use super::MockUps;
+
+/// `{"error":{"code","message"}}` (the control API speaks the host's error shape, not UPS's).
+fn control_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(serde_json::json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+fn json_error(e: &JsonRejection) -> Response {
+    control_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        &format!(
+            "the body must be JSON of the documented shape: {}",
+            e.body_text()
+        ),
+    )
+}
+
+/// Refuse every peer that is not on loopback (or whose address is unknown).
+pub(super) async fn loopback_only(
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match peer {
+        Some(Extension(ConnectInfo(addr))) if addr.ip().is_loopback() => next.run(request).await,
+        Some(_) => control_error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the mock UPS control endpoints answer only on loopback",
+        ),
+        None => control_error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the mock UPS control endpoints need the peer address: serve the router with \
+             into_make_service_with_connect_info::<SocketAddr>()",
+        ),
+    }
+}
+
+/// `GET /mock/stats`.
+pub(super) async fn stats(State(m): State<MockUps>) -> Response {
+    Json(m.stats()).into_response()
+}
+
+/// `GET /mock/faults`.
+pub(super) async fn get_faults(State(m): State<MockUps>) -> Response {
+    Json(m.faults()).into_response()
+}
+
+/// `POST /mock/faults`: replace the faults; answers the faults now in effect.
+pub(super) async fn post_faults(
+    State(m): State<MockUps>,
+    body: Result<Json<Faults>, JsonRejection>,
+) -> Response {
+    match body {
+        Ok(Json(faults)) => {
+            m.set_faults(faults);
+            Json(m.faults()).into_response()
+        }
+        Err(e) => json_error(&e),
+    }
+}
+
+/// Body of `POST /mock/password-change`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PasswordChangeBody {
+    user: String,
+    new_password: String,
+}
+
+/// `POST /mock/password-change`: see [`MockUps::change_password`].
+pub(super) async fn password_change(
+    State(m): State<MockUps>,
+    body: Result<Json<PasswordChangeBody>, JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return json_error(&e),
+    };
+    if body.new_password.is_empty() {
+        return control_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "new_password must not be empty",
+        );
+    }
+    match m.password_change(&body.user, &body.new_password) {
+        Some(change) => Json(change).into_response(),
+        None => control_error(
+            StatusCode::NOT_FOUND,
+            "unknown_user",
+            &format!("no mock UPS user is named {:?}", body.user),
+        ),
+    }
+}
+
+/// `POST /mock/reset`: clear every fault.
+pub(super) async fn reset(State(m): State<MockUps>) -> Response {
+    m.set_faults(Faults::default());
+    Json(m.faults()).into_response()
+}
