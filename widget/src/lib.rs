@@ -1,1 +1,132 @@
-//! The Token Manager panel (Yew → WebAssembly).
+//! # token-manager-widget
+//!
+//! The Token Manager panel (DESIGN §1) as a Yew component compiled to WebAssembly: a company
+//! admin clicks **Authorize**, signs in at UPS.com (or any OAuth 2.0 server), comes back, and
+//! sees the **Token History** grid; **Clear** dissolves the authorization.
+//!
+//! The widget holds no flow rules of its own: `token-manager-core` builds the state, the PKCE
+//! verifier and the authorize URL, validates the return, labels the grid, formats timestamps and
+//! supplies every message. The widget only carries data between core, the browser and the host.
+//!
+//! ```text
+//!  props / mount options ─▶ TokenManager ─▶ use_opt_in (effects: hook.rs) ─▶ HostApi (gloo-net)
+//!                                │                 │  └────────────────────▶ Browser (storage, URL,
+//!                                │                 ▼                          popup, crypto, clock)
+//!                                │          PanelState reducer (state.rs, wraps core types)
+//!                                ▼
+//!        Panel ─ StatusMessage · ErrorMessage · HistoryGrid ─ Pager · ConfirmDialog
+//! ```
+//!
+//! ## Two ways to use it
+//!
+//! * **Rust/Yew apps**: `html! { <TokenManager api="/api/optin" company="demo-co" on_event={cb} /> }`.
+//! * **JavaScript** (through the npm package): [`mount`]`(element, options)` renders into the
+//!   element's shadow root and returns a [`WidgetHandle`] with `update(options)` and `destroy()`.
+//!
+//! ## Testing seams
+//!
+//! All IO goes through [`io::HostApi`] and [`io::Browser`]; pass fakes through
+//! [`TokenManagerProps::services`] (see `widget/tests/`).
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use serde::Deserialize;
+use token_manager_core::{Messages, PerPage};
+use yew::prelude::*;
+
+mod components;
+pub mod events;
+mod hook;
+pub mod io;
+mod mount;
+pub mod state;
+pub mod tz;
+
+pub use events::WidgetEvent;
+pub use io::{Browser, HostApi, HttpHost, Services, WebBrowser};
+pub use mount::{mount, WidgetHandle};
+
+/// The widget stylesheet (put inside the shadow root by [`mount`]; Rust apps that render
+/// [`TokenManager`] in the light DOM include it themselves, scoped as they see fit).
+pub const STYLESHEET: &str = include_str!("style.css");
+
+/// How Authorize reaches the provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The tab goes to the provider and comes back to the redirect URI (the default).
+    #[default]
+    Redirect,
+    /// The provider opens in a popup that posts the result back; the page never reloads.
+    Popup,
+}
+
+/// Props of [`TokenManager`].
+#[derive(Debug, Clone, Properties, PartialEq)]
+pub struct TokenManagerProps {
+    /// Base URL of the host API, e.g. `/api/optin` or `https://portal.example/api/optin`.
+    pub api: AttrValue,
+    /// Company whose authorization the panel manages.
+    pub company: AttrValue,
+    /// Grid page size (10, 25, 50 or 100; default 10).
+    #[prop_or_default]
+    pub page_size: PerPage,
+    /// Redirect (default) or popup.
+    #[prop_or_default]
+    pub mode: Mode,
+    /// Replacement texts keyed by core's message keys (`"authorize"`, `"state_mismatch"`, …).
+    #[prop_or_default]
+    pub locale: Rc<BTreeMap<String, String>>,
+    /// IANA time zone of the grid (default: the browser's).
+    #[prop_or_default]
+    pub time_zone: Option<AttrValue>,
+    /// Help tip under the panel (default: the seed's tip about the Account Executive).
+    #[prop_or_default]
+    pub help_text: Option<AttrValue>,
+    /// Events for the embedding page.
+    #[prop_or_default]
+    pub on_event: Callback<WidgetEvent>,
+    /// IO to use instead of `gloo-net` at `api` and the real browser (tests, other backends).
+    #[prop_or_default]
+    pub services: Option<Services>,
+}
+
+/// The Token Manager panel.
+#[component]
+pub fn TokenManager(props: &TokenManagerProps) -> Html {
+    let messages = use_memo(
+        (props.locale.clone(), props.help_text.clone()),
+        |(locale, help_text)| {
+            let mut overrides = (**locale).clone();
+            if let Some(tip) = help_text {
+                overrides.insert(
+                    token_manager_core::UiText::HelpTip.key().to_owned(),
+                    tip.to_string(),
+                );
+            }
+            Messages::with_overrides(overrides)
+        },
+    );
+    let zone = use_memo(props.time_zone.clone(), |tz| {
+        tz::Zone::new(tz.as_deref()).unwrap_or_else(|reason| {
+            web_sys::console::warn_1(
+                &format!("token-manager: timeZone ignored, using the browser's: {reason}").into(),
+            );
+            tz::Zone::local()
+        })
+    });
+    let opt_in = hook::use_opt_in(props, messages.clone());
+    html! {
+        <components::Panel
+            state={opt_in.state}
+            {messages}
+            {zone}
+            on_authorize={opt_in.authorize}
+            on_retry={opt_in.retry}
+            on_page={opt_in.go_to_page}
+            on_clear={opt_in.open_clear}
+            on_confirm_clear={opt_in.confirm_clear}
+            on_cancel_clear={opt_in.cancel_clear} />
+    }
+}

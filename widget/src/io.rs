@@ -1,0 +1,534 @@
+//! The widget's IO, behind two small traits so tests can swap it.
+//!
+//! * [`HostApi`]: the widget ↔ host HTTP contract (DESIGN §3, [`token_manager_core::api`]).
+//!   [`HttpHost`] speaks it with `gloo-net`, a timeout and the CSRF header.
+//! * [`Browser`]: the tab: `sessionStorage`, the URL, navigation, popups, entropy and the clock.
+//!   [`WebBrowser`] is the real one.
+//!
+//! Everything here only *carries* data; every decision is made by `token-manager-core` or the
+//! reducer in [`crate::state`].
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::time::Duration;
+
+use gloo_net::http::{Request, RequestBuilder, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use token_manager_core::api::{
+    ApiErrorBody, ClearBody, ClearResponse, ConfigResponse, ExchangeBody, ExchangeResponse,
+    StatusResponse, TokensQuery, TokensResponse, CSRF_HEADER,
+};
+use token_manager_core::{ErrorCode, Timestamp};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{RequestCredentials, Window};
+
+/// A future the widget awaits on the browser's single thread.
+pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// Default time the widget waits for the host before showing [`ErrorCode::Timeout`].
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// `sessionStorage` key prefix of pending authorizations; the company follows.
+pub const PENDING_KEY_PREFIX: &str = "token-manager:pending:";
+
+/// `postMessage` type a popup sends to its opener with the return's query string.
+pub const CALLBACK_MESSAGE_TYPE: &str = "token-manager:callback";
+
+/// The `sessionStorage` key holding the pending authorization of `company`.
+pub fn pending_key(company: &str) -> String {
+    format!("{PENDING_KEY_PREFIX}{company}")
+}
+
+/// Why a host call failed: a stable code (mapped to text by core's `Messages`) and, when the
+/// host sent one, its plain message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiFailure {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// HTTP status, when there was a response.
+    pub status: Option<u16>,
+    /// The host's plain message, if any (never shown instead of the localized text).
+    pub message: Option<String>,
+}
+
+impl ApiFailure {
+    /// A failure with only a code.
+    pub fn new(code: ErrorCode) -> Self {
+        Self {
+            code,
+            status: None,
+            message: None,
+        }
+    }
+
+    /// The failure of a non-2xx response: the host's `{"error":{"code":…}}` when it sent one,
+    /// otherwise a code chosen from the status (a proxy or a foreign backend answered).
+    pub fn from_response(status: u16, body: &str) -> Self {
+        if let Ok(body) = serde_json::from_str::<ApiErrorBody>(body) {
+            return Self {
+                code: body.error.code,
+                status: Some(status),
+                message: Some(body.error.message),
+            };
+        }
+        let code = match status {
+            401 => ErrorCode::Unauthenticated,
+            403 => ErrorCode::CsrfRejected,
+            404 => ErrorCode::NotFound,
+            408 => ErrorCode::Timeout,
+            429 => ErrorCode::RateLimited,
+            502..=504 => ErrorCode::HostUnreachable,
+            400..=499 => ErrorCode::InvalidRequest,
+            _ => ErrorCode::Internal,
+        };
+        Self {
+            code,
+            status: Some(status),
+            message: None,
+        }
+    }
+}
+
+/// The host contract (DESIGN §3). Paths are relative to the widget's `api` base URL.
+///
+/// Implement it to serve the widget from another backend in Rust apps, or to fake the host in
+/// tests. Every method resolves (never hangs): implementations own their timeouts.
+pub trait HostApi {
+    /// `GET /config?company=`.
+    fn config(&self, company: &str) -> LocalFuture<Result<ConfigResponse, ApiFailure>>;
+    /// `GET /tokens?company=&page=&per_page=`.
+    fn tokens(&self, query: &TokensQuery) -> LocalFuture<Result<TokensResponse, ApiFailure>>;
+    /// `POST /exchange` (CSRF header, credentials).
+    fn exchange(&self, body: ExchangeBody) -> LocalFuture<Result<ExchangeResponse, ApiFailure>>;
+    /// `POST /clear` (CSRF header, credentials).
+    fn clear(&self, body: &ClearBody) -> LocalFuture<Result<ClearResponse, ApiFailure>>;
+    /// `GET /status?company=`.
+    fn status(&self, company: &str) -> LocalFuture<Result<StatusResponse, ApiFailure>>;
+}
+
+/// [`HostApi`] over HTTP with `gloo-net`: JSON bodies, cookies included, the CSRF header on
+/// state-changing calls, and a timeout that aborts the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpHost {
+    base: String,
+    timeout: Duration,
+}
+
+impl HttpHost {
+    /// A client for the API at `api` (absolute or page-relative, e.g. `/api/optin`), with
+    /// [`DEFAULT_TIMEOUT`].
+    pub fn new(api: &str) -> Self {
+        Self::with_timeout(api, DEFAULT_TIMEOUT)
+    }
+
+    /// Same, with another timeout (per request, headers and body together).
+    pub fn with_timeout(api: &str, timeout: Duration) -> Self {
+        Self {
+            base: api.trim().trim_end_matches('/').to_owned(),
+            timeout,
+        }
+    }
+
+    /// The base URL requests are made against.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{path}", self.base)
+    }
+
+    fn get<T: DeserializeOwned + 'static>(
+        &self,
+        path: &str,
+        query: Vec<(&'static str, String)>,
+    ) -> LocalFuture<Result<T, ApiFailure>> {
+        let builder = Request::get(&self.url(path))
+            .query(query.iter().map(|(k, v)| (*k, v.as_str())))
+            .credentials(RequestCredentials::Include);
+        Box::pin(send(builder, None, self.timeout))
+    }
+
+    fn post<B: Serialize, T: DeserializeOwned + 'static>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> LocalFuture<Result<T, ApiFailure>> {
+        let builder = Request::post(&self.url(path))
+            .header(CSRF_HEADER, "1")
+            .credentials(RequestCredentials::Include);
+        let json = serde_json::to_string(body).map_err(|_| ApiFailure::new(ErrorCode::Internal));
+        let timeout = self.timeout;
+        Box::pin(async move { send(builder, Some(json?), timeout).await })
+    }
+}
+
+/// Send with a timeout: an `AbortController` aborts the fetch (and the body read) when the
+/// timer fires; the `timed_out` flag tells a timeout from a network failure.
+async fn send<T: DeserializeOwned>(
+    builder: RequestBuilder,
+    json: Option<String>,
+    timeout: Duration,
+) -> Result<T, ApiFailure> {
+    let controller = web_sys::AbortController::new().ok();
+    let timed_out = Rc::new(Cell::new(false));
+    let _timer = controller.clone().map(|controller| {
+        let timed_out = timed_out.clone();
+        let millis = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        gloo_timers::callback::Timeout::new(millis, move || {
+            timed_out.set(true);
+            controller.abort();
+        })
+    });
+    let builder = builder.abort_signal(controller.as_ref().map(|c| c.signal()).as_ref());
+    let failed = |_| {
+        ApiFailure::new(if timed_out.get() {
+            ErrorCode::Timeout
+        } else {
+            ErrorCode::HostUnreachable
+        })
+    };
+    let request = match json {
+        Some(json) => builder
+            .header("Content-Type", "application/json")
+            .body(json)
+            .map_err(|_| ApiFailure::new(ErrorCode::Internal))?,
+        None => builder
+            .build()
+            .map_err(|_| ApiFailure::new(ErrorCode::InvalidConfig))?,
+    };
+    let response: Response = request.send().await.map_err(failed)?;
+    let status = response.status();
+    let text = response.text().await.map_err(failed)?;
+    if !response.ok() {
+        return Err(ApiFailure::from_response(status, &text));
+    }
+    serde_json::from_str(&text).map_err(|_| ApiFailure {
+        code: ErrorCode::Internal,
+        status: Some(status),
+        message: Some("the answer of the Token Manager service could not be read".into()),
+    })
+}
+
+impl HostApi for HttpHost {
+    fn config(&self, company: &str) -> LocalFuture<Result<ConfigResponse, ApiFailure>> {
+        self.get("config", vec![("company", company.to_owned())])
+    }
+
+    fn tokens(&self, query: &TokensQuery) -> LocalFuture<Result<TokensResponse, ApiFailure>> {
+        self.get(
+            "tokens",
+            vec![
+                ("company", query.company.clone()),
+                ("page", query.page.to_string()),
+                ("per_page", query.per_page.get().to_string()),
+            ],
+        )
+    }
+
+    fn exchange(&self, body: ExchangeBody) -> LocalFuture<Result<ExchangeResponse, ApiFailure>> {
+        self.post("exchange", &body)
+    }
+
+    fn clear(&self, body: &ClearBody) -> LocalFuture<Result<ClearResponse, ApiFailure>> {
+        self.post("clear", body)
+    }
+
+    fn status(&self, company: &str) -> LocalFuture<Result<StatusResponse, ApiFailure>> {
+        self.get("status", vec![("company", company.to_owned())])
+    }
+}
+
+/// Something the tab tells the widget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrowserEvent {
+    /// A same-origin popup posted `{type: "token-manager:callback", search}`.
+    CallbackMessage(String),
+    /// The page came back from the back/forward cache (a redirect did not happen after all).
+    PageRestored,
+}
+
+/// An open popup window.
+pub trait Popup {
+    /// Has the user (or the page) closed it?
+    fn is_closed(&self) -> bool;
+    /// Close it.
+    fn close(&self);
+}
+
+/// Keeps a subscription alive; dropping it unsubscribes.
+pub type Subscription = Box<dyn std::any::Any>;
+
+/// The tab the widget lives in.
+pub trait Browser {
+    /// `sessionStorage.getItem`.
+    fn storage_get(&self, key: &str) -> Option<String>;
+    /// `sessionStorage.setItem`; `false` when storage is unavailable or full.
+    fn storage_set(&self, key: &str, value: &str) -> bool;
+    /// `sessionStorage.removeItem`.
+    fn storage_remove(&self, key: &str);
+    /// Every `sessionStorage` key.
+    fn storage_keys(&self) -> Vec<String>;
+    /// `location.href`.
+    fn current_url(&self) -> String;
+    /// `history.replaceState(…, url)`.
+    fn replace_url(&self, url: &str);
+    /// `location.assign(url)`.
+    fn navigate(&self, url: &str);
+    /// `window.open(url, name, "popup,…")`; `None` when blocked.
+    fn open_popup(&self, url: &str, name: &str) -> Option<Box<dyn Popup>>;
+    /// When this window is a popup opened by a same-origin page: that page's
+    /// `sessionStorage.getItem(key)`.
+    fn opener_storage_get(&self, key: &str) -> Option<String>;
+    /// Post `{type: "token-manager:callback", search}` to the same-origin opener (target origin:
+    /// our own); `false` when there is no such opener.
+    fn post_to_opener(&self, search: &str) -> bool;
+    /// `window.close()`.
+    fn close_window(&self);
+    /// 64 bytes from `crypto.getRandomValues`; `None` when unavailable.
+    fn random_64(&self) -> Option<[u8; 64]>;
+    /// `Date.now()`.
+    fn now(&self) -> Timestamp;
+    /// Listen for [`BrowserEvent`]s until the returned subscription is dropped.
+    fn listen(&self, handler: Rc<dyn Fn(BrowserEvent)>) -> Subscription;
+}
+
+/// The real [`Browser`]: `window`, `sessionStorage`, `crypto`, `history`, `postMessage`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WebBrowser;
+
+fn window() -> Option<Window> {
+    web_sys::window()
+}
+
+fn session_storage() -> Option<web_sys::Storage> {
+    window()?.session_storage().ok().flatten()
+}
+
+/// Our origin, e.g. `https://portal.example`.
+fn own_origin() -> Option<String> {
+    window()?.location().origin().ok()
+}
+
+/// The opener window when it exists and is same-origin (reading its origin throws otherwise).
+fn same_origin_opener() -> Option<Window> {
+    let opener = window()?.opener().ok()?;
+    let opener: Window = opener.dyn_into().ok()?;
+    let origin = opener.location().origin().ok()?;
+    (Some(origin) == own_origin()).then_some(opener)
+}
+
+struct WebPopup(Window);
+
+impl Popup for WebPopup {
+    fn is_closed(&self) -> bool {
+        self.0.closed().unwrap_or(true)
+    }
+    fn close(&self) {
+        let _ = self.0.close();
+    }
+}
+
+impl Browser for WebBrowser {
+    fn storage_get(&self, key: &str) -> Option<String> {
+        session_storage()?.get_item(key).ok().flatten()
+    }
+
+    fn storage_set(&self, key: &str, value: &str) -> bool {
+        session_storage().is_some_and(|s| s.set_item(key, value).is_ok())
+    }
+
+    fn storage_remove(&self, key: &str) {
+        if let Some(s) = session_storage() {
+            let _ = s.remove_item(key);
+        }
+    }
+
+    fn storage_keys(&self) -> Vec<String> {
+        let Some(storage) = session_storage() else {
+            return Vec::new();
+        };
+        let len = storage.length().unwrap_or(0);
+        (0..len)
+            .filter_map(|i| storage.key(i).ok().flatten())
+            .collect()
+    }
+
+    fn current_url(&self) -> String {
+        window()
+            .and_then(|w| w.location().href().ok())
+            .unwrap_or_default()
+    }
+
+    fn replace_url(&self, url: &str) {
+        if let Some(history) = window().and_then(|w| w.history().ok()) {
+            let state = history.state().unwrap_or(JsValue::NULL);
+            let _ = history.replace_state_with_url(&state, "", Some(url));
+        }
+    }
+
+    fn navigate(&self, url: &str) {
+        if let Some(w) = window() {
+            let _ = w.location().assign(url);
+        }
+    }
+
+    fn open_popup(&self, url: &str, name: &str) -> Option<Box<dyn Popup>> {
+        let popup = window()?
+            .open_with_url_and_target_and_features(url, name, "popup,width=520,height=720")
+            .ok()
+            .flatten()?;
+        Some(Box::new(WebPopup(popup)))
+    }
+
+    fn opener_storage_get(&self, key: &str) -> Option<String> {
+        same_origin_opener()?
+            .session_storage()
+            .ok()
+            .flatten()?
+            .get_item(key)
+            .ok()
+            .flatten()
+    }
+
+    fn post_to_opener(&self, search: &str) -> bool {
+        let (Some(opener), Some(origin)) = (same_origin_opener(), own_origin()) else {
+            return false;
+        };
+        let message = js_sys::Object::new();
+        let set = |k: &str, v: &str| {
+            js_sys::Reflect::set(&message, &JsValue::from_str(k), &JsValue::from_str(v)).is_ok()
+        };
+        set("type", CALLBACK_MESSAGE_TYPE)
+            && set("search", search)
+            && opener.post_message(&message, &origin).is_ok()
+    }
+
+    fn close_window(&self) {
+        if let Some(w) = window() {
+            let _ = w.close();
+        }
+    }
+
+    fn random_64(&self) -> Option<[u8; 64]> {
+        let crypto = window()?.crypto().ok()?;
+        let mut bytes = [0u8; 64];
+        crypto.get_random_values_with_u8_array(&mut bytes).ok()?;
+        // An all-zero result means the call silently did nothing; never use it as a secret.
+        bytes.iter().any(|&b| b != 0).then_some(bytes)
+    }
+
+    fn now(&self) -> Timestamp {
+        // `Date.now()` is an integral number of milliseconds well inside i64.
+        #[allow(clippy::cast_possible_truncation)]
+        Timestamp::from_millis(js_sys::Date::now() as i64)
+    }
+
+    fn listen(&self, handler: Rc<dyn Fn(BrowserEvent)>) -> Subscription {
+        let Some(w) = window() else {
+            return Box::new(());
+        };
+        let on_message = {
+            let handler = handler.clone();
+            gloo_events::EventListener::new(&w, "message", move |event| {
+                let Some(event) = event.dyn_ref::<web_sys::MessageEvent>() else {
+                    return;
+                };
+                // Only our own origin may hand us a return (the popup is the portal page).
+                if Some(event.origin()) != own_origin() {
+                    return;
+                }
+                let data = event.data();
+                let field = |k: &str| {
+                    js_sys::Reflect::get(&data, &JsValue::from_str(k))
+                        .ok()
+                        .and_then(|v| v.as_string())
+                };
+                if field("type").as_deref() == Some(CALLBACK_MESSAGE_TYPE) {
+                    if let Some(search) = field("search") {
+                        handler(BrowserEvent::CallbackMessage(search));
+                    }
+                }
+            })
+        };
+        let on_pageshow = gloo_events::EventListener::new(&w, "pageshow", move |event| {
+            let restored = event
+                .dyn_ref::<web_sys::PageTransitionEvent>()
+                .is_some_and(web_sys::PageTransitionEvent::persisted);
+            if restored {
+                handler(BrowserEvent::PageRestored);
+            }
+        });
+        Box::new((on_message, on_pageshow))
+    }
+}
+
+/// The IO a [`TokenManager`](crate::TokenManager) uses; compared by identity so a new value
+/// (not a re-render) restarts the panel.
+#[derive(Clone)]
+pub struct Services {
+    /// The host contract.
+    pub host: Rc<dyn HostApi>,
+    /// The tab.
+    pub browser: Rc<dyn Browser>,
+}
+
+impl Services {
+    /// Real IO: [`HttpHost`] at `api` and [`WebBrowser`].
+    pub fn web(api: &str) -> Self {
+        Self {
+            host: Rc::new(HttpHost::new(api)),
+            browser: Rc::new(WebBrowser),
+        }
+    }
+}
+
+impl PartialEq for Services {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.host, &other.host) && Rc::ptr_eq(&self.browser, &other.browser)
+    }
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Services { .. }")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_keep_the_hosts_code() {
+        let f = ApiFailure::from_response(
+            409,
+            r#"{"error":{"code":"invalid_grant","message":"used"}}"#,
+        );
+        assert_eq!(f.code, ErrorCode::InvalidGrant);
+        assert_eq!(f.message.as_deref(), Some("used"));
+        assert_eq!(f.status, Some(409));
+    }
+
+    #[test]
+    fn bare_statuses_get_a_code() {
+        let code = |s| ApiFailure::from_response(s, "<html>Bad gateway</html>").code;
+        assert_eq!(code(502), ErrorCode::HostUnreachable);
+        assert_eq!(code(401), ErrorCode::Unauthenticated);
+        assert_eq!(code(429), ErrorCode::RateLimited);
+        assert_eq!(code(400), ErrorCode::InvalidRequest);
+        assert_eq!(code(500), ErrorCode::Internal);
+    }
+
+    #[test]
+    fn base_url_is_trimmed() {
+        assert_eq!(HttpHost::new(" /api/optin/ ").base(), "/api/optin");
+        assert_eq!(
+            HttpHost::new("/api/optin").url("config"),
+            "/api/optin/config"
+        );
+    }
+}

@@ -1,0 +1,200 @@
+//! The JavaScript API (ARCHITECTURE "widget ↔ pkg", STYLE 11): `mount(element, options)` →
+//! `WidgetHandle { update, destroy }`. No `#[wasm_bindgen(start)]`: the library does nothing
+//! until mounted.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use serde::Deserialize;
+use token_manager_core::PerPage;
+use wasm_bindgen::prelude::*;
+use web_sys::{Element, HtmlElement, ShadowRoot, ShadowRootInit, ShadowRootMode};
+use yew::{AppHandle, AttrValue, Callback};
+
+use crate::{Mode, TokenManager, TokenManagerProps, WidgetEvent, STYLESHEET};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** Names of the events passed to `onEvent`. */
+export type TokenManagerEventName = "authorized" | "cleared" | "error" | "statechange";
+
+/** Panel states reported by `statechange`. */
+export type TokenManagerState =
+  | "loading" | "not_authorized" | "redirecting" | "generating"
+  | "authorized" | "invalidated" | "error";
+
+/** `detail` of the events passed to `onEvent` (timestamps in ms since the epoch). */
+export interface TokenManagerEventDetail {
+  company: string;
+  /** `statechange`, `authorized`, `cleared`. */
+  state?: TokenManagerState;
+  /** `error`: a stable code such as `"state_mismatch"` or `"timeout"`. */
+  code?: string;
+  /** `error`: the text shown in the panel. */
+  message?: string;
+  /** `cleared`. */
+  clearedAt?: number;
+  /** `authorized`: the new history row (metadata only, never a token). */
+  record?: {
+    id: number; tokenCreated: number; tokenExpires: number;
+    refreshCreated: number | null; refreshExpires: number | null; status: string;
+  };
+}
+
+/** Options of `mount` and `WidgetHandle.update`. */
+export interface MountOptions {
+  /** Base URL of the host API, e.g. "/api/optin". */
+  api: string;
+  /** Company whose authorization the panel manages. */
+  company: string;
+  /** Grid page size; default 10. */
+  pageSize?: 10 | 25 | 50 | 100;
+  /** "redirect" (default) or "popup". */
+  mode?: "redirect" | "popup";
+  /** Replacement texts keyed by message key ("authorize", "state_mismatch", …). */
+  locale?: Record<string, string>;
+  /** IANA time zone of the grid; default the browser's. */
+  timeZone?: string;
+  /** Help tip under the panel; default the tip about the Account Executive. */
+  helpText?: string;
+  /** Called for every event. */
+  onEvent?: (name: TokenManagerEventName, detail: TokenManagerEventDetail) => void;
+}
+"#;
+
+/// The serializable part of the options (`onEvent` is read separately).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Options {
+    api: String,
+    company: String,
+    #[serde(default)]
+    page_size: Option<u32>,
+    #[serde(default)]
+    mode: Option<Mode>,
+    #[serde(default)]
+    locale: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    time_zone: Option<String>,
+    #[serde(default)]
+    help_text: Option<String>,
+}
+
+fn type_error(message: &str) -> JsValue {
+    js_sys::TypeError::new(&format!("token-manager: {message}")).into()
+}
+
+/// Read and check `options` into component props.
+fn props_from(options: &JsValue) -> Result<TokenManagerProps, JsValue> {
+    if !options.is_object() {
+        return Err(type_error("options must be an object"));
+    }
+    let parsed: Options = serde_wasm_bindgen::from_value(options.clone())
+        .map_err(|e| type_error(&format!("invalid options: {e}")))?;
+    if parsed.api.trim().is_empty() {
+        return Err(type_error("options.api must be the host API base URL"));
+    }
+    if parsed.company.trim().is_empty() {
+        return Err(type_error("options.company must not be empty"));
+    }
+    let page_size = match parsed.page_size {
+        None => PerPage::default(),
+        Some(n) => PerPage::try_from(n)
+            .map_err(|_| type_error("options.pageSize must be 10, 25, 50 or 100"))?,
+    };
+    let on_event = js_sys::Reflect::get(options, &JsValue::from_str("onEvent"))
+        .ok()
+        .filter(|f| !f.is_undefined() && !f.is_null());
+    let on_event = match on_event {
+        None => Callback::noop(),
+        Some(f) => {
+            let f: js_sys::Function = f
+                .dyn_into()
+                .map_err(|_| type_error("options.onEvent must be a function"))?;
+            Callback::from(move |event: WidgetEvent| {
+                let serializer = serde_wasm_bindgen::Serializer::json_compatible();
+                let detail = serde::Serialize::serialize(&event.detail_json(), &serializer)
+                    .unwrap_or(JsValue::NULL);
+                // A throwing listener must not break the panel.
+                let _ = f.call2(&JsValue::NULL, &JsValue::from_str(event.name()), &detail);
+            })
+        }
+    };
+    Ok(TokenManagerProps {
+        api: parsed.api.trim().to_owned().into(),
+        company: parsed.company.trim().to_owned().into(),
+        page_size,
+        mode: parsed.mode.unwrap_or_default(),
+        locale: Rc::new(parsed.locale.unwrap_or_default()),
+        time_zone: parsed.time_zone.map(AttrValue::from),
+        help_text: parsed.help_text.map(AttrValue::from),
+        on_event,
+        services: None,
+    })
+}
+
+/// A mounted panel. `update(options)` re-renders with new options; `destroy()` unmounts it,
+/// stops its timers and listeners and empties the shadow root.
+#[wasm_bindgen]
+pub struct WidgetHandle {
+    app: Option<AppHandle<TokenManager>>,
+    shadow: ShadowRoot,
+}
+
+#[wasm_bindgen]
+impl WidgetHandle {
+    /// Replace the options (same shape as `mount`'s). A new `api` or `company` starts over.
+    pub fn update(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "MountOptions")] options: JsValue,
+    ) -> Result<(), JsValue> {
+        let props = props_from(&options)?;
+        match self.app.as_mut() {
+            Some(app) => {
+                app.update(props);
+                Ok(())
+            }
+            None => Err(type_error("the widget was destroyed")),
+        }
+    }
+
+    /// Unmount the panel and empty the shadow root. Calling it again does nothing.
+    pub fn destroy(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.destroy();
+        }
+        self.shadow.set_inner_html("");
+    }
+}
+
+/// Render the panel into `host.shadowRoot` (an open shadow root is attached when absent).
+///
+/// Throws a `TypeError` for invalid options, or when `host` has a closed shadow root.
+#[wasm_bindgen]
+pub fn mount(
+    host: HtmlElement,
+    #[wasm_bindgen(unchecked_param_type = "MountOptions")] options: JsValue,
+) -> Result<WidgetHandle, JsValue> {
+    let props = props_from(&options)?;
+    let shadow = match host.shadow_root() {
+        Some(shadow) => shadow,
+        None => host
+            .attach_shadow(&ShadowRootInit::new(ShadowRootMode::Open))
+            .map_err(|_| type_error("cannot attach a shadow root to this element"))?,
+    };
+    let document = host
+        .owner_document()
+        .ok_or_else(|| type_error("the element is not in a document"))?;
+    shadow.set_inner_html("");
+    let style = document.create_element("style")?;
+    style.set_text_content(Some(STYLESHEET));
+    let root: Element = document.create_element("div")?;
+    root.set_class_name("tm-root");
+    shadow.append_child(&style)?;
+    shadow.append_child(&root)?;
+    let app = yew::Renderer::<TokenManager>::with_root_and_props(root, props).render();
+    Ok(WidgetHandle {
+        app: Some(app),
+        shadow,
+    })
+}
