@@ -2,12 +2,12 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{ExtensionRejection, JsonRejection};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use serde::Deserialize;
 
 use super::faults::Faults;
@@ -35,18 +35,18 @@ fn json_error(e: &JsonRejection) -> Response {
 
 /// Refuse every peer that is not on loopback (or whose address is unknown).
 pub(super) async fn loopback_only(
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    peer: Result<ConnectInfo<SocketAddr>, ExtensionRejection>,
     request: Request,
     next: Next,
 ) -> Response {
     match peer {
-        Some(Extension(ConnectInfo(addr))) if addr.ip().is_loopback() => next.run(request).await,
-        Some(_) => control_error(
+        Ok(ConnectInfo(addr)) if addr.ip().is_loopback() => next.run(request).await,
+        Ok(_) => control_error(
             StatusCode::FORBIDDEN,
             "forbidden",
             "the mock UPS control endpoints answer only on loopback",
         ),
-        None => control_error(
+        Err(_) => control_error(
             StatusCode::FORBIDDEN,
             "forbidden",
             "the mock UPS control endpoints need the peer address: serve the router with \
