@@ -361,6 +361,10 @@ async fn signin_screens_and_full_code_exchange() {
     assert!(html.contains("To continue, check the box to agree"));
     assert!(html.contains(r#"value="demo""#));
     assert!(html.contains(r#"role="alert""#));
+    // The checkbox is the field in error: it gets focus and aria-invalid.
+    assert!(html.contains(
+        r#"type="checkbox" value="yes" required autofocus aria-invalid="true" aria-describedby="form-error">"#
+    ));
     // Empty username.
     let resp = m
         .post_signin(&[("txn", &txn), ("action", "continue"), ("agree", "yes")])

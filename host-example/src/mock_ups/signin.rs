@@ -151,14 +151,30 @@ fn invalid_attrs(error: Option<&str>) -> &'static str {
     }
 }
 
+/// The Log In field an error is about (it gets focus and `aria-invalid`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IdentifyField {
+    Username,
+    Agree,
+}
+
 /// Screen 1: Log In.
 fn identify_page(
     txn_id: &str,
     txn: &Txn,
     username: &str,
     agreed: bool,
-    error: Option<&str>,
+    error: Option<(&str, IdentifyField)>,
 ) -> Response {
+    let on = |field: IdentifyField| {
+        let is_target = error.map_or(field == IdentifyField::Username, |(_, f)| f == field);
+        let attrs = invalid_attrs(error.filter(|(_, f)| *f == field).map(|(e, _)| e));
+        if is_target {
+            format!(" autofocus{attrs}")
+        } else {
+            attrs.to_owned()
+        }
+    };
     let main = format!(
         r#"<h1 id="page-title">Log In</h1>
 <p class="signup">Don't have a profile? <a class="inert" aria-disabled="true">Sign up</a></p>
@@ -168,10 +184,10 @@ fn identify_page(
   <div class="field">
     <label for="username">Email or Username</label>
     <input id="username" name="username" type="text" value="{username}" autocomplete="username"
-      autocapitalize="none" spellcheck="false" maxlength="{MAX_USERNAME}" required autofocus{invalid}>
+      autocapitalize="none" spellcheck="false" maxlength="{MAX_USERNAME}" required{username_attrs}>
   </div>
   <div class="agree">
-    <input id="agree" name="agree" type="checkbox" value="yes" required{checked}>
+    <input id="agree" name="agree" type="checkbox" value="yes" required{checked}{agree_attrs}>
     <label for="agree">{agreement}</label>
   </div>
   <div class="actions">
@@ -183,10 +199,11 @@ fn identify_page(
   </div>
 </form>
 <p class="note">Note: once you log in, you authorize {app} to use your information.</p>"#,
-        error_block = error_block(error),
+        error_block = error_block(error.map(|(e, _)| e)),
         txn = esc(txn_id),
         username = esc(username),
-        invalid = invalid_attrs(error),
+        username_attrs = on(IdentifyField::Username),
+        agree_attrs = on(IdentifyField::Agree),
         checked = if agreed { " checked" } else { "" },
         agreement = esc(&agreement_text()),
         app = esc(APP_DISPLAY_NAME),
@@ -389,20 +406,28 @@ pub(super) async fn submit(
                 .to_owned();
             let agreed = form.agree.as_deref().is_some_and(|a| !a.is_empty());
             let error = if username.is_empty() {
-                Some("Enter your Email or Username.".to_owned())
+                Some((
+                    "Enter your Email or Username.".to_owned(),
+                    IdentifyField::Username,
+                ))
             } else if username.chars().count() > MAX_USERNAME {
-                Some(format!(
-                    "The Email or Username can have at most {MAX_USERNAME} characters."
+                Some((
+                    format!("The Email or Username can have at most {MAX_USERNAME} characters."),
+                    IdentifyField::Username,
                 ))
             } else if !agreed {
-                Some(format!(
-                    "To continue, check the box to agree to the UPS Technology Agreement and authorize {APP_DISPLAY_NAME}."
+                Some((
+                    format!(
+                        "To continue, check the box to agree to the UPS Technology Agreement \
+                         and authorize {APP_DISPLAY_NAME}."
+                    ),
+                    IdentifyField::Agree,
                 ))
             } else {
                 None
             };
-            if let Some(e) = error {
-                return identify_page(&txn_id, &txn, &username, agreed, Some(&e));
+            if let Some((e, field)) = error {
+                return identify_page(&txn_id, &txn, &username, agreed, Some((&e, field)));
             }
             // Show the configured spelling for a known user; an unknown name is kept as typed
             // (the mock, like a careful identity provider, does not reveal which names exist).
