@@ -9,7 +9,7 @@
 //! | --- | --- |
 //! | `GET /security/v1/oauth/validate-client?client_id&redirect_uri` | 200 `{"result":"success","type":"ups_com_api","LassoRedirectURL":"<public_url>/lasso/signin"}` |
 //! | `GET /security/v1/oauth/authorize?client_id&redirect_uri&response_type=code[&state&scope&code_challenge]` | the current spec's entry point: 302 to `/lasso/signin` with `type=ups_com_api` added, headers `appname`, `displayname` |
-//! | `GET /lasso/signin?client_id&redirect_uri&response_type=code&scope&type&state[&code_challenge&code_challenge_method=S256]` | the **Log In** screen (Email or Username + agreement + Continue), then **Welcome back, <user>** (Password + Login); a Cancel button on each returns `error=access_denied` |
+//! | `GET /lasso/signin?client_id&redirect_uri&response_type=code&scope&type&state[&code_challenge&code_challenge_method=S256]` | the **Log In** screen (Email or Username + agreement + Continue), then **Welcome back, &lt;user&gt;** (Password + Login); a Cancel button on each returns `error=access_denied` |
 //! | `POST /security/v1/oauth/token` | `grant_type=authorization_code&code&redirect_uri[&code_verifier]`, Basic client auth (or, UPS's PKCE flow 2, no Basic header but `client_id` + `code_verifier` in the body) |
 //! | `POST /security/v1/oauth/refresh` | `grant_type=refresh_token&refresh_token`, Basic client auth; rotates the refresh token |
 //! | `GET /api/track/v1/details/{n}` | `Authorization: Bearer <access token>` → a small UPS Tracking answer; calls counted per token |
@@ -327,6 +327,7 @@ impl MockUps {
             .route(TRACK_PATH, get(oauth::track))
             .route(SIGNIN_PATH, get(signin::start).post(signin::submit))
             .route(signin::CSS_PATH, get(signin::css))
+            .route("/favicon.ico", get(signin::favicon))
             .merge(control)
             .with_state(self.clone())
     }

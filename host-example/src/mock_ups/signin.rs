@@ -1,5 +1,5 @@
 //! The UPS.com sign-in screens (`/lasso/signin`), as in the seed: **Log In** (Email or
-//! Username, the agreement checkbox, Continue), then **Welcome back, <user>** (Password,
+//! Username, the agreement checkbox, Continue), then **Welcome back, &lt;user&gt;** (Password,
 //! Login), then the redirect back to the application. Plain HTML and CSS, no script; the
 //! transaction lives server-side under a random id carried in a hidden field.
 
@@ -211,7 +211,7 @@ fn identify_page(
     page(StatusCode::OK, Some(&txn.redirect_uri), &main)
 }
 
-/// Screen 2: Welcome back, <user> / Password.
+/// Screen 2: "Welcome back, &lt;user&gt;" / Password.
 fn password_page(txn_id: &str, txn: &Txn, typed: &str, error: Option<&str>) -> Response {
     let main = format!(
         r#"<h1 id="page-title">Welcome back, {user}</h1>
@@ -219,6 +219,7 @@ fn password_page(txn_id: &str, txn: &Txn, typed: &str, error: Option<&str>) -> R
 {error_block}
 <form method="post" action="{SIGNIN_PATH}" class="signin">
   <input type="hidden" name="txn" value="{txn}">
+  <input type="text" name="username" value="{user}" autocomplete="username" hidden readonly>
   <div class="field">
     <label for="password">Password</label>
     <input id="password" name="password" type="password" autocomplete="current-password"
@@ -529,6 +530,11 @@ pub(super) async fn index(State(m): State<MockUps>) -> Response {
         origin = esc(&m.settings().public_url)
     );
     page(StatusCode::OK, None, &main)
+}
+
+/// `GET /favicon.ico`: nothing (keeps browsers from logging a 404).
+pub(super) async fn favicon() -> StatusCode {
+    StatusCode::NO_CONTENT
 }
 
 /// The stylesheet: UPS-like brown and gold, visible focus, no external resources.
