@@ -925,15 +925,15 @@ async fn data_api_counts_calls_per_token() {
 #[tokio::test]
 async fn expired_access_tokens_are_refused() {
     let config = MockConfig {
-        access_ttl: Duration::from_millis(300),
+        access_ttl: Duration::from_millis(1500),
         ..MockConfig::default()
     };
     let m = Mock::with(config).await;
     let t = m.tokens().await;
-    assert_eq!(s(&t, "expires_in"), "0");
+    assert_eq!(s(&t, "expires_in"), "1", "whole seconds, rounded down");
     let access = s(&t, "access_token");
     assert_eq!(m.track(Some(&access)).await.status(), StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     assert_eq!(
         m.track(Some(&access)).await.status(),
         StatusCode::UNAUTHORIZED

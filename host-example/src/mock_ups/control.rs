@@ -1,6 +1,6 @@
 //! The `/mock/*` control endpoints (stats, faults, password change, reset), loopback only.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::rejection::{ExtensionRejection, JsonRejection};
 use axum::extract::{ConnectInfo, Request, State};
@@ -33,6 +33,16 @@ fn json_error(e: &JsonRejection) -> Response {
     )
 }
 
+/// `127.0.0.0/8`, `::1`, and `::ffff:127.x.y.z` (an IPv4 loopback peer on a dual-stack socket).
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+    }
+}
+
 /// Refuse every peer that is not on loopback (or whose address is unknown).
 pub(super) async fn loopback_only(
     peer: Result<ConnectInfo<SocketAddr>, ExtensionRejection>,
@@ -40,7 +50,7 @@ pub(super) async fn loopback_only(
     next: Next,
 ) -> Response {
     match peer {
-        Ok(ConnectInfo(addr)) if addr.ip().is_loopback() => next.run(request).await,
+        Ok(ConnectInfo(addr)) if is_loopback(addr.ip()) => next.run(request).await,
         Ok(_) => control_error(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -117,4 +127,26 @@ pub(super) async fn password_change(
 pub(super) async fn reset(State(m): State<MockUps>) -> Response {
     m.set_faults(Faults::default());
     Json(m.faults()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn loopback_addresses() {
+        for ip in ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"] {
+            assert!(is_loopback(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "192.0.2.7",
+            "10.0.0.1",
+            "::ffff:192.0.2.7",
+            "2001:db8::1",
+            "0.0.0.0",
+        ] {
+            assert!(!is_loopback(ip.parse().unwrap()), "{ip}");
+        }
+    }
 }
