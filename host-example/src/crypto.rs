@@ -40,6 +40,12 @@ pub enum KeyError {
 #[derive(Clone)]
 pub struct TokenKey([u8; 32]);
 
+impl Drop for TokenKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
 impl std::fmt::Debug for TokenKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("TokenKey([redacted])")
@@ -60,7 +66,10 @@ pub enum KeySource {
 impl TokenKey {
     /// A fresh random key.
     pub fn generate() -> Self {
-        Self(Aes256Gcm::generate_key(OsRng).into())
+        let mut key = Aes256Gcm::generate_key(OsRng);
+        let out = Self(key.into());
+        zeroize::Zeroize::zeroize(key.as_mut_slice());
+        out
     }
 
     /// From base64 (standard alphabet, padding optional, surrounding whitespace ignored).
@@ -70,7 +79,12 @@ impl TokenKey {
             .decode(s)
             .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(s))
             .map_err(|_| KeyError::Malformed(what))?;
-        let arr: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Malformed(what))?;
+        let mut bytes = zeroize::Zeroizing::new(bytes);
+        let arr: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyError::Malformed(what))?;
+        zeroize::Zeroize::zeroize(&mut *bytes);
         Ok(Self(arr))
     }
 

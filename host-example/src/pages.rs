@@ -109,7 +109,11 @@ async fn portal_session(
 
 /// Resolve the page's company: `?company=` (remembered in the session), else the session's
 /// last choice (the provider's redirect back carries no company), else the first.
-fn company(state: &AppState, portal: &Portal, param: Option<&str>) -> Result<Company, Response> {
+fn company(
+    state: &AppState,
+    portal: &Portal,
+    param: Option<&str>,
+) -> Result<Company, (StatusCode, Html<String>)> {
     let companies = &state.config().companies;
     match param {
         Some(id) => match companies.get(id) {
@@ -131,8 +135,7 @@ fn company(state: &AppState, portal: &Portal, param: Option<&str>) -> Result<Com
                             a href="/" { "Back to Home" } }
                     },
                 ),
-            )
-                .into_response()),
+            )),
         },
         None => Ok(portal
             .session
@@ -213,7 +216,7 @@ async fn home(
 ) -> Response {
     let company = match company(&state, &portal, q.company.as_deref()) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let id = company.id.clone();
     let status = state
@@ -249,7 +252,7 @@ async fn token_manager(
 ) -> Response {
     let company = match company(&state, &portal, q.company.as_deref()) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let built = state.config().static_dir.join("index.js").is_file();
     let boot = r#"import { defineTokenManager } from "/assets/token-manager/index.js"; await defineTokenManager();"#;
@@ -285,7 +288,7 @@ async fn exports(
 ) -> Response {
     let company = match company(&state, &portal, q.company.as_deref()) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let reports = state.retrieval_reports();
     let id = company.id.clone();
@@ -363,7 +366,7 @@ fn placeholder(
 ) -> Response {
     let company = match company(state, portal, q.company.as_deref()) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     layout(
         state,

@@ -53,6 +53,11 @@ impl OffsetClock {
         let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         self.offset_ms.fetch_add(ms, Ordering::SeqCst);
     }
+
+    /// Back to the system time (offset zero).
+    pub fn reset(&self) {
+        self.offset_ms.store(0, Ordering::SeqCst);
+    }
 }
 
 impl Clock for OffsetClock {

@@ -1,0 +1,582 @@
+//! Router tests of the widget API and the demo pages: `app(state)` with `oneshot`, a real mock
+//! UPS on loopback, a temporary SQLite file.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use common::*;
+use host_example::mock_ups::{EndpointFault, FaultKind, Faults};
+use serde_json::{json, Value};
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<none>")
+}
+
+#[tokio::test]
+async fn full_exchange_stores_encrypted_tokens_and_a_record() {
+    let h = Harness::new().await;
+    let (status, body) = h.authorize(COMPANY).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let record = &body["record"];
+    assert_eq!(record["company"], COMPANY);
+    assert_eq!(record["status"], "active");
+    assert_eq!(record["authorized_by"], "admin");
+    // UPS lifetimes, mapped by core from numbers-as-strings.
+    let created = record["token_created"].as_i64().unwrap();
+    assert_eq!(
+        record["token_expires"].as_i64().unwrap() - created,
+        14_399_000
+    );
+    assert!(record["refresh_expires"].as_i64().unwrap() > created);
+    // Metadata only: no token in the answer.
+    let text = body.to_string();
+    assert!(!text.contains("access_token") && !text.contains("refresh_token"));
+
+    let tokens = h.tokens(COMPANY).await;
+    assert_eq!(tokens["status"], "active");
+    assert_eq!(tokens["total"], 1);
+    assert_eq!(tokens["rows"][0]["id"], record["id"]);
+    let (s, st) = h.get(&format!("/api/optin/status?company={COMPANY}")).await;
+    assert_eq!((s, st["status"].as_str()), (StatusCode::OK, Some("active")));
+    // The other company is untouched.
+    assert_eq!(h.tokens("acme").await["status"], "not_authorized");
+
+    // Stored encrypted: the plaintext never reaches the database file.
+    let pair = h.stored_tokens(COMPANY).await.unwrap();
+    let raw = h.raw_db_bytes();
+    assert!(!contains(&raw, pair.access.secret().as_bytes()));
+    assert!(!contains(
+        &raw,
+        pair.refresh.as_ref().unwrap().secret().as_bytes()
+    ));
+    let stats = h.stats();
+    assert_eq!((stats.token_requests, stats.tokens_issued), (1, 1));
+    assert_eq!(stats.validate_client_requests, 1);
+}
+
+#[tokio::test]
+async fn config_is_cached_after_one_validate_client() {
+    let h = Harness::new().await;
+    for _ in 0..3 {
+        let (s, b) = h.get("/api/optin/config?company=acme").await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(b["provider"], "ups");
+        assert_eq!(b["redirect_uri"], REDIRECT);
+        assert_eq!(b["extra_params"]["type"], "ups_com_api");
+        assert!(b["authorize_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/lasso/signin", h.mock_base)));
+    }
+    assert_eq!(h.stats().validate_client_requests, 1);
+}
+
+#[tokio::test]
+async fn config_when_the_provider_is_down_is_502_provider_unavailable() {
+    let h = Harness::with(|s| {
+        s.limits.connect_timeout = Duration::from_millis(500);
+    })
+    .await;
+    // A provider on a closed port.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let state = build_state(
+        &h.dir.path().join("other.db"),
+        &h.key,
+        &format!("http://{dead}"),
+        h.host_config.clone(),
+        h.limits,
+        h.clock.clone(),
+    );
+    let id = state.sessions().create("admin");
+    let response = tower::ServiceExt::oneshot(
+        host_example::app(state),
+        Request::get("/api/optin/config?company=acme")
+            .header(header::COOKIE, format!("tm_session={id}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(code(&body), "provider_unavailable");
+}
+
+#[tokio::test]
+async fn csrf_header_and_origin_are_required() {
+    let h = Harness::new().await;
+    let body = h.sign_in(COMPANY).await;
+    let json = exchange_json(&body);
+    for (csrf, origin) in [
+        (None, Some(PUBLIC)),
+        (Some("0"), Some(PUBLIC)),
+        (Some("1"), Some("http://evil.example")),
+    ] {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri("/api/optin/exchange")
+            .header(header::COOKIE, &h.cookie)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(v) = csrf {
+            req = req.header("X-Token-Manager", v);
+        }
+        if let Some(o) = origin {
+            req = req.header(header::ORIGIN, o);
+        }
+        let (s, _, b) = h
+            .send(req.body(Body::from(json.to_string())).unwrap())
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{csrf:?} {origin:?}");
+        assert_eq!(code(&b), "csrf_rejected");
+    }
+    // Nothing reached the provider and nothing was stored; the code still works.
+    assert_eq!(h.stats().token_requests, 0);
+    assert_eq!(h.tokens(COMPANY).await["total"], 0);
+    let (s, _) = h.post("/api/optin/exchange", &json).await;
+    assert_eq!(s, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn redirect_uri_must_be_on_the_allow_list() {
+    let h = Harness::new().await;
+    let body = h.sign_in(COMPANY).await;
+    for uri in [
+        "http://127.0.0.1:8080/admin/token-manager/",
+        "http://127.0.0.1:8080/admin/token-manager?x=1",
+        "https://evil.example/admin/token-manager",
+        "HTTP://127.0.0.1:8080/admin/token-manager",
+    ] {
+        let mut j = exchange_json(&body);
+        j["redirect_uri"] = json!(uri);
+        let (s, b) = h.post("/api/optin/exchange", &j).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(code(&b), "redirect_uri_not_allowed");
+    }
+    assert_eq!(h.stats().token_requests, 0);
+}
+
+#[tokio::test]
+async fn replayed_code_is_refused_and_adds_no_record() {
+    let h = Harness::new().await;
+    let body = h.sign_in(COMPANY).await;
+    let j = exchange_json(&body);
+    let (s, _) = h.post("/api/optin/exchange", &j).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, b) = h.post("/api/optin/exchange", &j).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(code(&b), "invalid_grant");
+    assert_eq!(b["error"]["provider_code"], "invalid_grant");
+    assert_eq!(h.tokens(COMPANY).await["total"], 1);
+    assert_eq!(h.stats().codes_replayed, 1);
+}
+
+async fn provider_failure(kind: FaultKind, expected: &str) {
+    let h = Harness::with(|s| s.limits.timeout = Duration::from_millis(700)).await;
+    let body = h.sign_in(COMPANY).await;
+    h.mock.set_faults(Faults {
+        token: EndpointFault {
+            kind,
+            ..EndpointFault::default()
+        },
+        ..Faults::default()
+    });
+    let (s, b) = h.post("/api/optin/exchange", &exchange_json(&body)).await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY, "{b}");
+    assert_eq!(code(&b), expected, "{b}");
+    assert!(b["error"]["message"].as_str().unwrap().len() > 10);
+    let tokens = h.tokens(COMPANY).await;
+    assert_eq!(
+        (tokens["total"].as_u64(), tokens["status"].as_str()),
+        (Some(0), Some("not_authorized"))
+    );
+    assert!(h.stored_tokens(COMPANY).await.is_none());
+}
+
+#[tokio::test]
+async fn provider_500_is_a_clean_502() {
+    provider_failure(FaultKind::Status500, "provider_unavailable").await;
+}
+
+#[tokio::test]
+async fn provider_timeout_is_a_clean_502() {
+    let started = std::time::Instant::now();
+    provider_failure(FaultKind::Timeout, "provider_unavailable").await;
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[tokio::test]
+async fn provider_malformed_json_is_a_clean_502() {
+    provider_failure(FaultKind::MalformedJson, "provider_malformed").await;
+}
+
+#[tokio::test]
+async fn a_second_exchange_supersedes_the_first() {
+    let h = Harness::new().await;
+    let (s1, first) = h.authorize(COMPANY).await;
+    let old = h.stored_tokens(COMPANY).await.unwrap();
+    let (s2, second) = h.authorize(COMPANY).await;
+    assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::CREATED));
+    let rows = h.tokens(COMPANY).await["rows"].clone();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    assert_eq!(rows[0]["id"], second["record"]["id"]);
+    assert_eq!(rows[0]["status"], "active");
+    assert_eq!(rows[1]["id"], first["record"]["id"]);
+    assert_eq!(rows[1]["status"], "refreshed");
+    let new = h.stored_tokens(COMPANY).await.unwrap();
+    assert_ne!(old.access.secret(), new.access.secret());
+}
+
+#[tokio::test]
+async fn input_validation_and_sessions() {
+    let h = Harness::new().await;
+    // No session → 401.
+    let (s, _, b) = h
+        .send(
+            Request::get("/api/optin/tokens?company=acme")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!((s, code(&b)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+    // Unknown company → 404 on every route.
+    for uri in [
+        "/api/optin/config?company=nope",
+        "/api/optin/tokens?company=nope",
+        "/api/optin/status?company=nope",
+    ] {
+        let (s, b) = h.get(uri).await;
+        assert_eq!(
+            (s, code(&b)),
+            (StatusCode::NOT_FOUND, "unknown_company"),
+            "{uri}"
+        );
+    }
+    let (s, b) = h
+        .post("/api/optin/clear", &json!({"company": "nope"}))
+        .await;
+    assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "unknown_company"));
+    // Bad page size, missing company → 400.
+    let (s, b) = h.get("/api/optin/tokens?company=acme&per_page=20").await;
+    assert_eq!((s, code(&b)), (StatusCode::BAD_REQUEST, "invalid_request"));
+    let (s, b) = h.get("/api/optin/status").await;
+    assert_eq!((s, code(&b)), (StatusCode::BAD_REQUEST, "invalid_request"));
+    // Exchange field checks.
+    let good = json!({
+        "company": COMPANY, "code": "abc",
+        "code_verifier": "a".repeat(43), "redirect_uri": REDIRECT,
+    });
+    for (field, value) in [
+        ("code", json!("")),
+        ("code", json!("has space")),
+        ("code", json!("x".repeat(3000))),
+        ("code_verifier", json!("short")),
+        ("code_verifier", json!("!".repeat(50))),
+    ] {
+        let mut j = good.clone();
+        j[field] = value;
+        let (s, b) = h.post("/api/optin/exchange", &j).await;
+        assert_eq!(
+            (s, code(&b)),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            "{field}"
+        );
+    }
+    let mut j = good.clone();
+    j["company"] = json!("nope");
+    let (s, b) = h.post("/api/optin/exchange", &j).await;
+    assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "unknown_company"));
+    let (s, b) = h
+        .post("/api/optin/exchange", &json!({"company": COMPANY}))
+        .await;
+    assert_eq!((s, code(&b)), (StatusCode::BAD_REQUEST, "invalid_request"));
+    // Body over 16 KiB → 413; not JSON → 415.
+    let mut j = good.clone();
+    j["code"] = json!("x".repeat(20_000));
+    let (s, b) = h.post("/api/optin/exchange", &j).await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request")
+    );
+    let (s, _, b) = h
+        .send(
+            Request::post("/api/optin/clear")
+                .header(header::COOKIE, &h.cookie)
+                .header("X-Token-Manager", "1")
+                .header(header::CONTENT_TYPE, "text/plain")
+                .body(Body::from("company=acme"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request")
+    );
+    // Unknown API path → JSON 404.
+    let (s, b) = h.get("/api/optin/nope").await;
+    assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "not_found"));
+    assert_eq!(h.stats().token_requests, 0);
+}
+
+#[tokio::test]
+async fn exchange_is_rate_limited() {
+    let h = Harness::with(|s| s.host.exchange_per_minute = 2).await;
+    let j = json!({
+        "company": COMPANY, "code": "abc",
+        "code_verifier": "a".repeat(43), "redirect_uri": "http://wrong.example/",
+    });
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(h.post("/api/optin/exchange", &j).await);
+    }
+    assert_eq!(statuses[0].0, StatusCode::BAD_REQUEST);
+    assert_eq!(statuses[1].0, StatusCode::BAD_REQUEST);
+    assert_eq!(statuses[2].0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(code(&statuses[2].1), "rate_limited");
+}
+
+#[tokio::test]
+async fn tokens_are_paged_in_sql_newest_first() {
+    let h = Harness::new().await;
+    let n = host_example::seed_history(&h.state, "acme", 23)
+        .await
+        .unwrap();
+    assert_eq!(n, 23);
+    let (s, p3) = h
+        .get("/api/optin/tokens?company=acme&page=3&per_page=10")
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (p3["total"].as_u64(), p3["page"].as_u64()),
+        (Some(23), Some(3))
+    );
+    assert_eq!(p3["rows"].as_array().unwrap().len(), 3);
+    let (_, p1) = h.get("/api/optin/tokens?company=acme").await;
+    assert_eq!(p1["per_page"], 10);
+    let rows = p1["rows"].as_array().unwrap();
+    assert!(rows
+        .windows(2)
+        .all(|w| w[0]["token_created"].as_i64() > w[1]["token_created"].as_i64()));
+    assert!(rows.iter().all(|r| r["status"] == "refreshed"));
+    // Out-of-range pages are clamped.
+    let (_, p) = h
+        .get("/api/optin/tokens?company=acme&page=99&per_page=25")
+        .await;
+    assert_eq!(
+        (p["page"].as_u64(), p["rows"].as_array().unwrap().len()),
+        (Some(1), 23)
+    );
+}
+
+#[tokio::test]
+async fn cors_allows_only_listed_origins() {
+    let h = Harness::with(|s| s.host.allowed_origins = vec!["http://portal.example".into()]).await;
+    let preflight = |origin: &'static str| {
+        Request::builder()
+            .method(Method::OPTIONS)
+            .uri("/api/optin/clear")
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .header(
+                header::ACCESS_CONTROL_REQUEST_HEADERS,
+                "content-type,x-token-manager",
+            )
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (_, headers, _) = h.send(preflight("http://portal.example")).await;
+    assert_eq!(
+        headers[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "http://portal.example"
+    );
+    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+    let (_, headers, _) = h.send(preflight("http://evil.example")).await;
+    assert!(headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    // The allowed origin passes the CSRF origin check too.
+    let (s, _, b) = h
+        .send(
+            Request::post("/api/optin/clear")
+                .header(header::COOKIE, &h.cookie)
+                .header(header::ORIGIN, "http://portal.example")
+                .header("X-Token-Manager", "1")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(r#"{"company":"acme"}"#))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "not_authorized");
+}
+
+#[tokio::test]
+async fn openapi_document_is_served() {
+    let h = Harness::new().await;
+    let (s, doc) = h.get("/api/optin/openapi.json").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in ["/config", "/exchange", "/tokens", "/clear", "/status"] {
+        assert!(doc["paths"][path].is_object(), "{path}");
+    }
+    // The documented error codes are exactly core's.
+    let documented: Vec<&str> = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let core: Vec<&str> = token_manager_core::ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    assert_eq!(documented, core);
+}
+
+#[tokio::test]
+async fn portal_pages_log_in_and_carry_security_headers() {
+    let h = Harness::new().await;
+    let (s, headers, body) = h.send(Request::get("/").body(Body::empty()).unwrap()).await;
+    assert_eq!(s, StatusCode::OK);
+    let cookie = headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        cookie.starts_with("tm_session=")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+    );
+    let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self' 'wasm-unsafe-eval'")
+            && csp.contains("frame-ancestors 'none'")
+    );
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
+    let html = body.as_str().unwrap();
+    for text in [
+        "Intelligent Data Management",
+        "Home",
+        "Exports",
+        "Users",
+        "Groups",
+        "Admin",
+        "Company",
+        "Demonstration Co.",
+        "Acme Corp",
+    ] {
+        assert!(html.contains(text), "{text}");
+    }
+    // The new cookie opens the API.
+    let session = cookie.split(';').next().unwrap();
+    let (s, _, _) = h
+        .send(
+            Request::get("/api/optin/status?company=acme")
+                .header(header::COOKIE, session)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Widget not built → a clear note.
+    let (s, _, body) = h
+        .send(
+            Request::get("/admin/token-manager?company=acme")
+                .header(header::COOKIE, session)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(body.as_str().unwrap().contains("scripts/build-widget.sh"));
+    // The provider's redirect back carries no company: the session's last choice is used.
+    let (_, _, body) = h
+        .send(
+            Request::get("/admin/token-manager?code=x&state=y")
+                .header(header::COOKIE, session)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(body
+        .as_str()
+        .unwrap()
+        .contains(r#"<option value="acme" selected>"#));
+    let (s, _, _) = h
+        .send(
+            Request::get("/exports?company=nope")
+                .header(header::COOKIE, session)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn widget_page_and_assets_when_built() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("index.js"),
+        "export async function defineTokenManager() {}",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("token_manager_widget_bg.wasm"),
+        b"\0asm\x01\0\0\0",
+    )
+    .unwrap();
+    let static_dir = dir.path().to_owned();
+    let h = Harness::with(move |s| s.host.static_dir = static_dir).await;
+    let (s, headers, body) = h
+        .send(
+            Request::get("/admin/token-manager?company=demo-co")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let html = body.as_str().unwrap();
+    assert!(
+        html.contains(r#"<token-manager api="/api/optin" company="demo-co">"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"import { defineTokenManager } from "/assets/token-manager/index.js"; await defineTokenManager();"#));
+    let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    assert!(html.contains(&format!(r#"<script type="module" nonce="{nonce}">"#)));
+    let (s, headers, _) = h
+        .send(
+            Request::get("/assets/token-manager/token_manager_widget_bg.wasm")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/wasm");
+    let (s, headers, _) = h
+        .send(
+            Request::get("/assets/token-manager/index.js")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .contains("javascript"));
+}

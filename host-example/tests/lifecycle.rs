@@ -1,0 +1,271 @@
+//! The host's background life against a real mock UPS: refresh rotation, invalidation by a
+//! password change, Clear (wiped from the file, retrieval stopped), two host processes on one
+//! SQLite file, restart.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use common::*;
+use host_example::jobs::{refresh_due, retrieve_all};
+use host_example::mock_ups::{EndpointFault, FaultKind, Faults};
+use host_example::ops::RefreshOutcome;
+use host_example::state::OffsetClock;
+use host_example::store::Store;
+use serde_json::json;
+use token_manager_core::AuthorizationStatus;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test]
+async fn refresh_rotates_the_pair_and_adds_a_record() {
+    let h = Harness::new().await;
+    let (s, first) = h.authorize(COMPANY).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let before = h.stored_tokens(COMPANY).await.unwrap();
+
+    // Not due yet: nothing happens.
+    assert!(refresh_due(&h.state).await.is_empty());
+    assert_eq!(h.stats().refresh_requests, 0);
+
+    h.clock.advance(FOUR_HOURS);
+    let done = refresh_due(&h.state).await;
+    assert_eq!(done, vec![(COMPANY.to_owned(), RefreshOutcome::Refreshed)]);
+    let stats = h.stats();
+    assert_eq!(
+        (stats.refreshes_succeeded, stats.refresh_tokens_spent),
+        (1, 1)
+    );
+    // The mock stamped the new pair with its own (real) clock: let ours agree again.
+    h.clock.reset();
+
+    let after = h.stored_tokens(COMPANY).await.unwrap();
+    assert_ne!(before.access.secret(), after.access.secret());
+    assert_ne!(
+        before.refresh.unwrap().secret(),
+        after.refresh.as_ref().unwrap().secret(),
+        "UPS rotates the refresh token"
+    );
+    let tokens = h.tokens(COMPANY).await;
+    assert_eq!(tokens["status"], "active");
+    assert_eq!(tokens["total"], 2);
+    assert_eq!(tokens["rows"][0]["status"], "active");
+    assert_eq!(tokens["rows"][0]["authorized_by"], "admin");
+    assert_eq!(tokens["rows"][1]["id"], first["record"]["id"]);
+    assert_eq!(tokens["rows"][1]["status"], "refreshed");
+    // Rescheduled: not due again right away.
+    assert!(refresh_due(&h.state).await.is_empty());
+}
+
+#[tokio::test]
+async fn temporary_refresh_failures_back_off_and_recover() {
+    let h = Harness::new().await;
+    h.authorize(COMPANY).await;
+    h.clock.advance(FOUR_HOURS);
+    h.mock.set_faults(Faults {
+        refresh: EndpointFault {
+            kind: FaultKind::Status503,
+            times: Some(1),
+            ..EndpointFault::default()
+        },
+        ..Faults::default()
+    });
+    assert_eq!(
+        refresh_due(&h.state).await,
+        vec![(COMPANY.to_owned(), RefreshOutcome::Retrying)]
+    );
+    // Backoff (5 s) not over yet.
+    assert!(refresh_due(&h.state).await.is_empty());
+    h.clock.advance(Duration::from_secs(6));
+    assert_eq!(
+        refresh_due(&h.state).await,
+        vec![(COMPANY.to_owned(), RefreshOutcome::Refreshed)]
+    );
+    assert_eq!(h.tokens(COMPANY).await["total"], 2);
+}
+
+#[tokio::test]
+async fn password_change_invalidates_the_authorization() {
+    let h = Harness::new().await;
+    h.authorize(COMPANY).await;
+    h.mock.change_password("demo", "a-new-password");
+    h.clock.advance(FOUR_HOURS);
+    assert_eq!(
+        refresh_due(&h.state).await,
+        vec![(
+            COMPANY.to_owned(),
+            RefreshOutcome::Ended(AuthorizationStatus::Invalidated)
+        )]
+    );
+    let (s, status) = h.get(&format!("/api/optin/status?company={COMPANY}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(status["status"], "invalidated");
+    assert_eq!(status["reason"], "invalid_grant");
+    let tokens = h.tokens(COMPANY).await;
+    assert_eq!(tokens["status"], "invalidated");
+    assert_eq!(tokens["rows"][0]["status"], "invalidated");
+    assert!(h.ciphertexts(COMPANY).iter().all(Option::is_none));
+    // No more refresh attempts, no retrieval.
+    let refreshes = h.stats().refresh_requests;
+    assert!(refresh_due(&h.state).await.is_empty());
+    assert_eq!(retrieve_all(&h.state, 1).await, 0);
+    assert_eq!(h.stats().refresh_requests, refreshes);
+    // Opting in again works (with the new password).
+    let (s, _) = h.authorize_with_password(COMPANY, "a-new-password").await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(h.tokens(COMPANY).await["status"], "active");
+}
+
+#[tokio::test]
+async fn clear_wipes_the_file_and_stops_retrieval_before_returning() {
+    let h = Harness::new().await;
+    let (s, _) = h.authorize(COMPANY).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let stored = h.ciphertexts(COMPANY);
+    assert!(stored.iter().all(Option::is_some));
+
+    // The retrieval job runs every 20 ms against the mock's data API.
+    let shutdown = CancellationToken::new();
+    let jobs = host_example::spawn_jobs(&h.state, &shutdown);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while h.stats().data_calls_total < 3 {
+        assert!(std::time::Instant::now() < deadline, "retrieval never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (s, _) = h.get(&format!("/exports?company={COMPANY}")).await;
+    assert_eq!(s, StatusCode::OK);
+
+    let (s, cleared) = h
+        .post("/api/optin/clear", &json!({"company": COMPANY}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{cleared}");
+    assert_eq!(cleared["status"], "cleared");
+    let calls_at_clear = h.stats().data_calls_total;
+
+    // Wiped: the columns are NULL and the old ciphertext is nowhere in the file or its WAL.
+    assert!(h.ciphertexts(COMPANY).iter().all(Option::is_none));
+    let raw = h.raw_db_bytes();
+    for ct in stored.iter().step_by(2).flatten() {
+        assert!(!contains(&raw, ct), "old ciphertext still on disk");
+    }
+    // Records stay as an audit trail, status Cleared with the time.
+    let tokens = h.tokens(COMPANY).await;
+    assert_eq!(tokens["status"], "cleared");
+    assert_eq!(tokens["rows"][0]["status"], "cleared");
+    assert_eq!(tokens["rows"][0]["cleared_at"], cleared["cleared_at"]);
+
+    // No request with the company's tokens leaves the host afterwards.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.stats().data_calls_total, calls_at_clear);
+    assert_eq!(h.state.retrieval_reports()[COMPANY].calls, calls_at_clear);
+    let (_, page) = h.get(&format!("/exports?company={COMPANY}")).await;
+    assert!(page.as_str().unwrap().contains("cleared"));
+    shutdown.cancel();
+    for j in jobs {
+        j.await.unwrap();
+    }
+
+    // Clearing again is harmless.
+    let (s, again) = h
+        .post("/api/optin/clear", &json!({"company": COMPANY}))
+        .await;
+    assert_eq!(
+        (s, again["status"].as_str()),
+        (StatusCode::OK, Some("cleared"))
+    );
+}
+
+#[tokio::test]
+async fn two_hosts_on_one_database_spend_a_refresh_token_once() {
+    let h = Harness::new().await;
+    h.authorize(COMPANY).await;
+    let clock_b = Arc::new(OffsetClock::default());
+    let b = h.second_host(clock_b.clone());
+    h.clock.advance(FOUR_HOURS);
+    clock_b.advance(FOUR_HOURS);
+    // Slow refreshes widen the race window.
+    h.mock.set_faults(Faults {
+        refresh: EndpointFault {
+            kind: FaultKind::Slow,
+            slow_ms: Some(300),
+            ..EndpointFault::default()
+        },
+        ..Faults::default()
+    });
+    let (ra, rb) = tokio::join!(refresh_due(&h.state), refresh_due(&b));
+    let outcomes: Vec<_> = ra.iter().chain(rb.iter()).map(|(_, o)| o.clone()).collect();
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == RefreshOutcome::Refreshed)
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    let stats = h.stats();
+    assert_eq!(
+        stats.refresh_requests, 1,
+        "exactly one refresh left the hosts"
+    );
+    assert_eq!(h.tokens(COMPANY).await["total"], 2);
+    h.clock.reset();
+    clock_b.reset();
+    // Both hosts see the rotated pair.
+    let row_b = b.db(|s| s.authorization(COMPANY)).await.unwrap();
+    assert_eq!(row_b.state.status(), AuthorizationStatus::Active);
+    assert!(refresh_due(&b).await.is_empty());
+}
+
+#[tokio::test]
+async fn restart_keeps_everything() {
+    let h = Harness::new().await;
+    h.authorize(COMPANY).await;
+    host_example::seed_history(&h.state, "acme", 5)
+        .await
+        .unwrap();
+    let before = h.tokens(COMPANY).await;
+    let pair = h.stored_tokens(COMPANY).await.unwrap();
+
+    // A new store on the same file (the old connection stays open, as after a crash).
+    let clock = Arc::new(OffsetClock::default());
+    let reopened = h.second_host(clock.clone());
+    let id = reopened.sessions().create("admin");
+    let h2 = Harness {
+        state: reopened,
+        cookie: format!("tm_session={id}"),
+        clock,
+        ..h
+    };
+    assert_eq!(h2.tokens(COMPANY).await, before);
+    assert_eq!(h2.tokens("acme").await["total"], 5);
+    let again = h2.stored_tokens(COMPANY).await.unwrap();
+    assert_eq!(pair.access.secret(), again.access.secret());
+    // And it keeps working: the refresher picks the authorization up.
+    h2.clock.advance(FOUR_HOURS);
+    assert_eq!(
+        refresh_due(&h2.state).await,
+        vec![(COMPANY.to_owned(), RefreshOutcome::Refreshed)]
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_key_cannot_read_the_tokens() {
+    let h = Harness::new().await;
+    h.authorize(COMPANY).await;
+    let other = host_example::crypto::TokenKey::generate();
+    let store = host_example::store::SqliteStore::open(
+        &h.db,
+        host_example::crypto::TokenCipher::new(&other),
+    )
+    .unwrap();
+    let r = store.claim(
+        COMPANY,
+        "x",
+        token_manager_core::Timestamp(0),
+        token_manager_core::Timestamp(1),
+        host_example::store::ClaimKind::Use,
+    );
+    assert!(matches!(r, Err(host_example::store::StoreError::Crypto(_))));
+}
