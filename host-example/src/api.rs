@@ -1,5 +1,5 @@
 //! The widget ↔ host API (DESIGN §3), mounted at `/api/optin`. Thin handlers over
-//! [`ops`](crate::ops) and the store; the rules live in core.
+//! [`crate::ops`] and the store; the rules live in core.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 

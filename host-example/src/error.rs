@@ -151,14 +151,25 @@ impl From<JsonRejection> for AppError {
             StatusCode::UNSUPPORTED_MEDIA_TYPE => {
                 AppError::UnsupportedMediaType("expected Content-Type: application/json".into())
             }
-            _ => AppError::InvalidRequest(r.body_text()),
+            _ => AppError::InvalidRequest(bounded(r.body_text())),
         }
     }
 }
 
+/// Rejection texts describe the caller's own input; keep them short.
+fn bounded(text: String) -> String {
+    const MAX: usize = 200;
+    if text.chars().count() <= MAX {
+        return text;
+    }
+    let mut cut: String = text.chars().take(MAX).collect();
+    cut.push('…');
+    cut
+}
+
 impl From<QueryRejection> for AppError {
     fn from(r: QueryRejection) -> Self {
-        AppError::InvalidRequest(r.body_text())
+        AppError::InvalidRequest(bounded(r.body_text()))
     }
 }
 

@@ -56,6 +56,10 @@ async fn full_exchange_stores_encrypted_tokens_and_a_record() {
     let stats = h.stats();
     assert_eq!((stats.token_requests, stats.tokens_issued), (1, 1));
     assert_eq!(stats.validate_client_requests, 1);
+    // Nothing secret in the state's Debug (what a careless log line would print).
+    let dbg = format!("{:?} {pair:?} {:?}", h.state, h.key);
+    assert!(!dbg.contains("demo-secret"), "{dbg}");
+    assert!(!dbg.contains(pair.access.secret().as_str()));
 }
 
 #[tokio::test]

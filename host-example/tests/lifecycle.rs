@@ -13,7 +13,7 @@ use common::*;
 use host_example::jobs::{refresh_due, retrieve_all};
 use host_example::mock_ups::{EndpointFault, FaultKind, Faults};
 use host_example::ops::RefreshOutcome;
-use host_example::state::OffsetClock;
+use host_example::state::{OffsetClock, RetrievalOutcome};
 use host_example::store::Store;
 use serde_json::json;
 use token_manager_core::AuthorizationStatus;
@@ -134,8 +134,16 @@ async fn clear_wipes_the_file_and_stops_retrieval_before_returning() {
         assert!(std::time::Instant::now() < deadline, "retrieval never ran");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (s, _) = h.get(&format!("/exports?company={COMPANY}")).await;
+    let (s, page) = h.get(&format!("/exports?company={COMPANY}")).await;
     assert_eq!(s, StatusCode::OK);
+    assert!(page.as_str().unwrap().contains("HTTP 200"), "{page}");
+    match &h.state.retrieval_reports()[COMPANY].outcome {
+        RetrievalOutcome::Data(d) => {
+            assert_eq!(d.status, 200);
+            assert!(d.summary.contains("trackResponse"), "{}", d.summary);
+        }
+        other => panic!("{other:?}"),
+    }
 
     let (s, cleared) = h
         .post("/api/optin/clear", &json!({"company": COMPANY}))
