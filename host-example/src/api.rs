@@ -88,7 +88,10 @@ async fn exchange(
     user: SessionUser,
     ApiJson(body): ApiJson<ExchangeBody>,
 ) -> Result<(StatusCode, Json<ExchangeResponse>), AppError> {
-    let record = ops::exchange(&state, body, &user.session.user).await?;
+    // Run to completion even if the client goes away or the request deadline passes: once the
+    // provider has answered, the code is spent and the pair must be stored.
+    let user = user.session.user;
+    let record = tokio::spawn(async move { ops::exchange(&state, body, &user).await }).await??;
     Ok((StatusCode::CREATED, Json(ExchangeResponse { record })))
 }
 
@@ -122,7 +125,9 @@ async fn clear(
     ApiJson(body): ApiJson<ClearBody>,
 ) -> Result<Json<ClearResponse>, AppError> {
     known(&state, &body.company)?;
-    Ok(Json(ops::clear(&state, &body.company).await?))
+    // Clear always finishes what it started (stop, revoke, wipe), whatever the client does.
+    let cleared = tokio::spawn(async move { ops::clear(&state, &body.company).await }).await??;
+    Ok(Json(cleared))
 }
 
 async fn status(

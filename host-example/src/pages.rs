@@ -89,7 +89,12 @@ async fn portal_session(
     });
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    if created {
+    // A handler that set its own session cookie (login) wins over the automatic one.
+    let handler_set_session = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.as_bytes().starts_with(session::COOKIE_NAME.as_bytes()));
+    if created && !handler_set_session {
         let (name, value) = session::set_cookie(&id, state.config().public_url.scheme() == "https");
         headers.append(name, value);
     }

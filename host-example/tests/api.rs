@@ -584,3 +584,35 @@ async fn widget_page_and_assets_when_built() {
         .unwrap()
         .contains("javascript"));
 }
+
+#[tokio::test]
+async fn demo_login_sets_a_session_whose_user_is_recorded() {
+    let h = Harness::new().await;
+    let login = |origin: &'static str| {
+        Request::post("/login")
+            .header(header::ORIGIN, origin)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("user=alice"))
+            .unwrap()
+    };
+    let (s, _, _) = h.send(login("http://evil.example")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, headers, _) = h.send(login(PUBLIC)).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let cookies: Vec<_> = headers.get_all(header::SET_COOKIE).iter().collect();
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    let session = cookies[0]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let alice = Harness {
+        cookie: session,
+        ..h
+    };
+    let (s, body) = alice.authorize(COMPANY).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(body["record"]["authorized_by"], "alice");
+}
