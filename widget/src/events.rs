@@ -41,10 +41,11 @@ pub enum WidgetEvent {
     },
 }
 
-/// `detail` of the JS events (camelCase, timestamps in ms since the epoch).
+/// `detail` of the JS events (camelCase, timestamps in ms since the epoch); fields that do not
+/// apply are left out.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Detail<'a> {
+pub struct EventDetail<'a> {
     company: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     state: Option<&'static str>,
@@ -58,9 +59,10 @@ struct Detail<'a> {
     record: Option<RecordDetail>,
 }
 
+/// The `record` of an `authorized` event.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct RecordDetail {
+pub struct RecordDetail {
     id: i64,
     token_created: i64,
     token_expires: i64,
@@ -80,10 +82,10 @@ impl WidgetEvent {
         }
     }
 
-    /// The JS `detail` as JSON, e.g. `{"company":"demo-co","state":"authorized"}` or
+    /// The JS `detail`, e.g. `{"company":"demo-co","state":"authorized"}` or
     /// `{"company":"demo-co","code":"timeout","message":"…"}`.
-    pub fn detail_json(&self) -> serde_json::Value {
-        let empty = |company| Detail {
+    pub fn detail(&self) -> EventDetail<'_> {
+        let empty = |company| EventDetail {
             company,
             state: None,
             code: None,
@@ -91,12 +93,12 @@ impl WidgetEvent {
             cleared_at: None,
             record: None,
         };
-        let detail = match self {
-            WidgetEvent::StateChange { company, state } => Detail {
+        match self {
+            WidgetEvent::StateChange { company, state } => EventDetail {
                 state: Some(state),
                 ..empty(company)
             },
-            WidgetEvent::Authorized { company, record } => Detail {
+            WidgetEvent::Authorized { company, record } => EventDetail {
                 state: Some("authorized"),
                 record: Some(RecordDetail {
                     id: record.id,
@@ -111,7 +113,7 @@ impl WidgetEvent {
             WidgetEvent::Cleared {
                 company,
                 cleared_at,
-            } => Detail {
+            } => EventDetail {
                 state: Some("not_authorized"),
                 cleared_at: Some(cleared_at.as_millis()),
                 ..empty(company)
@@ -120,18 +122,18 @@ impl WidgetEvent {
                 company,
                 code,
                 message,
-            } => Detail {
+            } => EventDetail {
                 code: Some(code.as_str()),
                 message: Some(message),
                 ..empty(company)
             },
-        };
-        serde_json::to_value(detail).unwrap_or(serde_json::Value::Null)
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -143,7 +145,7 @@ mod tests {
         };
         assert_eq!(e.name(), "error");
         assert_eq!(
-            e.detail_json(),
+            serde_json::to_value(e.detail()).unwrap(),
             serde_json::json!({"company": "demo-co", "code": "timeout", "message": "slow"})
         );
         let e = WidgetEvent::Cleared {
@@ -151,7 +153,7 @@ mod tests {
             cleared_at: Timestamp(5),
         };
         assert_eq!(
-            e.detail_json(),
+            serde_json::to_value(e.detail()).unwrap(),
             serde_json::json!({"company": "c", "state": "not_authorized", "clearedAt": 5})
         );
         let e = WidgetEvent::StateChange {
@@ -160,7 +162,7 @@ mod tests {
         };
         assert_eq!(e.name(), "statechange");
         assert_eq!(
-            e.detail_json(),
+            serde_json::to_value(e.detail()).unwrap(),
             serde_json::json!({"company": "c", "state": "loading"})
         );
     }

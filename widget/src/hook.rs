@@ -186,7 +186,7 @@ impl Ctx {
         // In a popup opened by the page that holds the pending authorization: hand over.
         if let Some(opener_pending) = browser
             .opener_storage_get(&key)
-            .and_then(|json| serde_json::from_str::<PendingAuthorization>(&json).ok())
+            .and_then(|json| crate::json::from_str::<PendingAuthorization>(&json))
         {
             if matches(&opener_pending) {
                 return Claim::ForwardToOpener(search_of(url).to_owned());
@@ -194,7 +194,7 @@ impl Ctx {
         }
 
         let own = browser.storage_get(&key).and_then(|json| {
-            let parsed = serde_json::from_str::<PendingAuthorization>(&json).ok();
+            let parsed = crate::json::from_str::<PendingAuthorization>(&json);
             if parsed.is_none() {
                 // Unreadable (another version, tampering): it can never complete.
                 browser.storage_remove(&key);
@@ -211,7 +211,7 @@ impl Ctx {
             .into_iter()
             .filter(|k| k.starts_with(PENDING_KEY_PREFIX) && *k != key)
             .filter_map(|k| browser.storage_get(&k))
-            .filter_map(|json| serde_json::from_str::<PendingAuthorization>(&json).ok())
+            .filter_map(|json| crate::json::from_str::<PendingAuthorization>(&json))
             .any(|other| {
                 returned_state
                     .as_deref()
@@ -374,8 +374,8 @@ impl Ctx {
             }
             Err(_) => return self.fail(ErrorCode::InvalidConfig, None, Retry::Reload),
         };
-        let stored = serde_json::to_string(&pending)
-            .is_ok_and(|json| browser.storage_set(&pending_key(&self.company), &json));
+        let stored = crate::json::to_string(&pending)
+            .is_some_and(|json| browser.storage_set(&pending_key(&self.company), &json));
         if !stored {
             // Without sessionStorage the return could never be checked: do not leave.
             return self.fail(ErrorCode::Internal, None, Retry::Authorize);
@@ -452,7 +452,7 @@ impl Ctx {
         let browser = &self.services.browser;
         let Some(pending) = browser
             .storage_get(&pending_key(&self.company))
-            .and_then(|json| serde_json::from_str::<PendingAuthorization>(&json).ok())
+            .and_then(|json| crate::json::from_str::<PendingAuthorization>(&json))
         else {
             return;
         };

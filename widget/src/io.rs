@@ -66,8 +66,8 @@ impl ApiFailure {
 
     /// The failure of a non-2xx response: the host's `{"error":{"code":…}}` when it sent one,
     /// otherwise a code chosen from the status (a proxy or a foreign backend answered).
-    pub fn from_response(status: u16, body: &str) -> Self {
-        if let Ok(body) = serde_json::from_str::<ApiErrorBody>(body) {
+    pub fn from_response(status: u16, body: Option<ApiErrorBody>) -> Self {
+        if let Some(body) = body {
             return Self {
                 code: body.error.code,
                 status: Some(status),
@@ -144,12 +144,13 @@ impl HttpHost {
     fn get<T: DeserializeOwned + 'static>(
         &self,
         path: &str,
-        query: Vec<(&'static str, String)>,
+        query: &[(&str, &str)],
     ) -> LocalFuture<Result<T, ApiFailure>> {
         let builder = Request::get(&self.url(path))
-            .query(query.iter().map(|(k, v)| (*k, v.as_str())))
+            .query(query.iter().copied())
             .credentials(RequestCredentials::Include);
-        Box::pin(send(builder, None, self.timeout))
+        let answer = send(builder, None, self.timeout);
+        Box::pin(async move { parse(answer.await?) })
     }
 
     fn post<B: Serialize, T: DeserializeOwned + 'static>(
@@ -160,71 +161,85 @@ impl HttpHost {
         let builder = Request::post(&self.url(path))
             .header(CSRF_HEADER, "1")
             .credentials(RequestCredentials::Include);
-        let json = serde_json::to_string(body).map_err(|_| ApiFailure::new(ErrorCode::Internal));
-        let timeout = self.timeout;
-        Box::pin(async move { send(builder, Some(json?), timeout).await })
+        let answer =
+            crate::json::to_string(body).map(|json| send(builder, Some(json), self.timeout));
+        Box::pin(async move {
+            let answer = answer.ok_or(ApiFailure::new(ErrorCode::Internal))?;
+            parse(answer.await?)
+        })
     }
 }
 
-/// Send with a timeout: an `AbortController` aborts the fetch (and the body read) when the
-/// timer fires; the `timed_out` flag tells a timeout from a network failure.
-async fn send<T: DeserializeOwned>(
-    builder: RequestBuilder,
-    json: Option<String>,
-    timeout: Duration,
-) -> Result<T, ApiFailure> {
-    let controller = web_sys::AbortController::new().ok();
-    let timed_out = Rc::new(Cell::new(false));
-    let _timer = controller.clone().map(|controller| {
-        let timed_out = timed_out.clone();
-        let millis = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
-        gloo_timers::callback::Timeout::new(millis, move || {
-            timed_out.set(true);
-            controller.abort();
-        })
-    });
-    let builder = builder.abort_signal(controller.as_ref().map(|c| c.signal()).as_ref());
-    let failed = |_| {
-        ApiFailure::new(if timed_out.get() {
-            ErrorCode::Timeout
-        } else {
-            ErrorCode::HostUnreachable
-        })
-    };
-    let request = match json {
-        Some(json) => builder
-            .header("Content-Type", "application/json")
-            .body(json)
-            .map_err(|_| ApiFailure::new(ErrorCode::Internal))?,
-        None => builder
-            .build()
-            .map_err(|_| ApiFailure::new(ErrorCode::InvalidConfig))?,
-    };
-    let response: Response = request.send().await.map_err(failed)?;
-    let status = response.status();
-    let text = response.text().await.map_err(failed)?;
-    if !response.ok() {
-        return Err(ApiFailure::from_response(status, &text));
+/// A 2xx answer's body as `T`, any other answer as its [`ApiFailure`].
+fn parse<T: DeserializeOwned>((status, ok, text): (u16, bool, String)) -> Result<T, ApiFailure> {
+    if !ok {
+        return Err(ApiFailure::from_response(
+            status,
+            crate::json::from_str(&text),
+        ));
     }
-    serde_json::from_str(&text).map_err(|_| ApiFailure {
+    crate::json::from_str(&text).ok_or_else(|| ApiFailure {
         code: ErrorCode::Internal,
         status: Some(status),
         message: Some("the answer of the Token Manager service could not be read".into()),
     })
 }
 
+/// Send with a timeout and read the body: an `AbortController` aborts the fetch (and the body
+/// read) when the timer fires; the `timed_out` flag tells a timeout from a network failure.
+/// Resolves to `(status, ok, body)`. Not generic, so it exists once in the wasm.
+fn send(
+    builder: RequestBuilder,
+    json: Option<String>,
+    timeout: Duration,
+) -> LocalFuture<Result<(u16, bool, String), ApiFailure>> {
+    Box::pin(async move {
+        let controller = web_sys::AbortController::new().ok();
+        let timed_out = Rc::new(Cell::new(false));
+        let _timer = controller.clone().map(|controller| {
+            let timed_out = timed_out.clone();
+            let millis = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+            gloo_timers::callback::Timeout::new(millis, move || {
+                timed_out.set(true);
+                controller.abort();
+            })
+        });
+        let builder = builder.abort_signal(controller.as_ref().map(|c| c.signal()).as_ref());
+        let failed = |_| {
+            ApiFailure::new(if timed_out.get() {
+                ErrorCode::Timeout
+            } else {
+                ErrorCode::HostUnreachable
+            })
+        };
+        let request = match json {
+            Some(json) => builder
+                .header("Content-Type", "application/json")
+                .body(json)
+                .map_err(|_| ApiFailure::new(ErrorCode::Internal))?,
+            None => builder
+                .build()
+                .map_err(|_| ApiFailure::new(ErrorCode::InvalidConfig))?,
+        };
+        let response: Response = request.send().await.map_err(failed)?;
+        let text = response.text().await.map_err(failed)?;
+        Ok((response.status(), response.ok(), text))
+    })
+}
+
 impl HostApi for HttpHost {
     fn config(&self, company: &str) -> LocalFuture<Result<ConfigResponse, ApiFailure>> {
-        self.get("config", vec![("company", company.to_owned())])
+        self.get("config", &[("company", company)])
     }
 
     fn tokens(&self, query: &TokensQuery) -> LocalFuture<Result<TokensResponse, ApiFailure>> {
+        let (page, per_page) = (query.page.to_string(), query.per_page.get().to_string());
         self.get(
             "tokens",
-            vec![
-                ("company", query.company.clone()),
-                ("page", query.page.to_string()),
-                ("per_page", query.per_page.get().to_string()),
+            &[
+                ("company", query.company.as_str()),
+                ("page", page.as_str()),
+                ("per_page", per_page.as_str()),
             ],
         )
     }
@@ -238,7 +253,7 @@ impl HostApi for HttpHost {
     }
 
     fn status(&self, company: &str) -> LocalFuture<Result<StatusResponse, ApiFailure>> {
-        self.get("status", vec![("company", company.to_owned())])
+        self.get("status", &[("company", company)])
     }
 }
 
@@ -504,10 +519,8 @@ mod tests {
 
     #[test]
     fn error_bodies_keep_the_hosts_code() {
-        let f = ApiFailure::from_response(
-            409,
-            r#"{"error":{"code":"invalid_grant","message":"used"}}"#,
-        );
+        let body = serde_json::from_str(r#"{"error":{"code":"invalid_grant","message":"used"}}"#);
+        let f = ApiFailure::from_response(409, body.ok());
         assert_eq!(f.code, ErrorCode::InvalidGrant);
         assert_eq!(f.message.as_deref(), Some("used"));
         assert_eq!(f.status, Some(409));
@@ -515,7 +528,7 @@ mod tests {
 
     #[test]
     fn bare_statuses_get_a_code() {
-        let code = |s| ApiFailure::from_response(s, "<html>Bad gateway</html>").code;
+        let code = |s| ApiFailure::from_response(s, None).code;
         assert_eq!(code(502), ErrorCode::HostUnreachable);
         assert_eq!(code(401), ErrorCode::Unauthenticated);
         assert_eq!(code(429), ErrorCode::RateLimited);

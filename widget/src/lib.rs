@@ -39,6 +39,7 @@ mod components;
 pub mod events;
 mod hook;
 pub mod io;
+mod json;
 mod mount;
 pub mod state;
 pub mod tz;

@@ -113,7 +113,7 @@ fn props_from(options: &JsValue) -> Result<TokenManagerProps, JsValue> {
                 .map_err(|_| type_error("options.onEvent must be a function"))?;
             Callback::from(move |event: WidgetEvent| {
                 let serializer = serde_wasm_bindgen::Serializer::json_compatible();
-                let detail = serde::Serialize::serialize(&event.detail_json(), &serializer)
+                let detail = serde::Serialize::serialize(&event.detail(), &serializer)
                     .unwrap_or(JsValue::NULL);
                 // A throwing listener must not break the panel.
                 let _ = f.call2(&JsValue::NULL, &JsValue::from_str(event.name()), &detail);
