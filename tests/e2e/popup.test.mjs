@@ -1,0 +1,72 @@
+// Path 12: popup mode — the UPS sign-in runs in a popup that hands the return to the page;
+// the portal page itself never reloads.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import {
+  Panel,
+  TEXT,
+  apiTokens,
+  assertRow,
+  companiesFlag,
+  sharedHost,
+  signInAtUps,
+  trackErrors,
+  userPath,
+  waitForText,
+  waitForUps,
+} from './support.mjs';
+
+const shared = sharedHost(['--companies', companiesFlag([['p-popup', 'Popup Co.']])]);
+
+test('12. popup mode: the flow completes in a popup and the portal page never reloads', async () => {
+  const { env, browser } = shared;
+  await userPath(browser, '12-popup', async ({ context, page }) => {
+    const company = 'p-popup';
+    const url = `${env.host}/admin/token-manager?company=${company}&mode=popup`;
+    // The portal page with the panel in popup mode (`<token-manager mode="popup">`).
+    await page.route(url, async (route) => {
+      const response = await route.fetch();
+      let html = await response.text();
+      if (!/<token-manager[^>]*\smode=/.test(html)) {
+        html = html.replace(/<token-manager(\s)/, '<token-manager mode="popup"$1');
+      }
+      await route.fulfill({ response, body: html });
+    });
+    const configLoaded = page.waitForResponse((r) => r.url().startsWith(`${env.host}/api/optin/config`));
+    await page.goto(url);
+    const panel = new Panel(page, company);
+    assert.equal(await panel.root.getAttribute('mode'), 'popup');
+    await panel.waitForState('not_authorized');
+    // Authorize opens the popup straight from the click once the provider config is known.
+    await configLoaded;
+
+    // A marker that only survives if the page is never reloaded, and a navigation counter.
+    await page.evaluate(() => {
+      window.__marker = 'still-the-same-page';
+    });
+    let mainNavigations = 0;
+    page.on('framenavigated', (frame) => {
+      if (frame === page.mainFrame()) mainNavigations += 1;
+    });
+
+    const [popup] = await Promise.all([context.waitForEvent('page'), panel.authorize.click()]);
+    trackErrors(popup);
+    await panel.waitForState('redirecting');
+    await panel.waitForStatus(TEXT.redirecting);
+
+    await waitForUps(popup, env.mock);
+    const closed = popup.waitForEvent('close', { timeout: 20_000 });
+    await signInAtUps(popup);
+    await closed;
+
+    await panel.waitForState('authorized');
+    await panel.waitForStatus(TEXT.generated);
+    assertRow((await panel.waitForRows(1, '1-1 of 1'))[0], 'Active');
+    assert.equal(await page.evaluate(() => window.__marker), 'still-the-same-page', 'the portal page was not reloaded');
+    assert.equal(mainNavigations, 0, 'the portal page never navigated');
+    assert.equal(page.url(), url, 'the address bar is unchanged');
+    assert.equal((await apiTokens(page, env.host, company)).total, 1);
+  });
+});

@@ -1,0 +1,589 @@
+// Shared helpers of the end-to-end tests: polling waits, the panel seen as a user sees it,
+// the mock UPS sign-in screens, and host/mock checks. Not a test file itself (the runner only
+// picks up `*.test.mjs`).
+
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { after, before } from 'node:test';
+
+import { launchBrowser, screenshot, startHost } from '../harness/index.mjs';
+
+export { launchBrowser, screenshot, startHost };
+
+export const require = createRequire(import.meta.url);
+
+/** A grid timestamp as the seed shows it: `mm-dd-yyyy hh:mm:ss AM/PM`. */
+export const GRID_TIME = /^\d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2} (AM|PM)$/;
+/** The tooltip of a grid timestamp: ISO-8601 in UTC. */
+export const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+
+/** The demo UPS user of the mock. */
+export const DEMO_USER = 'demo';
+export const DEMO_PASSWORD = 'demo-password';
+
+/** English texts of the panel (core's defaults), exactly as the admin reads them. */
+export const TEXT = {
+  title: 'Token Manager',
+  authorize: 'Authorize',
+  clear: 'Clear',
+  redirecting: 'Redirecting to UPS.com…',
+  generating: 'Generating token…',
+  generated: 'A token was generated',
+  cleared: 'The authorization was cleared.',
+  loading: 'Loading…',
+  caption: 'Token History',
+  columns: ['Token Created', 'Token Expires', 'Refresh Created', 'Refresh Expires', 'Status'],
+  itemsPerPage: 'Items per page',
+  empty: 'No tokens yet.',
+  previousPage: 'Previous page',
+  nextPage: 'Next page',
+  confirmTitle: 'Clear authorization',
+  confirmQuestion:
+    "Clear the authorization? The portal will stop retrieving data on the user's behalf immediately.",
+  cancel: 'Cancel',
+  retry: 'Try again',
+  invalidated:
+    'The opt-in is no longer valid — the UPS.com password may have changed. Authorize again to continue.',
+  passwordWarning:
+    'When using the Opt-In method, changing the password for the UPS.com user that opted in will invalidate any previous Opt-In. Consequently, company admins will need to opt in again whenever the password is changed.',
+};
+
+/** Error texts (core's `ErrorCode::default_message`), keyed by wire code. */
+export const ERROR_TEXT = {
+  state_mismatch:
+    'This sign-in response did not match the request from this tab, so it was rejected for your safety. Please authorize again.',
+  expired_attempt: 'The authorization attempt took too long and expired. Please authorize again.',
+  consent_declined: 'Authorization was declined at UPS.com. No token was created.',
+  no_pending_authorization:
+    'This sign-in response does not belong to an authorization started in this tab, so it was ignored. Please authorize again.',
+  provider_unavailable:
+    'UPS.com is not responding right now. No token was created; please try again in a few minutes.',
+  invalid_grant:
+    'UPS.com rejected the authorization code (it may have been used already or expired). Please authorize again.',
+  host_unreachable:
+    'The Token Manager service could not be reached. Check your connection and try again.',
+  timeout: 'The Token Manager service took too long to answer. Please try again.',
+};
+
+/** Default wait for a visible state (generous for 2 shared cores, still far from a hang). */
+export const WAIT_MS = 20_000;
+
+/**
+ * Poll `probe` until it returns a truthy value (exceptions count as "not yet"); returns that
+ * value. On timeout, fails with `message` and the last observation, so a failure says what
+ * the user saw instead.
+ */
+export async function waitFor(probe, { timeout = WAIT_MS, interval = 100, message = 'condition' } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return value;
+      last = value;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() >= deadline) {
+      const seen = last instanceof Error ? last.message : JSON.stringify(last);
+      throw new Error(`timed out after ${timeout} ms waiting for ${message} (last seen: ${seen})`);
+    }
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+/** Wait until `locator`'s text (trimmed, whitespace collapsed) equals `expected`. */
+export async function waitForText(locator, expected, opts = {}) {
+  let seen;
+  await waitFor(
+    async () => {
+      seen = norm(await locator.first().textContent({ timeout: 1000 }));
+      return seen === expected;
+    },
+    { message: `text ${JSON.stringify(expected)}`, ...opts },
+  ).catch((e) => {
+    throw new Error(`${e.message}; text was ${JSON.stringify(seen)}`);
+  });
+}
+
+export function norm(s) {
+  return (s ?? '').replace(/\s+/g, ' ').trim();
+}
+
+/**
+ * A fresh browser context (its own portal session, auto-logged-in as admin) and page.
+ * The page's uncaught script errors are collected in `page.pageErrors`.
+ */
+export async function newPage(browser, options = {}) {
+  const context = await browser.newContext({
+    viewport: { width: 1280, height: 900 },
+    locale: 'en-US',
+    timezoneId: 'America/New_York',
+    ...options,
+  });
+  context.setDefaultTimeout(WAIT_MS);
+  const page = await context.newPage();
+  trackErrors(page);
+  return { context, page };
+}
+
+export function trackErrors(page) {
+  page.pageErrors = [];
+  page.on('pageerror', (e) => page.pageErrors.push(`${page.url()}: ${e.message}`));
+  return page;
+}
+
+/**
+ * Run one user path in its own context; whatever happens, save a screenshot of the final
+ * state as `target/e2e/<name>.png`, then close the context.
+ */
+export async function userPath(browser, name, body, contextOptions = {}) {
+  const { context, page } = await newPage(browser, contextOptions);
+  let shot = page;
+  try {
+    await body({ context, page, setShot: (p) => (shot = p) });
+    const errors = context.pages().flatMap((p) => p.pageErrors ?? []);
+    assert.deepEqual(errors, [], 'no uncaught script errors in the pages');
+  } finally {
+    // A failed test may leave requests held: let them go so the page can be captured.
+    for (const p of context.pages()) for (const hold of p.e2eHolds ?? []) await hold.release();
+    try {
+      if (!shot.isClosed()) await screenshot(shot, name);
+    } catch (e) {
+      console.error(`screenshot ${name} failed: ${e.message}`);
+    }
+    await context.close().catch(() => {});
+  }
+}
+
+/**
+ * One host (and mock UPS) and one browser for a whole test file, started before its first
+ * test and stopped after its last. Returns an object whose `env` and `browser` are set once
+ * `before` has run.
+ */
+export function sharedHost(args) {
+  const shared = { env: null, browser: null };
+  before(async () => {
+    shared.env = await startHost({ args: ['--exchange-per-minute', '1000', ...args] });
+    shared.browser = await launchBrowser();
+  });
+  after(async () => {
+    await shared.browser?.close().catch(() => {});
+    await shared.env?.stop();
+  });
+  return shared;
+}
+
+/**
+ * Run axe-core (injected from npm `axe-core`) on the panel's shadow host and fail on any
+ * violation, naming the panel state it was found in. The context needs `bypassCSP: true`
+ * (the portal's CSP forbids injected scripts, rightly).
+ */
+export async function assertAccessible(page, panel, label) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) {
+    await page.addScriptTag({ path: require.resolve('axe-core') });
+  }
+  const selector = panel.company ? `token-manager[company="${panel.company}"]` : 'token-manager';
+  const violations = await page.evaluate(async (sel) => {
+    const host = document.querySelector(sel);
+    const result = await window.axe.run(host, { resultTypes: ['violations'] });
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.map((n) => `${JSON.stringify(n.target)}: ${n.failureSummary}`),
+    }));
+  }, selector);
+  assert.deepEqual(violations, [], `axe-core violations in panel state "${label}":\n${JSON.stringify(violations, null, 2)}`);
+}
+
+/** The panel (`<token-manager>`) of `company` (or the only one) on `page`. */
+export class Panel {
+  constructor(page, company) {
+    this.page = page;
+    this.company = company;
+    this.root = company
+      ? page.locator(`token-manager[company="${company}"]`)
+      : page.locator('token-manager');
+    this.section = this.root.locator('section.panel');
+  }
+
+  button(name) {
+    return this.root.getByRole('button', { name, exact: true });
+  }
+  get authorize() {
+    return this.button(TEXT.authorize);
+  }
+  get clear() {
+    return this.button(TEXT.clear);
+  }
+  get retry() {
+    return this.button(TEXT.retry);
+  }
+  /** The polite live region (progress and confirmations). */
+  get status() {
+    return this.root.locator('[role="status"][aria-live="polite"]');
+  }
+  /** The error (or invalidated warning) alert. */
+  get alert() {
+    return this.root.locator('[role="alert"]');
+  }
+  get dialog() {
+    return this.root.getByRole('dialog');
+  }
+  get table() {
+    return this.root.locator('table');
+  }
+  get range() {
+    return this.root.locator('.pager .range');
+  }
+  get pageSize() {
+    return this.root.getByRole('combobox', { name: /Items per page/ });
+  }
+  get nextPage() {
+    return this.root.getByRole('button', { name: TEXT.nextPage, exact: true });
+  }
+  get previousPage() {
+    return this.root.getByRole('button', { name: TEXT.previousPage, exact: true });
+  }
+
+  /** The panel's state as the widget exposes it (`data-state`). */
+  async state() {
+    return this.section.getAttribute('data-state', { timeout: 1000 });
+  }
+
+  /**
+   * Wait for `data-state` to be `name`, with `aria-busy` as that state calls for (true only
+   * while loading, redirecting or generating).
+   */
+  async waitForState(name, opts = {}) {
+    const busy = ['loading', 'redirecting', 'generating'].includes(name) ? 'true' : 'false';
+    await waitFor(
+      async () => (await this.state()) === name && (await this.section.getAttribute('aria-busy', { timeout: 1000 })) === busy,
+      { message: `panel state ${name}`, ...opts },
+    ).catch(async (e) => {
+      throw new Error(`${e.message}; panel shows: ${JSON.stringify(await this.describe())}`);
+    });
+  }
+
+  /** What the panel shows right now, for failure messages. */
+  async describe() {
+    try {
+      return {
+        state: await this.state(),
+        status: await this.statusText(),
+        alert: (await this.alert.count()) ? norm(await this.alert.first().textContent({ timeout: 500 })) : null,
+        range: (await this.range.count()) ? norm(await this.range.textContent({ timeout: 500 })) : null,
+        rows: await this.rows().catch(() => null),
+      };
+    } catch (e) {
+      return { error: e.message, url: this.page.url() };
+    }
+  }
+
+  /** The live region's text as announced (decorative `aria-hidden` icons left out). */
+  async statusText() {
+    return norm(
+      await this.status.evaluate(
+        (el) =>
+          [...el.querySelectorAll('*')].some((n) => n.getAttribute('aria-hidden') === 'true')
+            ? [...el.childNodes]
+                .filter((n) => !(n.nodeType === 1 && n.getAttribute('aria-hidden') === 'true'))
+                .map((n) => n.textContent)
+                .join('')
+            : el.textContent,
+        undefined,
+        { timeout: 1000 },
+      ),
+    );
+  }
+
+  /** Wait until the live region announces exactly `text` ('' = silent). */
+  async waitForStatus(text) {
+    let seen;
+    await waitFor(async () => (seen = await this.statusText()) === text, {
+      message: `status message ${JSON.stringify(text)}`,
+    }).catch((e) => {
+      throw new Error(`${e.message}; status was ${JSON.stringify(seen)}`);
+    });
+  }
+
+  async rangeText() {
+    return norm(await this.range.textContent());
+  }
+
+  /** Grid rows as the user reads them: the five cell texts, the tooltips, the row id. */
+  async rows() {
+    return this.table.locator('tbody tr[data-id]').evaluateAll((trs) =>
+      trs.map((tr) => ({
+        id: tr.getAttribute('data-id'),
+        cells: [...tr.cells].map((td) => td.textContent.replace(/\s+/g, ' ').trim()),
+        titles: [...tr.cells].map((td) => td.querySelector('time')?.getAttribute('title') ?? null),
+        status: tr.cells[4]?.textContent.trim(),
+      })),
+    );
+  }
+
+  async headers() {
+    return (await this.table.locator('thead th').allTextContents()).map(norm);
+  }
+
+  async caption() {
+    return norm(await this.table.locator('caption').textContent());
+  }
+
+  /** Wait until the grid shows exactly `n` rows and the range text `range`. */
+  async waitForRows(n, range) {
+    await waitFor(
+      async () => (await this.rows()).length === n && (range === undefined || (await this.rangeText()) === range),
+      { message: `${n} grid rows${range ? ` and range ${range}` : ''}` },
+    ).catch(async (e) => {
+      throw new Error(`${e.message}; panel shows: ${JSON.stringify(await this.describe())}`);
+    });
+    return this.rows();
+  }
+}
+
+/** Assert one grid row is what the admin should read: 4 timestamps (ISO tooltips) and `status`. */
+export function assertRow(row, status) {
+  assert.equal(row.cells.length, 5, 'a row has five cells');
+  for (let i = 0; i < 4; i++) {
+    assert.match(row.cells[i], GRID_TIME, `cell ${i} "${row.cells[i]}" is mm-dd-yyyy hh:mm:ss AM/PM`);
+    assert.match(row.titles[i] ?? '', ISO_UTC, `cell ${i} tooltip "${row.titles[i]}" is ISO-8601 UTC`);
+  }
+  if (status) assert.equal(row.status, status);
+}
+
+/** Assert the grid's caption and column headers. */
+export async function assertGridChrome(panel) {
+  assert.equal(await panel.caption(), TEXT.caption);
+  assert.deepEqual(await panel.headers(), TEXT.columns);
+}
+
+/** Rows are newest first: each row's Token Created tooltip is not older than the next one's. */
+export function assertNewestFirst(rows) {
+  for (let i = 1; i < rows.length; i++) {
+    const newer = Date.parse(rows[i - 1].titles[0]);
+    const older = Date.parse(rows[i].titles[0]);
+    assert.ok(newer >= older, `row ${i - 1} (${rows[i - 1].titles[0]}) is not older than row ${i} (${rows[i].titles[0]})`);
+  }
+}
+
+/**
+ * The mock UPS sign-in screens, as the admin uses them: Log In (Email or Username, the
+ * agreement, Continue), then Welcome back (Password, Login).
+ */
+export async function signInAtUps(page, { user = DEMO_USER, password = DEMO_PASSWORD } = {}) {
+  await page.getByRole('heading', { name: 'Log In', exact: true }).waitFor();
+  await page.getByLabel('Email or Username').fill(user);
+  await page.getByRole('checkbox').check();
+  await page.getByRole('button', { name: /^Continue/ }).click();
+  await page.getByRole('heading', { name: `Welcome back, ${user}`, exact: true }).waitFor();
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: /^Login/ }).click();
+}
+
+/** Cancel on the Log In screen (declines at UPS: `error=access_denied`). */
+export async function cancelAtUps(page) {
+  await page.getByRole('heading', { name: 'Log In', exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Cancel', exact: true }).click();
+}
+
+/** Wait until `page` is on the mock UPS origin. */
+export async function waitForUps(page, mock) {
+  await page.waitForURL((u) => u.href.startsWith(mock), { waitUntil: 'domcontentloaded' });
+}
+
+/** Wait until `page` is back on the host's Token Manager page. */
+export async function waitForPanelPage(page, host) {
+  await page.waitForURL((u) => u.href.startsWith(`${host}/admin/token-manager`), { waitUntil: 'domcontentloaded' });
+}
+
+/** Open the Token Manager page of `company` and wait for the panel to settle in `state`. */
+export async function openPanel(page, host, company, state = 'not_authorized') {
+  await page.goto(`${host}/admin/token-manager?company=${encodeURIComponent(company)}`);
+  const panel = new Panel(page, company);
+  await panel.waitForState(state);
+  return panel;
+}
+
+/**
+ * The whole opt-in from a panel in `not_authorized`/`invalidated`/`error` state: Authorize,
+ * sign in at the mock UPS, back on the panel with "A token was generated".
+ */
+export async function authorize(page, panel, env, signIn = {}) {
+  await panel.authorize.click();
+  await waitForUps(page, env.mock);
+  await signInAtUps(page, signIn);
+  await waitForPanelPage(page, env.host);
+  await panel.waitForState('authorized');
+  await panel.waitForStatus(TEXT.generated);
+}
+
+/**
+ * Record, inside the page, every state the panels go through (state, busy, status text,
+ * Authorize disabled) into the tab's `sessionStorage`, so states that only last until the
+ * tab leaves for UPS ("Redirecting to UPS.com…") can be checked after the return. (Playwright
+ * cannot evaluate in a page whose navigation is held, so holding it is no option.)
+ */
+export async function recordPanelStates(page) {
+  await page.addInitScript(() => {
+    const KEY = 'e2e:panel-states';
+    let last = '';
+    setInterval(() => {
+      const host = document.querySelector('token-manager');
+      const section = host?.shadowRoot?.querySelector('section.panel');
+      if (!section) return;
+      const status = section.querySelector('[role="status"] .text')?.textContent ?? '';
+      const authorize = [...section.querySelectorAll('button')].find((b) => b.textContent.trim() === 'Authorize');
+      const snap = {
+        company: host.getAttribute('company'),
+        state: section.dataset.state,
+        busy: section.getAttribute('aria-busy'),
+        status,
+        authorizeDisabled: authorize ? authorize.disabled : null,
+      };
+      const json = JSON.stringify(snap);
+      if (json === last) return;
+      last = json;
+      const log = JSON.parse(sessionStorage.getItem(KEY) ?? '[]');
+      log.push(snap);
+      sessionStorage.setItem(KEY, JSON.stringify(log));
+    }, 5);
+  });
+}
+
+/** The states recorded by {@link recordPanelStates} in this tab so far. */
+export async function recordedPanelStates(page) {
+  return page.evaluate(() => JSON.parse(sessionStorage.getItem('e2e:panel-states') ?? '[]'));
+}
+
+/**
+ * Slow down the way to UPS (the sign-in page) by `ms`, as a slow network would, so the
+ * redirecting state is on screen long enough to be recorded.
+ */
+export async function slowWayToUps(page, mock, ms = 400) {
+  await page.route(
+    (url) => url.href.startsWith(`${mock}/lasso/signin`),
+    async (route) => {
+      if (route.request().method() === 'GET') await new Promise((r) => setTimeout(r, ms));
+      await route.continue();
+    },
+  );
+}
+
+/** `GET /api/optin/tokens` with the page's portal session (what the host really stored). */
+export async function apiTokens(page, host, company, perPage = 100) {
+  const r = await page.request.get(`${host}/api/optin/tokens?company=${encodeURIComponent(company)}&page=1&per_page=${perPage}`);
+  assert.equal(r.status(), 200, `GET /tokens answered ${r.status()}: ${await r.text()}`);
+  return r.json();
+}
+
+/** `GET /api/optin/status`. */
+export async function apiStatus(page, host, company) {
+  const r = await page.request.get(`${host}/api/optin/status?company=${encodeURIComponent(company)}`);
+  assert.equal(r.status(), 200, `GET /status answered ${r.status()}: ${await r.text()}`);
+  return r.json();
+}
+
+/** The mock UPS counters. */
+export async function mockStats(env) {
+  if (typeof env.mockStats === 'function') return env.mockStats();
+  const r = await fetch(`${env.mock}/mock/stats`);
+  assert.equal(r.status, 200);
+  return r.json();
+}
+
+/** Replace the mock UPS faults (`{}` = behave normally). */
+export async function mockFaults(env, faults) {
+  if (typeof env.mockFaults === 'function') return env.mockFaults(faults);
+  const r = await fetch(`${env.mock}/mock/faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(faults),
+  });
+  assert.equal(r.status, 200, `POST /mock/faults answered ${r.status}: ${await r.text()}`);
+  return r.json();
+}
+
+/** Change a mock UPS user's password (invalidates every refresh token of that user). */
+export async function passwordChange(env, user, newPassword) {
+  if (typeof env.passwordChange === 'function') return env.passwordChange(user, newPassword);
+  const r = await fetch(`${env.mock}/mock/password-change`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ user, new_password: newPassword }),
+  });
+  assert.equal(r.status, 200, `POST /mock/password-change answered ${r.status}: ${await r.text()}`);
+  return r.json();
+}
+
+/**
+ * Hold every request matching `pattern` until `release()` is called, so a transient state
+ * (e.g. "Redirecting to UPS.com…") can be observed deterministically. `held` resolves when
+ * the first matching request arrives.
+ */
+export async function holdRequests(page, pattern) {
+  let release;
+  const released = new Promise((r) => (release = r));
+  let arrived;
+  const held = new Promise((r) => (arrived = r));
+  const handler = async (route) => {
+    arrived(route.request().url());
+    await released;
+    await route.continue().catch(() => {});
+  };
+  await page.route(pattern, handler);
+  const hold = {
+    held,
+    release: async () => {
+      release();
+      await page.unroute(pattern, handler).catch(() => {});
+    },
+  };
+  (page.e2eHolds ??= []).push(hold);
+  return hold;
+}
+
+/** The company list the test hosts use: the two demo companies plus per-test ones. */
+export function companiesFlag(extra = []) {
+  const all = [['demo-co', 'Demonstration Co.'], ['acme', 'Acme Corp'], ...extra];
+  return all.map(([id, name]) => `${id}=${name}`).join(',');
+}
+
+/** Clear a company through the API (test cleanup; errors ignored). */
+export async function apiClear(page, host, company) {
+  await page.request
+    .post(`${host}/api/optin/clear`, {
+      headers: { 'x-token-manager': '1', 'content-type': 'application/json' },
+      data: { company },
+    })
+    .catch(() => {});
+}
+
+/** Wait for the deepest focused element (through shadow roots) to match `name`. */
+export async function focusedName(page) {
+  return page.evaluate(() => {
+    let el = document.activeElement;
+    while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
+    if (!el) return null;
+    const label = el.getAttribute('aria-label');
+    const text = (label ?? el.textContent ?? '').replace(/\s+/g, ' ').trim();
+    return { tag: el.tagName.toLowerCase(), type: el.getAttribute('type'), id: el.id, text };
+  });
+}
+
+/**
+ * Press Tab until the focused element satisfies `match(focused)` (at most `max` presses):
+ * how a keyboard user reaches a control.
+ */
+export async function tabTo(page, match, { max = 40, what = 'control' } = {}) {
+  const seen = [];
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press('Tab');
+    const f = await focusedName(page);
+    seen.push(f && `${f.tag}:${f.text.slice(0, 30)}`);
+    if (f && match(f)) return f;
+  }
+  throw new Error(`Tab never reached ${what}; focus went through: ${seen.join(' | ')}`);
+}
