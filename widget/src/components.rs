@@ -64,9 +64,6 @@ pub(crate) fn StatusMessage(props: &StatusMessageProps) -> Html {
                 if props.tone == Tone::Progress {
                     <span class="spinner" aria-hidden="true"></span>
                 }
-                if props.tone == Tone::Success {
-                    <span class="icon" aria-hidden="true">{"✓"}</span>
-                }
                 <span class="text">{text.clone()}</span>
             }
         </div>

@@ -1,0 +1,763 @@
+//! The panel in headless Chromium against an in-memory fake of the host contract and a fake
+//! browser (navigation, storage, popups intercepted). Each test renders into a fresh element,
+//! waits for the DOM and asserts on it.
+#![cfg(target_arch = "wasm32")]
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use support::*;
+use token_manager_core::api::AuthorizationStatus;
+use token_manager_core::{ErrorCode, Messages, PerPage, Timestamp, UiText};
+use token_manager_widget::io::BrowserEvent;
+use token_manager_widget::{Mode, WidgetEvent};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+use web_sys::{HtmlSelectElement, KeyboardEvent, KeyboardEventInit};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn m() -> Messages {
+    Messages::default()
+}
+
+fn query_of(url: &str) -> BTreeMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+fn key(f: &Fixture, selector: &str, key: &str, shift: bool) {
+    let init = KeyboardEventInit::new();
+    init.set_key(key);
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    init.set_shift_key(shift);
+    let event = KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
+    let target = f.q(selector).unwrap();
+    target.dispatch_event(&event).unwrap();
+}
+
+fn active_part() -> Option<String> {
+    gloo_utils_document()
+        .active_element()
+        .and_then(|e| e.get_attribute("part"))
+}
+
+#[wasm_bindgen_test]
+async fn not_authorized_shows_explanation_authorize_warning_and_tip() {
+    let f = Fixture::new(
+        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
+        FakeBrowser::new(),
+    );
+    f.wait_state("not_authorized").await;
+    assert_eq!(f.text("h2"), "Token Manager");
+    assert_eq!(f.text(".explanation"), m().text(UiText::Explanation));
+    let authorize = f.button("authorize-button").unwrap();
+    assert_eq!(authorize.text_content().unwrap().trim(), "Authorize");
+    assert!(f.text(".warning").contains("changing the password"));
+    assert_eq!(f.text(".tip"), m().text(UiText::HelpTip));
+    // The empty grid says so.
+    assert_eq!(f.text("table caption"), "Token History");
+    assert_eq!(f.text("td.empty"), "No tokens yet.");
+    assert_eq!(f.text(".range"), "0 of 0");
+    // A polite live region is always present.
+    let status = f.q("[role=status]").unwrap();
+    assert_eq!(status.get_attribute("aria-live").as_deref(), Some("polite"));
+    assert_eq!(
+        f.event_names(),
+        ["statechange:loading", "statechange:not_authorized"]
+    );
+    assert_eq!(f.host.calls_to("tokens"), 1);
+    assert_eq!(f.host.calls_to("config"), 1);
+}
+
+#[wasm_bindgen_test]
+async fn help_text_and_locale_replace_texts() {
+    let f = Fixture::with(
+        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
+        FakeBrowser::new(),
+        |p| {
+            p.help_text = Some("Call Dana at 555-0100.".into());
+            p.locale = Rc::new(BTreeMap::from([(
+                "authorize".to_owned(),
+                "Autoriser".to_owned(),
+            )]));
+        },
+    );
+    f.wait_state("not_authorized").await;
+    assert_eq!(f.text(".tip"), "Call Dana at 555-0100.");
+    assert_eq!(
+        f.button("authorize-button")
+            .unwrap()
+            .text_content()
+            .unwrap()
+            .trim(),
+        "Autoriser"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn loading_is_shown_until_the_host_answers() {
+    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    host.delay_ms.set(300);
+    let f = Fixture::new(host, FakeBrowser::new());
+    f.wait_state("loading").await;
+    assert_eq!(f.text("[role=status]"), "Loading…");
+    assert_eq!(
+        f.q(".panel").unwrap().get_attribute("aria-busy").as_deref(),
+        Some("true")
+    );
+    f.wait_state("not_authorized").await;
+}
+
+#[wasm_bindgen_test]
+async fn authorized_grid_has_headers_labels_and_local_time() {
+    let rows = rows(3);
+    let f = Fixture::new(
+        FakeHost::new(AuthorizationStatus::Active, rows.clone()),
+        FakeBrowser::new(),
+    );
+    f.wait_state("authorized").await;
+    assert_eq!(f.text("caption"), "Token History");
+    let headers: Vec<_> = f
+        .all("thead th")
+        .iter()
+        .map(|th| {
+            assert_eq!(th.get_attribute("scope").as_deref(), Some("col"));
+            th.text_content().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        headers,
+        [
+            "Token Created",
+            "Token Expires",
+            "Refresh Created",
+            "Refresh Expires",
+            "Status"
+        ]
+    );
+    // Newest first, as the host sent them.
+    let ids: Vec<_> = f
+        .all("tbody tr")
+        .iter()
+        .map(|tr| tr.get_attribute("data-id").unwrap())
+        .collect();
+    assert_eq!(ids, ["3", "2", "1"]);
+    // The grid format of core in the chosen zone (UTC here), ISO-8601 UTC in the tooltip.
+    let first = f.q("tbody tr td time").unwrap();
+    assert_eq!(first.text_content().unwrap(), Timestamp(NOW).format_grid(0));
+    assert_eq!(first.text_content().unwrap(), "11-29-2026 01:05:09 PM");
+    assert_eq!(
+        first.get_attribute("title").as_deref(),
+        Some("2026-11-29T13:05:09.123Z")
+    );
+    let statuses: Vec<_> = f
+        .all("tbody .badge")
+        .iter()
+        .map(|b| b.text_content().unwrap())
+        .collect();
+    assert_eq!(statuses, ["Active", "Refreshed", "Refreshed"]);
+    // A missing refresh expiry is shown as a dash, not a bogus date.
+    assert_eq!(
+        f.all("tbody tr")[1]
+            .query_selector_all("time")
+            .unwrap()
+            .length(),
+        3
+    );
+    assert_eq!(f.text(".range"), "1-3 of 3");
+    assert!(f.button("clear-button").is_some());
+    assert!(f.button("authorize-button").is_none());
+    assert!(f.q("[part~=table]").is_some() && f.q("[part~=pager]").is_some());
+}
+
+#[wasm_bindgen_test]
+async fn time_zone_option_uses_that_zones_offset() {
+    let f = Fixture::with(
+        FakeHost::new(AuthorizationStatus::Active, rows(1)),
+        FakeBrowser::new(),
+        |p| p.time_zone = Some("America/New_York".into()),
+    );
+    f.wait_state("authorized").await;
+    // 29 November: EST, UTC-5.
+    assert_eq!(
+        f.q("tbody time").unwrap().text_content().unwrap(),
+        "11-29-2026 08:05:09 AM"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn paging_asks_the_host_for_one_page_at_a_time() {
+    let f = Fixture::new(
+        FakeHost::new(AuthorizationStatus::Active, rows(23)),
+        FakeBrowser::new(),
+    );
+    f.wait_state("authorized").await;
+    assert_eq!(f.text(".range"), "1-10 of 23");
+    assert_eq!(f.all("tbody tr").len(), 10);
+    let prev = f.q("button[aria-label='Previous page']").unwrap();
+    let next = f.q("button[aria-label='Next page']").unwrap();
+    assert!(prev.has_attribute("disabled"));
+    assert!(!next.has_attribute("disabled"));
+
+    f.click("button[aria-label='Next page']");
+    f.wait_text(".range", "11-20 of 23").await;
+    f.click("button[aria-label='Next page']");
+    f.wait_text(".range", "21-23 of 23").await;
+    assert_eq!(f.all("tbody tr").len(), 3);
+    assert!(f
+        .q("button[aria-label='Next page']")
+        .unwrap()
+        .has_attribute("disabled"));
+    f.click("button[aria-label='Previous page']");
+    f.wait_text(".range", "11-20 of 23").await;
+
+    // Items per page: a labelled select with the four sizes; a new size starts at page 1.
+    let label = f.q("label.size").unwrap();
+    assert!(label.text_content().unwrap().contains("Items per page"));
+    let select: HtmlSelectElement = f.q("label.size select").unwrap().dyn_into().unwrap();
+    let options: Vec<_> = (0..select.length())
+        .map(|i| select.item(i).unwrap().text_content().unwrap())
+        .collect();
+    assert_eq!(options, ["10", "25", "50", "100"]);
+    select.set_value("25");
+    select
+        .dispatch_event(&web_sys::Event::new("change").unwrap())
+        .unwrap();
+    f.wait_text(".range", "1-23 of 23").await;
+    assert_eq!(
+        *f.host.calls.borrow(),
+        [
+            "tokens 1 10",
+            "config demo-co",
+            "tokens 2 10",
+            "tokens 3 10",
+            "tokens 2 10",
+            "tokens 1 25"
+        ]
+    );
+}
+
+#[wasm_bindgen_test]
+async fn page_size_prop_is_used() {
+    let f = Fixture::with(
+        FakeHost::new(AuthorizationStatus::Active, rows(30)),
+        FakeBrowser::new(),
+        |p| p.page_size = PerPage::TwentyFive,
+    );
+    f.wait_state("authorized").await;
+    assert_eq!(f.text(".range"), "1-25 of 30");
+}
+
+#[wasm_bindgen_test]
+async fn authorize_stores_a_pending_authorization_and_navigates_once() {
+    let f = Fixture::new(
+        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
+        FakeBrowser::new(),
+    );
+    f.wait_state("not_authorized").await;
+    // A double click starts one flow.
+    let button = f.button("authorize-button").unwrap();
+    button.click();
+    button.click();
+    f.wait_state("redirecting").await;
+    settle().await;
+    assert_eq!(f.text("[role=status]"), "Redirecting to UPS.com…");
+    assert!(f
+        .button("authorize-button")
+        .unwrap()
+        .has_attribute("disabled"));
+    let navigations = f.browser.navigations.borrow().clone();
+    assert_eq!(navigations.len(), 1, "{navigations:?}");
+    let pending = f.browser.pending(COMPANY).expect("pending stored");
+    assert_eq!(pending.company, COMPANY);
+    assert_eq!(pending.redirect_uri, PORTAL);
+    assert_eq!(pending.created_at, Timestamp(NOW));
+    assert_eq!(pending.return_to.as_deref(), Some("/admin/token-manager"));
+    // The URL core builds from the config and the entropy.
+    assert!(navigations[0].starts_with("https://www.ups.com/lasso/signin?"));
+    let q = query_of(&navigations[0]);
+    assert_eq!(q["client_id"], "client-1");
+    assert_eq!(q["redirect_uri"], PORTAL);
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["scope"], "read");
+    assert_eq!(q["type"], "ups_com_api");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert!(pending.state_matches(&q["state"]));
+    assert_eq!(q["state"].len(), 43);
+    // The same entropy through core gives the same URL.
+    let (expected, _) = token_manager_core::PendingAuthorization::start(
+        &config(),
+        &[7; 64],
+        Timestamp(NOW),
+        COMPANY,
+        Some("/admin/token-manager"),
+    )
+    .unwrap();
+    assert_eq!(navigations[0], expected.as_str());
+    assert_eq!(q["code_challenge"].len(), 43);
+}
+
+#[wasm_bindgen_test]
+async fn a_restored_page_offers_authorize_again() {
+    let f = Fixture::new(
+        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
+        FakeBrowser::new(),
+    );
+    f.wait_state("not_authorized").await;
+    f.button("authorize-button").unwrap().click();
+    f.wait_state("redirecting").await;
+    // Back button from the provider: the page comes from the back/forward cache.
+    f.browser.fire(BrowserEvent::PageRestored);
+    f.wait_state("not_authorized").await;
+    assert!(!f
+        .button("authorize-button")
+        .unwrap()
+        .has_attribute("disabled"));
+}
+
+#[wasm_bindgen_test]
+async fn a_good_return_exchanges_exactly_once() {
+    let browser = FakeBrowser::new();
+    let state = browser.store_pending(COMPANY, 20_000, 3);
+    *browser.url.borrow_mut() = format!("{PORTAL}?code=SplxlOBeZQQYbYS6WxSbIA&state={state}&tab=1");
+    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    host.delay_ms.set(150);
+    let f = Fixture::new(host, browser);
+    f.wait_state("generating").await;
+    assert_eq!(f.text("[role=status]"), "Generating token…");
+    // Single use: the pending entry is gone before the exchange answers, the query is stripped.
+    assert!(f.browser.pending(COMPANY).is_none());
+    assert_eq!(*f.browser.replaced.borrow(), [format!("{PORTAL}?tab=1")]);
+    f.wait_state("authorized").await;
+    assert_eq!(f.text("[role=status]"), "A token was generated");
+    f.wait_text(".range", "1-1 of 1").await;
+    let exchanges = f.host.exchanges.borrow().clone();
+    assert_eq!(exchanges.len(), 1);
+    assert_eq!(exchanges[0].code, "SplxlOBeZQQYbYS6WxSbIA");
+    assert_eq!(exchanges[0].company, COMPANY);
+    assert_eq!(exchanges[0].redirect_uri, PORTAL);
+    assert_eq!(exchanges[0].code_verifier.len(), 43);
+    assert!(f.event_names().contains(&"authorized".to_owned()));
+    assert!(f
+        .events
+        .borrow()
+        .iter()
+        .any(|e| matches!(e, WidgetEvent::Authorized { record, .. } if record.id == 100)));
+    assert!(f.browser.navigations.borrow().is_empty());
+
+    // A reload of the (stripped) page does not exchange again.
+    let browser = f.browser.clone();
+    let host = f.host.clone();
+    drop(f);
+    let again = Fixture::new(host, browser);
+    again.wait_state("authorized").await;
+    assert_eq!(again.host.calls_to("exchange"), 1);
+}
+
+#[wasm_bindgen_test]
+async fn a_mismatched_state_shows_the_error_and_makes_no_exchange() {
+    let browser = FakeBrowser::new();
+    browser.store_pending(COMPANY, 20_000, 3);
+    *browser.url.borrow_mut() = format!("{PORTAL}?code=abc&state=forged-state");
+    let f = Fixture::new(
+        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
+        browser,
+    );
+    f.wait_state("error").await;
+    let alert = f.q("[role=alert]").unwrap();
+    assert_eq!(
+        alert.get_attribute("data-code").as_deref(),
+        Some("state_mismatch")
+    );
+    assert_eq!(
+        f.text("[role=alert] .text"),
+        m().error(ErrorCode::StateMismatch)
+    );
+    assert_eq!(f.host.calls_to("exchange"), 0);
+    assert!(f.browser.pending(COMPANY).is_none(), "the attempt is void");
+    assert_eq!(*f.browser.replaced.borrow(), [PORTAL.to_owned()]);
+    assert!(f.event_names().contains(&"error".to_owned()));
+    // The way out is a new authorization.
+    settle().await;
+    let retry = f.button("authorize-button").unwrap();
+    retry.click();
+    f.wait_state("redirecting").await;
+    assert_eq!(f.browser.navigations.borrow().len(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn a_stale_attempt_is_refused() {
+    let browser = FakeBrowser::new();
+    let state = browser.store_pending(COMPANY, 11 * 60_000, 3);
+    *browser.url.borrow_mut() = format!("{PORTAL}?code=abc&state={state}");
+    let f = Fixture::new(
+        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
+        browser,
+    );
+    f.wait_state("error").await;
+    assert_eq!(
+        f.q("[role=alert]")
+            .unwrap()
+            .get_attribute("data-code")
+            .as_deref(),
+        Some("expired_attempt")
+    );
+    assert_eq!(f.host.calls_to("exchange"), 0);
+}
+
+#[wasm_bindgen_test]
+async fn a_return_nobody_waits_for_is_refused() {
+    let browser = FakeBrowser::at(&format!("{PORTAL}?code=abc&state=whatever"));
+    let f = Fixture::new(
+        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
+        browser,
+    );
+    f.wait_state("error").await;
+    assert_eq!(
+        f.q("[role=alert]")
+            .unwrap()
+            .get_attribute("data-code")
+            .as_deref(),
+        Some("no_pending_authorization")
+    );
+    assert_eq!(f.host.calls_to("exchange"), 0);
+}
+
+#[wasm_bindgen_test]
+async fn another_companys_return_is_left_alone() {
+    let browser = FakeBrowser::new();
+    let state = browser.store_pending("acme", 20_000, 9);
+    browser.store_pending(COMPANY, 20_000, 3);
+    let url = format!("{PORTAL}?code=abc&state={state}");
+    *browser.url.borrow_mut() = url.clone();
+    let f = Fixture::new(
+        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
+        browser,
+    );
+    f.wait_state("not_authorized").await;
+    assert_eq!(f.host.calls_to("exchange"), 0);
+    assert_eq!(
+        *f.browser.url.borrow(),
+        url,
+        "the URL belongs to acme's widget"
+    );
+    assert!(f.browser.pending("acme").is_some());
+    assert!(f.browser.pending(COMPANY).is_some());
+}
+
+#[wasm_bindgen_test]
+async fn a_declined_consent_shows_the_providers_text_as_text() {
+    let browser = FakeBrowser::new();
+    let state = browser.store_pending(COMPANY, 20_000, 3);
+    let evil = "<img src=x onerror=alert(1)><b>No thanks</b>";
+    *browser.url.borrow_mut() = format!(
+        "{PORTAL}?error=access_denied&error_description={}&state={state}",
+        js_sys::encode_uri_component(evil)
+    );
+    let f = Fixture::new(
+        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
+        browser,
+    );
+    f.wait_state("error").await;
+    assert_eq!(
+        f.q("[role=alert]")
+            .unwrap()
+            .get_attribute("data-code")
+            .as_deref(),
+        Some("consent_declined")
+    );
+    assert_eq!(
+        f.text("[role=alert] .text"),
+        "Authorization was declined at UPS.com. No token was created."
+    );
+    let detail = f.q("[role=alert] .detail").unwrap();
+    assert_eq!(detail.text_content().unwrap(), evil);
+    assert_eq!(detail.child_element_count(), 0, "no markup was created");
+    assert!(f.q("img").is_none() && f.q("b").is_none());
+    assert_eq!(f.host.calls_to("exchange"), 0);
+}
+
+#[wasm_bindgen_test]
+async fn a_failed_exchange_shows_the_hosts_code() {
+    let browser = FakeBrowser::new();
+    let state = browser.store_pending(COMPANY, 20_000, 3);
+    *browser.url.borrow_mut() = format!("{PORTAL}?code=used&state={state}");
+    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    host.fail_next("exchange", ErrorCode::InvalidGrant);
+    let f = Fixture::new(host, browser);
+    f.wait_state("error").await;
+    assert_eq!(
+        f.text("[role=alert] .text"),
+        m().error(ErrorCode::InvalidGrant)
+    );
+    assert_eq!(f.host.calls_to("exchange"), 1);
+    assert!(f.button("authorize-button").is_some());
+}
+
+#[wasm_bindgen_test]
+async fn clear_asks_first_then_keeps_the_rows_as_cleared() {
+    let f = Fixture::new(
+        FakeHost::new(AuthorizationStatus::Active, rows(2)),
+        FakeBrowser::new(),
+    );
+    f.wait_state("authorized").await;
+    f.button("clear-button").unwrap().click();
+    let dialog = {
+        let f = &f;
+        wait_for("the dialog", || f.q("[role=dialog]"), String::new).await
+    };
+    assert_eq!(dialog.get_attribute("aria-modal").as_deref(), Some("true"));
+    let title_id = dialog.get_attribute("aria-labelledby").unwrap();
+    assert_eq!(f.text(&format!("#{title_id}")), "Clear authorization");
+    assert_eq!(
+        f.host.calls_to("clear"),
+        0,
+        "nothing cleared before confirming"
+    );
+    settle().await;
+    // Focus starts on Cancel, and Tab/Shift+Tab stay inside the dialog.
+    assert_eq!(active_part().as_deref(), Some("button cancel-button"));
+    key(&f, "[part~=cancel-button]", "Tab", false);
+    assert_eq!(active_part().as_deref(), Some("button confirm-button"));
+    key(&f, "[part~=confirm-button]", "Tab", false);
+    assert_eq!(active_part().as_deref(), Some("button cancel-button"));
+    key(&f, "[part~=cancel-button]", "Tab", true);
+    assert_eq!(active_part().as_deref(), Some("button confirm-button"));
+    // Escape cancels and gives focus back to Clear.
+    key(&f, "[part~=confirm-button]", "Escape", false);
+    wait_for(
+        "the dialog to close",
+        || f.q("[role=dialog]").is_none().then_some(()),
+        String::new,
+    )
+    .await;
+    settle().await;
+    assert_eq!(active_part().as_deref(), Some("button clear-button"));
+    assert_eq!(f.host.calls_to("clear"), 0);
+
+    // Cancel button too.
+    f.button("clear-button").unwrap().click();
+    wait_for("the dialog", || f.q("[role=dialog]"), String::new).await;
+    f.button("cancel-button").unwrap().click();
+    wait_for(
+        "the dialog to close",
+        || f.q("[role=dialog]").is_none().then_some(()),
+        String::new,
+    )
+    .await;
+    assert_eq!(f.host.calls_to("clear"), 0);
+
+    // Confirm.
+    f.button("clear-button").unwrap().click();
+    wait_for("the dialog", || f.q("[role=dialog]"), String::new).await;
+    f.button("confirm-button").unwrap().click();
+    f.wait_state("not_authorized").await;
+    assert_eq!(f.host.calls_to("clear"), 1);
+    f.wait_text("[role=status]", "The authorization was cleared.")
+        .await;
+    wait_for(
+        "cleared rows",
+        || {
+            let badges: Vec<_> = f
+                .all("tbody .badge")
+                .iter()
+                .map(|b| b.text_content().unwrap())
+                .collect();
+            (badges == ["Cleared", "Cleared"]).then_some(())
+        },
+        || f.root.inner_html(),
+    )
+    .await;
+    assert!(f.button("authorize-button").is_some());
+    assert!(f.event_names().contains(&"cleared".to_owned()));
+}
+
+#[wasm_bindgen_test]
+async fn invalidated_shows_the_warning_and_authorize() {
+    let f = Fixture::new(
+        FakeHost::new(AuthorizationStatus::Invalidated, rows(2)),
+        FakeBrowser::new(),
+    );
+    f.wait_state("invalidated").await;
+    assert_eq!(
+        f.text("[part~=invalidated] .text"),
+        m().text(UiText::InvalidatedWarning)
+    );
+    assert!(f.button("authorize-button").is_some());
+    assert!(f.q(".warning").is_some() && f.q(".tip").is_some());
+    assert_eq!(f.all("tbody tr").len(), 2);
+}
+
+#[wasm_bindgen_test]
+async fn host_errors_and_timeouts_show_messages_and_retry() {
+    for code in [
+        ErrorCode::Timeout,
+        ErrorCode::HostUnreachable,
+        ErrorCode::Unauthenticated,
+    ] {
+        let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+        host.fail_next("tokens", code);
+        let f = Fixture::new(host, FakeBrowser::new());
+        f.wait_state("error").await;
+        assert_eq!(
+            f.q("[role=alert]")
+                .unwrap()
+                .get_attribute("data-code")
+                .as_deref(),
+            Some(code.as_str())
+        );
+        assert_eq!(f.text("[role=alert] .text"), m().error(code));
+        assert!(f
+            .events
+            .borrow()
+            .iter()
+            .any(|e| matches!(e, WidgetEvent::Error { code: c, .. } if *c == code)));
+        // "Try again" loads again (the fake answers this time).
+        let retry = f.button("retry-button").unwrap();
+        assert_eq!(retry.text_content().unwrap().trim(), "Try again");
+        retry.click();
+        f.wait_state("not_authorized").await;
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_failed_page_keeps_the_grid_and_offers_retry() {
+    let host = FakeHost::new(AuthorizationStatus::Active, rows(23));
+    let f = Fixture::new(host, FakeBrowser::new());
+    f.wait_state("authorized").await;
+    f.host.fail_next("tokens", ErrorCode::Timeout);
+    f.click("button[aria-label='Next page']");
+    f.wait_state("error").await;
+    assert_eq!(f.text(".range"), "1-10 of 23");
+    f.button("retry-button").unwrap().click();
+    f.wait_state("authorized").await;
+}
+
+#[wasm_bindgen_test]
+async fn a_config_failure_at_authorize_is_reported() {
+    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    host.fail_next("config", ErrorCode::ProviderUnavailable);
+    host.fail_next("config", ErrorCode::ProviderUnavailable);
+    let f = Fixture::new(host, FakeBrowser::new());
+    f.wait_state("not_authorized").await;
+    f.button("authorize-button").unwrap().click();
+    f.wait_state("error").await;
+    assert_eq!(
+        f.text("[role=alert] .text"),
+        m().error(ErrorCode::ProviderUnavailable)
+    );
+    assert!(f.browser.navigations.borrow().is_empty());
+    assert!(f.browser.pending(COMPANY).is_none());
+    // Third time lucky.
+    f.button("authorize-button").unwrap().click();
+    f.wait_state("redirecting").await;
+    wait_for(
+        "navigation",
+        || (f.browser.navigations.borrow().len() == 1).then_some(()),
+        String::new,
+    )
+    .await;
+}
+
+#[wasm_bindgen_test]
+async fn popup_mode_takes_the_result_by_message() {
+    let f = Fixture::with(
+        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
+        FakeBrowser::new(),
+        |p| p.mode = Mode::Popup,
+    );
+    f.wait_state("not_authorized").await;
+    f.button("authorize-button").unwrap().click();
+    f.wait_state("redirecting").await;
+    assert!(f.browser.navigations.borrow().is_empty(), "the page stays");
+    let (url, name) = f.browser.popups.borrow()[0].clone();
+    assert_eq!(name, "token-manager-demo-co");
+    let state = query_of(&url)["state"].clone();
+    // A message for someone else is ignored.
+    f.browser
+        .fire(BrowserEvent::CallbackMessage("?code=x&state=other".into()));
+    settle().await;
+    assert_eq!(f.state(), "redirecting");
+    // Ours.
+    f.browser.fire(BrowserEvent::CallbackMessage(format!(
+        "?code=popup-code&state={state}"
+    )));
+    f.wait_state("authorized").await;
+    assert_eq!(f.text("[role=status]"), "A token was generated");
+    assert_eq!(f.host.exchanges.borrow()[0].code, "popup-code");
+    assert!(f.browser.popup_closed.get());
+    assert!(
+        f.browser.replaced.borrow().is_empty(),
+        "the opener's URL has no query"
+    );
+    // A replayed message does nothing: the pending entry was used.
+    f.browser.fire(BrowserEvent::CallbackMessage(format!(
+        "?code=popup-code&state={state}"
+    )));
+    settle().await;
+    assert_eq!(f.host.calls_to("exchange"), 1);
+}
+
+#[wasm_bindgen_test]
+async fn a_popup_closed_without_result_returns_to_not_authorized() {
+    let f = Fixture::with(
+        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
+        FakeBrowser::new(),
+        |p| p.mode = Mode::Popup,
+    );
+    f.wait_state("not_authorized").await;
+    f.button("authorize-button").unwrap().click();
+    f.wait_state("redirecting").await;
+    f.browser.popup_closed.set(true);
+    f.wait_state("not_authorized").await;
+    assert_eq!(f.host.calls_to("exchange"), 0);
+}
+
+#[wasm_bindgen_test]
+async fn a_blocked_popup_falls_back_to_redirect() {
+    let browser = FakeBrowser::new();
+    browser.popup_blocked.set(true);
+    let f = Fixture::with(
+        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
+        browser,
+        |p| p.mode = Mode::Popup,
+    );
+    f.wait_state("not_authorized").await;
+    f.button("authorize-button").unwrap().click();
+    f.wait_state("redirecting").await;
+    assert_eq!(f.browser.navigations.borrow().len(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn the_popup_hands_the_return_to_its_opener_and_closes() {
+    let opener = FakeBrowser::new();
+    let state = opener.store_pending(COMPANY, 20_000, 3);
+    let popup = FakeBrowser::at(&format!("{PORTAL}?code=abc&state={state}"));
+    *popup.opener_storage.borrow_mut() = Some(opener.storage.borrow().clone());
+    // Chromium copies sessionStorage into the popup: that copy must not be usable.
+    *popup.storage.borrow_mut() = opener.storage.borrow().clone();
+    let f = Fixture::new(
+        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
+        popup,
+    );
+    wait_for(
+        "the post to the opener",
+        || f.browser.closed_self.get().then_some(()),
+        || f.root.inner_html(),
+    )
+    .await;
+    assert_eq!(
+        *f.browser.posted.borrow(),
+        [format!("?code=abc&state={state}")]
+    );
+    assert!(f.browser.pending(COMPANY).is_none());
+    assert_eq!(f.host.calls_to("exchange"), 0, "the opener exchanges");
+}
