@@ -110,7 +110,8 @@ test('4. Clear: Cancel keeps everything; confirming clears, rows Cleared, and th
     const later = await callsByToken(env);
     assert.equal(later[token], callsAtClear, `the cleared token was used ${later[token] - callsAtClear} more times after Clear`);
 
-    await page.reload();
+    // Open the page again (by company: the other tab chose another company since).
+    await page.goto(`${env.host}/admin/token-manager?company=${company}`);
     await panel.waitForState('not_authorized');
     assertRow((await panel.waitForRows(1, '1-1 of 1'))[0], 'Cleared');
     setShot(page);
@@ -132,12 +133,13 @@ test('10. two companies in two tabs: each panel shows only its own company; Clea
     await waitForUps(tabA, env.mock);
     await signInAtUps(tabA);
     await waitForPanelPage(tabA, env.host);
-    await waitFor(async () => (await tabA.locator('token-manager').getAttribute('company', { timeout: 1000 })) === 'demo-co', {
-      message: "tab A to come back to Demonstration Co.'s panel",
-    }).catch(async (e) => {
-      const shown = await tabA.locator('token-manager').getAttribute('company').catch(() => null);
-      throw new Error(`${e.message}; tab A shows the panel of company ${JSON.stringify(shown)} after the return from UPS`);
-    });
+    await tabA.locator('token-manager').first().waitFor({ state: 'attached' });
+    const shownCompanies = await tabA.locator('token-manager').evaluateAll((els) => els.map((e) => e.getAttribute('company')));
+    assert.deepEqual(
+      shownCompanies,
+      ['demo-co'],
+      `after the return from UPS, tab A (which authorized Demonstration Co.) shows the panel of ${JSON.stringify(shownCompanies)}`,
+    );
     await panelA.waitForState('authorized');
     await panelA.waitForStatus(TEXT.generated);
 
@@ -154,7 +156,7 @@ test('10. two companies in two tabs: each panel shows only its own company; Clea
     const storedB = await apiTokens(tabB, env.host, 'acme');
     assert.equal(storedA.total, 1);
     assert.equal(storedB.total, 1);
-    await tabA.reload();
+    await tabA.goto(`${env.host}/admin/token-manager?company=demo-co`);
     await panelA.waitForState('authorized');
     const rowsA = await panelA.waitForRows(1, '1-1 of 1');
     const rowsB = await panelB.waitForRows(1, '1-1 of 1');
@@ -169,7 +171,7 @@ test('10. two companies in two tabs: each panel shows only its own company; Clea
     await panelA.dialog.getByRole('button', { name: TEXT.confirmTitle, exact: true }).click();
     await panelA.waitForState('not_authorized');
     assertRow((await panelA.waitForRows(1, '1-1 of 1'))[0], 'Cleared');
-    await tabB.reload();
+    await tabB.goto(`${env.host}/admin/token-manager?company=acme`);
     const panelBAfter = new Panel(tabB, 'acme');
     await panelBAfter.waitForState('authorized');
     assertRow((await panelBAfter.waitForRows(1, '1-1 of 1'))[0], 'Active');

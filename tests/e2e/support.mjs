@@ -112,7 +112,7 @@ export function norm(s) {
 
 /**
  * A fresh browser context (its own portal session, auto-logged-in as admin) and page.
- * The page's uncaught script errors are collected in `page.pageErrors`.
+ * Uncaught script errors of every page of the context are collected in `page.e2eErrors`.
  */
 export async function newPage(browser, options = {}) {
   const context = await browser.newContext({
@@ -122,14 +122,16 @@ export async function newPage(browser, options = {}) {
     ...options,
   });
   context.setDefaultTimeout(WAIT_MS);
+  context.on('page', trackErrors);
   const page = await context.newPage();
   trackErrors(page);
   return { context, page };
 }
 
 export function trackErrors(page) {
-  page.pageErrors = [];
-  page.on('pageerror', (e) => page.pageErrors.push(`${page.url()}: ${e.message}`));
+  if (page.e2eErrors) return page;
+  page.e2eErrors = [];
+  page.on('pageerror', (e) => page.e2eErrors.push(`${page.url()}: ${e.message}`));
   return page;
 }
 
@@ -142,7 +144,7 @@ export async function userPath(browser, name, body, contextOptions = {}) {
   let shot = page;
   try {
     await body({ context, page, setShot: (p) => (shot = p) });
-    const errors = context.pages().flatMap((p) => p.pageErrors ?? []);
+    const errors = context.pages().flatMap((p) => p.e2eErrors ?? []);
     assert.deepEqual(errors, [], 'no uncaught script errors in the pages');
   } finally {
     // A failed test may leave requests held: let them go so the page can be captured.
@@ -502,8 +504,9 @@ export async function mockFaults(env, faults) {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(faults),
   });
-  assert.equal(r.status, 200, `POST /mock/faults answered ${r.status}: ${await r.text()}`);
-  return r.json();
+  const body = await r.text();
+  assert.equal(r.status, 200, `POST /mock/faults answered ${r.status}: ${body}`);
+  return JSON.parse(body);
 }
 
 /** Change a mock UPS user's password (invalidates every refresh token of that user). */
@@ -514,8 +517,9 @@ export async function passwordChange(env, user, newPassword) {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ user, new_password: newPassword }),
   });
-  assert.equal(r.status, 200, `POST /mock/password-change answered ${r.status}: ${await r.text()}`);
-  return r.json();
+  const body = await r.text();
+  assert.equal(r.status, 200, `POST /mock/password-change answered ${r.status}: ${body}`);
+  return JSON.parse(body);
 }
 
 /**
