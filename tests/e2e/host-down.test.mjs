@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import {
   ERROR_TEXT,
   TEXT,
+  assertRow,
   authorize,
   companiesFlag,
   launchBrowser,
@@ -40,14 +41,26 @@ async function expectHostUnreachable(panel) {
   assert.equal(norm(await panel.root.getByRole('heading', { level: 2 }).textContent()), TEXT.title, 'the panel is not blank');
 }
 
-test('9. host down: Clear and paging show "could not be reached" with Try again, and Try again settles on the error, not a spinner', async () => {
+test('9. host down: the panel says the service could not be reached and offers Try again (which works once the host is back), never a blank panel or an endless spinner', async () => {
   await userPath(browser, '09-host-down', async ({ page }) => {
     const company = 'h-down';
     const panel = await openPanel(page, env.host, company);
     await authorize(page, panel, env);
     await panel.waitForRows(1, '1-1 of 1');
 
-    // The host (and its mock UPS) stop while the panel is open.
+    // 1. The host is unreachable for a while (connections refused at the network level):
+    //    paging fails with the message and Try again; once it is back, Try again recovers.
+    const refuse = (route) => route.abort('connectionrefused');
+    const api = `${env.host}/api/optin/**`;
+    await page.route(api, refuse);
+    await panel.pageSize.selectOption('25');
+    await expectHostUnreachable(panel);
+    await page.unroute(api, refuse);
+    await panel.retry.click();
+    await panel.waitForState('authorized');
+    assertRow((await panel.waitForRows(1, '1-1 of 1'))[0], 'Active');
+
+    // 2. The host process (and its mock UPS) really stops under the open panel.
     await env.stop();
 
     // Clear → confirm: the host cannot be reached, the panel says so.
