@@ -201,7 +201,8 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE authorizations (
     company         TEXT PRIMARY KEY NOT NULL,
     state           TEXT NOT NULL,
@@ -230,7 +231,32 @@ CREATE TABLE history (
     authorized_by   TEXT
 ) STRICT;
 CREATE INDEX history_company_newest ON history (company, token_created DESC, id DESC);
-"];
+",
+    r"
+-- Row count per company, kept by triggers in the writing transaction, so GET /tokens reads
+-- its total in O(1) instead of counting the company's rows on every request.
+CREATE TABLE history_counts (
+    company TEXT PRIMARY KEY NOT NULL,
+    total   INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+INSERT INTO history_counts (company, total) SELECT company, COUNT(*) FROM history GROUP BY company;
+CREATE TRIGGER history_count_insert AFTER INSERT ON history BEGIN
+    INSERT INTO history_counts (company, total) VALUES (NEW.company, 1)
+        ON CONFLICT (company) DO UPDATE SET total = total + 1;
+END;
+CREATE TRIGGER history_count_delete AFTER DELETE ON history BEGIN
+    UPDATE history_counts SET total = total - 1 WHERE company = OLD.company;
+END;
+CREATE TRIGGER history_count_move AFTER UPDATE OF company ON history
+    WHEN NEW.company IS NOT OLD.company BEGIN
+    UPDATE history_counts SET total = total - 1 WHERE company = OLD.company;
+    INSERT INTO history_counts (company, total) VALUES (NEW.company, 1)
+        ON CONFLICT (company) DO UPDATE SET total = total + 1;
+END;
+-- The refresher's due scan reads only active rows, in due order.
+CREATE INDEX authorizations_due ON authorizations (next_refresh_at) WHERE status = 'active';
+",
+];
 
 /// SQLite storage (WAL, `busy_timeout`, `secure_delete`).
 pub struct SqliteStore {
@@ -675,21 +701,42 @@ impl Store for SqliteStore {
         let mut conn = self.conn();
         // One read transaction: the count and the page see the same snapshot.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let total: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM history WHERE company = ?1",
-            [company],
-            |r| r.get(0),
-        )?;
+        // The trigger-kept count: O(1), where COUNT(*) walked every row of the company.
+        let total: i64 = tx
+            .query_row(
+                "SELECT total FROM history_counts WHERE company = ?1",
+                [company],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
         let window = PageWindow::new(u64::try_from(total).unwrap_or(0), page, per_page);
+        // Walk the index from whichever end is nearer, so page 1 and the last page both cost
+        // one seek plus the page's rows (a middle page skips at most half the company's rows).
+        let after = window.total.saturating_sub(window.offset + window.len);
+        let from_oldest = after < window.offset;
         let rows = {
-            let mut stmt = tx.prepare_cached(&format!(
-                "SELECT {RECORD_COLUMNS} FROM history WHERE company = ?1
-                 ORDER BY token_created DESC, id DESC LIMIT ?2 OFFSET ?3"
-            ))?;
+            let sql = if from_oldest {
+                format!(
+                    "SELECT {RECORD_COLUMNS} FROM history WHERE company = ?1
+                     ORDER BY token_created ASC, id ASC LIMIT ?2 OFFSET ?3"
+                )
+            } else {
+                format!(
+                    "SELECT {RECORD_COLUMNS} FROM history WHERE company = ?1
+                     ORDER BY token_created DESC, id DESC LIMIT ?2 OFFSET ?3"
+                )
+            };
+            let mut stmt = tx.prepare_cached(&sql)?;
             let limit = i64::try_from(window.len).unwrap_or(0);
-            let offset = i64::try_from(window.offset).unwrap_or(i64::MAX);
-            let rows = stmt.query_map(params![company, limit, offset], record_from_row)?;
-            rows.collect::<Result<Vec<_>, _>>()?
+            let skip = if from_oldest { after } else { window.offset };
+            let skip = i64::try_from(skip).unwrap_or(i64::MAX);
+            let rows = stmt.query_map(params![company, limit, skip], record_from_row)?;
+            let mut rows = rows.collect::<Result<Vec<_>, _>>()?;
+            if from_oldest {
+                rows.reverse();
+            }
+            rows
         };
         tx.commit()?;
         Ok(HistoryPage { window, rows })
@@ -703,12 +750,12 @@ impl Store for SqliteStore {
     ) -> Result<usize, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let existing: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM history WHERE company = ?1",
+        let existing: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM history WHERE company = ?1)",
             [company],
             |r| r.get(0),
         )?;
-        if existing > 0 {
+        if existing {
             return Ok(0);
         }
         {
@@ -876,5 +923,82 @@ mod tests {
         let page = store.history_page("acme", 3, PerPage::Ten).unwrap();
         assert_eq!(page.window.range_label(), "21-23 of 23");
         assert_eq!(page.rows[0].token_created, Timestamp(2 * H));
+    }
+
+    /// Pages read from either end of the index join up into the one newest-first order
+    /// (ties on `token_created` broken by id), for every page size.
+    #[test]
+    fn pages_from_both_ends_agree_with_one_ordering() {
+        let store = SqliteStore::open_in_memory(TokenCipher::new(&TokenKey::generate())).unwrap();
+        // 57 rows, every third sharing its creation time with the previous one.
+        let rows: Vec<_> = (0..57).map(|i| times((i - i / 3) * H)).collect();
+        store.seed_history("acme", &rows, "admin").unwrap();
+        store.seed_history("other", &rows[..5], "admin").unwrap();
+        let mut all: Vec<(i64, i64)> = {
+            let conn = store.conn();
+            let mut stmt = conn
+                .prepare("SELECT token_created, id FROM history WHERE company = 'acme'")
+                .unwrap();
+            let r = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+            r.collect::<Result<_, _>>().unwrap()
+        };
+        all.sort_by(|a, b| b.cmp(a));
+        for per in PerPage::ALL {
+            let mut seen = Vec::new();
+            let pages = store.history_page("acme", 1, per).unwrap().window.pages;
+            for p in 1..=pages {
+                let page = store.history_page("acme", p, per).unwrap();
+                assert_eq!(page.window.total, 57);
+                assert_eq!(page.rows.len() as u64, page.window.len);
+                seen.extend(page.rows.iter().map(|r| (r.token_created.0, r.id)));
+            }
+            assert_eq!(seen, all, "{per:?}");
+        }
+        assert_eq!(
+            store
+                .history_page("other", 1, PerPage::Ten)
+                .unwrap()
+                .window
+                .total,
+            5
+        );
+        assert_eq!(
+            store
+                .history_page("none", 1, PerPage::Ten)
+                .unwrap()
+                .window
+                .total,
+            0
+        );
+    }
+
+    /// A database written by schema version 1 gets its per-company counts on upgrade, and
+    /// appends keep them current.
+    #[test]
+    fn counts_survive_upgrade_and_follow_appends() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        for i in 0..12 {
+            conn.execute(
+                "INSERT INTO history (company, token_created, token_expires, status)
+                 VALUES ('acme', ?1, ?2, 'refreshed')",
+                params![i * H, i * H + 4 * H],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::init(conn, TokenCipher::new(&TokenKey::generate())).unwrap();
+        assert_eq!(
+            store
+                .history_page("acme", 2, PerPage::Ten)
+                .unwrap()
+                .window
+                .range_label(),
+            "11-12 of 12"
+        );
+        grant(&store, "acme", 20 * H, 1);
+        let page = store.history_page("acme", 1, PerPage::Ten).unwrap();
+        assert_eq!(page.window.total, 13);
+        assert_eq!(page.rows[0].status, RecordStatus::Active);
     }
 }
