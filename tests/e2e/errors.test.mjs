@@ -4,7 +4,7 @@
 // try again that works.
 
 import assert from 'node:assert/strict';
-import { afterEach, test } from 'node:test';
+import { afterEach, beforeEach, test } from 'node:test';
 
 import {
   ERROR_TEXT,
@@ -42,6 +42,10 @@ const shared = sharedHost([
   '1000',
 ]);
 
+// Every path starts and ends with a well-behaved UPS (subtests reset it themselves too).
+beforeEach(async () => {
+  if (shared.env) await mockFaults(shared.env, {});
+});
 afterEach(async () => {
   if (shared.env) await mockFaults(shared.env, {});
 });
@@ -101,6 +105,7 @@ test('7. tampered returns: wrong state, replayed code, stale attempt → a clear
       await waitForUps(page, env.mock);
       await signInAtUps(page);
       await waitForPanelPage(page, env.host);
+      await mockFaults(env, {});
       await expectError(panel, 'state_mismatch');
       await expectNoRecord(page, env, company);
       assert.equal((await mockStats(env)).tokens_issued, issuedBefore, 'the code was never exchanged');
@@ -108,6 +113,7 @@ test('7. tampered returns: wrong state, replayed code, stale attempt → a clear
   });
 
   await t.test('replayed code (the same return loaded again)', async () => {
+    await mockFaults(env, {});
     await userPath(browser, '07b-tampered-replayed-code', async ({ page }) => {
       const company = 'e-replay';
       // Keep a copy of the pending authorization and of the return URL, as an attacker who
@@ -151,6 +157,7 @@ test('7. tampered returns: wrong state, replayed code, stale attempt → a clear
   });
 
   await t.test('stale attempt (started more than 10 minutes ago)', async () => {
+    await mockFaults(env, {});
     await userPath(browser, '07c-tampered-stale-attempt', async ({ page }) => {
       const company = 'e-stale';
       // When the provider sends the browser back, age the pending authorization by 11 minutes
@@ -185,6 +192,7 @@ test('8. provider down (token endpoint 503, then no answer): a clear error, no r
     ['timeout', 'e-timeout', { kind: 'timeout' }],
   ]) {
     await t.test(`token endpoint ${name}`, async () => {
+      await mockFaults(env, {});
       await userPath(browser, `08-provider-down-${name}`, async ({ page }) => {
         const panel = await openPanel(page, env.host, company);
         await mockFaults(env, { token: fault });

@@ -41,7 +41,7 @@ async function expectHostUnreachable(panel) {
   assert.equal(norm(await panel.root.getByRole('heading', { level: 2 }).textContent()), TEXT.title, 'the panel is not blank');
 }
 
-test('9. host down: the panel says the service could not be reached and offers Try again (which works once the host is back), never a blank panel or an endless spinner', async () => {
+test('9. host down: the panel says the service could not be reached and offers Try again (which recovers once the host can be reached again), never a blank panel or an endless spinner', async () => {
   await userPath(browser, '09-host-down', async ({ page }) => {
     const company = 'h-down';
     const panel = await openPanel(page, env.host, company);

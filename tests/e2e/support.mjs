@@ -118,7 +118,7 @@ export async function newPage(browser, options = {}) {
   const context = await browser.newContext({
     viewport: { width: 1280, height: 900 },
     locale: 'en-US',
-    timezoneId: 'America/New_York',
+    timezoneId: VIEWER_TIME_ZONE,
     ...options,
   });
   context.setDefaultTimeout(WAIT_MS);
@@ -346,12 +346,38 @@ export class Panel {
   }
 }
 
-/** Assert one grid row is what the admin should read: 4 timestamps (ISO tooltips) and `status`. */
+/** The time zone of every test browser context (see {@link newPage}). */
+export const VIEWER_TIME_ZONE = 'America/New_York';
+
+/** `mm-dd-yyyy hh:mm:ss AM/PM` of an ISO instant in `timeZone`, computed independently. */
+export function gridTime(iso, timeZone = VIEWER_TIME_ZONE) {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hour12: true,
+    })
+      .formatToParts(new Date(iso))
+      .map((p) => [p.type, p.value]),
+  );
+  return `${parts.month}-${parts.day}-${parts.year} ${parts.hour}:${parts.minute}:${parts.second} ${parts.dayPeriod.toUpperCase()}`;
+}
+
+/**
+ * Assert one grid row is what the admin should read: 4 timestamps in the viewer's time zone,
+ * each with its ISO-8601 UTC instant as tooltip, and `status`.
+ */
 export function assertRow(row, status) {
   assert.equal(row.cells.length, 5, 'a row has five cells');
   for (let i = 0; i < 4; i++) {
     assert.match(row.cells[i], GRID_TIME, `cell ${i} "${row.cells[i]}" is mm-dd-yyyy hh:mm:ss AM/PM`);
     assert.match(row.titles[i] ?? '', ISO_UTC, `cell ${i} tooltip "${row.titles[i]}" is ISO-8601 UTC`);
+    assert.equal(row.cells[i], gridTime(row.titles[i]), `cell ${i} shows its instant ${row.titles[i]} in ${VIEWER_TIME_ZONE}`);
   }
   if (status) assert.equal(row.status, status);
 }
