@@ -54,6 +54,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/status", get(status))
         .route("/openapi.json", get(openapi))
         .fallback(|| async { AppError::NotFound })
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), csrf))
 }
 

@@ -5,9 +5,8 @@
 //! the detail — never a secret — goes to the log exactly once, here.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use token_manager_core::api::{ApiError, ApiErrorBody};
 use token_manager_core::{ErrorCode, ProviderError, ProviderErrorKind};
 
@@ -53,6 +52,9 @@ pub enum AppError {
     /// No such page or resource.
     #[error("not found")]
     NotFound,
+    /// The path exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// Anything else inside the host (storage, crypto, a panicked task).
     #[error("internal: {0}")]
     Internal(String),
@@ -88,6 +90,9 @@ impl AppError {
             }
             AppError::Timeout => (StatusCode::GATEWAY_TIMEOUT, ErrorCode::Timeout),
             AppError::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            AppError::MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::InvalidRequest)
+            }
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
@@ -103,6 +108,12 @@ impl AppError {
             }
             AppError::PayloadTooLarge => {
                 format!("{} (the request body is too large)", code.default_message())
+            }
+            AppError::MethodNotAllowed => {
+                format!(
+                    "{} (method not allowed on this path)",
+                    code.default_message()
+                )
             }
             _ => code.default_message().to_owned(),
         };
@@ -129,8 +140,27 @@ impl IntoResponse for AppError {
         } else {
             tracing::info!(status = status.as_u16(), code = code.as_str(), detail = %self, "request refused");
         }
-        (status, Json(self.body())).into_response()
+        (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            html_safe_json(&self.body()),
+        )
+            .into_response()
     }
+}
+
+/// The body as JSON with `<`, `>` and `&` written as `\u003c`, `\u003e`, `\u0026`: the same JSON
+/// value, but no markup bytes reach the client, whatever a provider's error code or a caller's
+/// rejected input contained (serialized JSON has these characters only inside strings).
+fn html_safe_json(body: &ApiErrorBody) -> String {
+    serde_json::to_string(body)
+        .expect("ApiErrorBody holds only strings and enums: serializing cannot fail")
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 impl From<StoreError> for AppError {
