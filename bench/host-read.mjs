@@ -1,0 +1,104 @@
+// Host reads: `GET /api/optin/tokens` at scale. Seeds N history rows for one company
+// (default 100,000), then measures with wrk on loopback:
+//   - unloaded latency (one connection, back to back) of page 1 and the last page, 10 and 100
+//     rows per page: p50 / p99;
+//   - throughput (requests/s and p99) with concurrent connections, median of repeated runs;
+//   - the host's peak RSS.
+// Usage: node bench/host-read.mjs [--rows N] [--runs R] [--seconds S] [--connections C] [--label L] [--quick]
+
+import { parseArgs } from 'node:util';
+
+import { cpuSecondsOf, median, memoryOf, round, saveResult, sessionCookie, startHost, wrk } from './lib/common.mjs';
+
+const { values: opt } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '100000' },
+    runs: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '8' },
+    connections: { type: 'string', default: '32' },
+    label: { type: 'string', default: 'host-read' },
+    quick: { type: 'boolean', default: false },
+  },
+});
+const rows = Number(opt.rows);
+const runs = opt.quick ? 1 : Number(opt.runs);
+const seconds = opt.quick ? 3 : Number(opt.seconds);
+const connections = Number(opt.connections);
+const COMPANY = 'demo-co';
+const TARGET_RPS = 5000;
+const TARGET_RSS_MIB = 60;
+
+const t0 = performance.now();
+const host = await startHost(['--seed-history', `${COMPANY}:${rows}`], { name: opt.label });
+const startup_ms = round(performance.now() - t0, 0);
+try {
+  const cookie = await sessionCookie(host.host);
+  const headers = { Cookie: cookie };
+  const url = (page, per) => `${host.host}/api/optin/tokens?company=${COMPANY}&page=${page}&per_page=${per}`;
+
+  // Sanity: the answer has the rows we seeded.
+  const first = await (await fetch(url(1, 10), { headers })).json();
+  if (first.total !== rows) throw new Error(`expected ${rows} rows, host reports ${JSON.stringify(first).slice(0, 300)}`);
+
+  const latency = [];
+  for (const per of [10, 100]) {
+    const last = Math.max(1, Math.ceil(rows / per));
+    for (const [name, page] of [['page 1', 1], ['last page', last]]) {
+      const check = await (await fetch(url(page, per), { headers })).json();
+      if (check.page !== page || check.rows.length === 0) throw new Error(`page ${page}: ${JSON.stringify(check).slice(0, 200)}`);
+      wrk(url(page, per), { seconds: 1, headers }); // warm up
+      const samples = [];
+      for (let i = 0; i < runs; i++) samples.push(wrk(url(page, per), { connections: 1, seconds: Math.min(seconds, 4), headers }));
+      const r = {
+        page: name,
+        page_number: page,
+        per_page: per,
+        p50_ms: median(samples.map((s) => s.p50_ms)),
+        p99_ms: median(samples.map((s) => s.p99_ms)),
+        sequential_rps: median(samples.map((s) => s.rps)),
+        errors: samples.reduce((a, s) => a + s.errors, 0),
+      };
+      latency.push(r);
+      console.log(`  latency ${name.padEnd(9)} (${per}/page): p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, ${r.sequential_rps} req/s on one connection`);
+    }
+  }
+
+  const cpu0 = cpuSecondsOf(host.pid);
+  const samples = [];
+  for (let i = 0; i < runs; i++) {
+    const s = wrk(url(1, 10), { threads: 1, connections, seconds, headers });
+    samples.push(s);
+    console.log(`  throughput run ${i + 1}: ${s.rps} req/s, p99 ${s.p99_ms} ms, errors ${s.errors}`);
+  }
+  const cpu = cpuSecondsOf(host.pid) - cpu0;
+  const lastPer = Math.ceil(rows / 10);
+  const deep = wrk(url(lastPer, 10), { threads: 1, connections, seconds, headers });
+  console.log(`  throughput last page: ${deep.rps} req/s, p99 ${deep.p99_ms} ms`);
+  const mem = memoryOf(host.pid);
+  const throughput = {
+    url: '/api/optin/tokens?company=demo-co&page=1&per_page=10',
+    connections,
+    wrk_threads: 1,
+    runs,
+    seconds,
+    rps: median(samples.map((s) => s.rps)),
+    p50_ms: median(samples.map((s) => s.p50_ms)),
+    p99_ms: median(samples.map((s) => s.p99_ms)),
+    errors: samples.reduce((a, s) => a + s.errors, 0),
+    host_cpu_seconds_per_1k_requests: round((cpu / samples.reduce((a, s) => a + s.requests, 0)) * 1000, 3),
+    last_page_rps: deep.rps,
+    last_page_p99_ms: deep.p99_ms,
+    target_rps: TARGET_RPS,
+    met: median(samples.map((s) => s.rps)) >= TARGET_RPS,
+  };
+  console.log(`  GET /tokens: ${throughput.rps} req/s (median of ${runs}), p99 ${throughput.p99_ms} ms; peak RSS ${mem.peak_rss_mib} MiB`);
+  saveResult(opt.label, {
+    rows,
+    startup_with_seed_ms: startup_ms,
+    latency,
+    throughput,
+    memory: { ...mem, target_mib: TARGET_RSS_MIB, met: mem.peak_rss_mib < TARGET_RSS_MIB },
+  });
+} finally {
+  await host.stop();
+}

@@ -1,0 +1,190 @@
+// Shared helpers of the benchmark scripts: paths, statistics, result files, the host process.
+// Not a benchmark itself.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync, openSync } from 'node:fs';
+import { tmpdir, cpus, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Repository root. */
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** Cargo target directory (honours CARGO_TARGET_DIR like the other scripts). */
+export const TARGET = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(ROOT, 'target');
+/** Where results go. */
+export const OUT = join(TARGET, 'bench');
+/** The host binary (release build; scripts/bench.sh builds it). */
+export const HOST_BIN = process.env.TM_BENCH_HOST_BIN ?? join(TARGET, 'release', 'host-example');
+
+/** Median of numbers. */
+export function median(xs) {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** The `p`-th percentile (0..100) of numbers, nearest rank. */
+export function percentile(xs, p) {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const rank = Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1));
+  return s[rank];
+}
+
+/** Round to `d` decimals. */
+export const round = (x, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+
+/** Write `target/bench/<name>.json` and echo a one-line summary. */
+export function saveResult(name, data) {
+  mkdirSync(OUT, { recursive: true });
+  const file = join(OUT, `${name}.json`);
+  writeFileSync(file, JSON.stringify({ name, at: new Date().toISOString(), machine: machine(), ...data }, null, 2) + '\n');
+  console.log(`==> ${file}`);
+}
+
+/** Read a result written by `saveResult`, or `null`. */
+export function loadResult(name) {
+  const file = join(OUT, `${name}.json`);
+  return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : null;
+}
+
+/** What the figures were measured on. */
+export function machine() {
+  const c = cpus();
+  let load = '';
+  try {
+    load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    /* not Linux */
+  }
+  return {
+    cpu: c[0]?.model ?? 'unknown',
+    cores: c.length,
+    memory_gb: round(totalmem() / 2 ** 30, 1),
+    node: process.version,
+    load_avg: load,
+  };
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** `VmHWM` (peak resident set) and `VmRSS` of a process, in MiB. */
+export function memoryOf(pid) {
+  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key) => Number((text.match(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm')) ?? [])[1] ?? NaN);
+  return { peak_rss_mib: round(kb('VmHWM') / 1024, 1), rss_mib: round(kb('VmRSS') / 1024, 1) };
+}
+
+/** User + system CPU seconds a process has used so far (from /proc/<pid>/stat). */
+export function cpuSecondsOf(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  return ticks / hz;
+}
+
+/**
+ * Start the host binary on ephemeral ports with a fresh database in a temporary folder.
+ * `args`: extra flags. Resolves to `{ host, mock, pid, dir, db, log, stop() }` once the
+ * ready file appears.
+ */
+export async function startHost(args = [], { env = {}, timeoutMs = 120_000, name = 'host' } = {}) {
+  if (!existsSync(HOST_BIN)) {
+    throw new Error(`${HOST_BIN} is missing: run cargo build -p host-example --release (scripts/bench.sh does)`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'tm-bench-'));
+  const ready = join(dir, 'ready.json');
+  const db = join(dir, 'bench.db');
+  const log = join(dir, `${name}.log`);
+  const out = openSync(log, 'a');
+  const child = spawn(
+    HOST_BIN,
+    [
+      '--listen', '127.0.0.1:0',
+      '--mock-listen', '127.0.0.1:0',
+      '--db', db,
+      '--key-file', join(dir, 'bench.key'),
+      '--static-dir', join(ROOT, 'pkg', 'dist'),
+      '--ready-file', ready,
+      ...args,
+    ],
+    { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', out, out] },
+  );
+  let exited = null;
+  child.on('exit', (code, signal) => {
+    exited = { code, signal };
+  });
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(ready)) {
+    if (exited) {
+      throw new Error(`host exited (${JSON.stringify(exited)}) before it was ready; log:\n${readFileSync(log, 'utf8').slice(-3000)}`);
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`host not ready after ${timeoutMs} ms; log:\n${readFileSync(log, 'utf8').slice(-3000)}`);
+    }
+    await sleep(50);
+  }
+  const urls = JSON.parse(readFileSync(ready, 'utf8'));
+  return {
+    ...urls,
+    pid: child.pid,
+    dir,
+    db,
+    log,
+    child,
+    async stop() {
+      if (!exited) {
+        child.kill('SIGTERM');
+        const until = Date.now() + 20_000;
+        while (!exited && Date.now() < until) await sleep(50);
+        if (!exited) child.kill('SIGKILL');
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `GET /` of the demo portal (auto-login of `admin`); returns the `Cookie` header value. */
+export async function sessionCookie(host) {
+  const r = await fetch(`${host}/`, { redirect: 'manual' });
+  const set = r.headers.getSetCookie?.() ?? [r.headers.get('set-cookie') ?? ''];
+  for (const c of set) {
+    const m = c.match(/(?:^|\s)(tm_session=[^;]+)/);
+    if (m) return m[1];
+  }
+  throw new Error(`GET ${host}/ set no tm_session cookie (status ${r.status})`);
+}
+
+/** Run a command, return stdout (throws with stderr on failure). */
+export function run(cmd, args, opts = {}) {
+  return execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 2 ** 20, ...opts });
+}
+
+/**
+ * One `wrk` run against `url` with `headers`; returns requests/s, latency percentiles (ms)
+ * and errors. Non-2xx answers count as errors (`errors.status`).
+ */
+export function wrk(url, { threads = 1, connections = 1, seconds = 5, headers = {} } = {}) {
+  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '-s', join(ROOT, 'bench', 'lib', 'wrk-report.lua')];
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
+  args.push(url);
+  const out = run('wrk', args);
+  const line = out.split('\n').find((l) => l.startsWith('WRK_JSON '));
+  if (!line) throw new Error(`wrk printed no result:\n${out}`);
+  const r = JSON.parse(line.slice('WRK_JSON '.length));
+  const errors = Object.values(r.errors).reduce((a, b) => a + b, 0);
+  return {
+    rps: round(r.requests / (r.duration_us / 1e6), 0),
+    requests: r.requests,
+    errors,
+    error_detail: r.errors,
+    p50_ms: round(r.latency_us.p50 / 1000, 3),
+    p90_ms: round(r.latency_us.p90 / 1000, 3),
+    p99_ms: round(r.latency_us.p99 / 1000, 3),
+    max_ms: round(r.latency_us.max / 1000, 3),
+    mean_ms: round(r.latency_us.mean / 1000, 3),
+  };
+}
