@@ -15,6 +15,9 @@ use base64::Engine;
 
 /// Environment variable holding the base64 key.
 pub const KEY_ENV: &str = "TOKEN_MANAGER_KEY";
+/// Environment variable holding previous keys (base64, separated by commas or whitespace) during
+/// a key rotation: values sealed under them still open, and the host re-encrypts them on start.
+pub const OLD_KEYS_ENV: &str = "TOKEN_MANAGER_OLD_KEYS";
 
 /// Why the key could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +89,30 @@ impl TokenKey {
             .map_err(|_| KeyError::Malformed(what))?;
         zeroize::Zeroize::zeroize(&mut *bytes);
         Ok(Self(arr))
+    }
+
+    /// Keys listed in one string (base64, separated by commas or whitespace), as in
+    /// `TOKEN_MANAGER_OLD_KEYS`.
+    pub fn list_from_base64(s: &str, what: &'static str) -> Result<Vec<Self>, KeyError> {
+        s.split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|k| !k.is_empty())
+            .map(|k| Self::from_base64(k, what))
+            .collect()
+    }
+
+    /// An existing key file (never created; must not be readable by other users).
+    pub fn from_file(path: &Path) -> Result<Self, KeyError> {
+        let shown = path.display().to_string();
+        let io = |source| KeyError::Io {
+            path: shown.clone(),
+            source,
+        };
+        let text = zeroize::Zeroizing::new(fs::read_to_string(path).map_err(io)?);
+        check_permissions(path).map_err(|e| match e {
+            Some(err) => io(err),
+            None => KeyError::Permissions(shown.clone()),
+        })?;
+        Self::from_base64(&text, "an old key file")
     }
 
     /// `TOKEN_MANAGER_KEY` when set (`env_value`), else the key file at `path`, created with
@@ -196,9 +223,14 @@ impl Field {
 pub struct OpenError(&'static str);
 
 /// AES-256-GCM with the associated data `company NUL field`.
+///
+/// Seals under the current key; opens under the current key or, during a key rotation, any of
+/// the old keys given to [`TokenCipher::with_old_keys`] (see
+/// [`SqliteStore::reencrypt`](crate::store::SqliteStore::reencrypt)).
 #[derive(Clone)]
 pub struct TokenCipher {
     cipher: Aes256Gcm,
+    old: Vec<Aes256Gcm>,
 }
 
 impl std::fmt::Debug for TokenCipher {
@@ -210,9 +242,54 @@ impl std::fmt::Debug for TokenCipher {
 impl TokenCipher {
     /// A cipher under `key`.
     pub fn new(key: &TokenKey) -> Self {
+        Self::with_old_keys(key, &[])
+    }
+
+    /// A cipher under `key` that also opens values sealed under `old` keys (key rotation).
+    pub fn with_old_keys(key: &TokenKey, old: &[TokenKey]) -> Self {
+        let cipher = |k: &TokenKey| Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&k.0));
         Self {
-            cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key.0)),
+            cipher: cipher(key),
+            old: old.iter().map(cipher).collect(),
         }
+    }
+
+    /// Whether old keys are configured.
+    pub fn has_old_keys(&self) -> bool {
+        !self.old.is_empty()
+    }
+
+    /// Decrypt a value; `Ok((plaintext, true))` when only an old key opened it (re-seal it).
+    pub fn open_reporting_old(
+        &self,
+        company: &str,
+        field: Field,
+        sealed: &Sealed,
+    ) -> Result<(String, bool), OpenError> {
+        let aad = aad(company, field);
+        let attempt = |cipher: &Aes256Gcm| {
+            cipher
+                .decrypt(
+                    Nonce::from_slice(&sealed.nonce),
+                    Payload {
+                        msg: &sealed.ciphertext,
+                        aad: &aad,
+                    },
+                )
+                .ok()
+        };
+        let (plain, old) = match attempt(&self.cipher) {
+            Some(p) => (p, false),
+            None => (
+                self.old
+                    .iter()
+                    .find_map(attempt)
+                    .ok_or(OpenError(field.name()))?,
+                true,
+            ),
+        };
+        let text = String::from_utf8(plain).map_err(|_| OpenError(field.name()))?;
+        Ok((text, old))
     }
 
     /// Encrypt `plaintext` for `company`'s `field` under a fresh random nonce.
@@ -237,18 +314,8 @@ impl TokenCipher {
 
     /// Decrypt a value sealed for `company`'s `field`.
     pub fn open(&self, company: &str, field: Field, sealed: &Sealed) -> Result<String, OpenError> {
-        let aad = aad(company, field);
-        let plain = self
-            .cipher
-            .decrypt(
-                Nonce::from_slice(&sealed.nonce),
-                Payload {
-                    msg: &sealed.ciphertext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| OpenError(field.name()))?;
-        String::from_utf8(plain).map_err(|_| OpenError(field.name()))
+        self.open_reporting_old(company, field, sealed)
+            .map(|(text, _)| text)
     }
 }
 
@@ -279,6 +346,36 @@ mod tests {
         assert_ne!(s.nonce, s2.nonce, "fresh nonce per value");
         let other = TokenCipher::new(&TokenKey::generate());
         assert!(other.open("acme", Field::AccessToken, &s).is_err());
+    }
+
+    #[test]
+    fn old_keys_open_and_are_reported() {
+        let (old, new) = (TokenKey::generate(), TokenKey::generate());
+        let sealed = TokenCipher::new(&old).seal("acme", Field::RefreshToken, "rt");
+        assert!(TokenCipher::new(&new)
+            .open("acme", Field::RefreshToken, &sealed)
+            .is_err());
+        let rotating = TokenCipher::with_old_keys(&new, &[TokenKey::generate(), old.clone()]);
+        assert_eq!(
+            rotating.open_reporting_old("acme", Field::RefreshToken, &sealed),
+            Ok(("rt".to_owned(), true))
+        );
+        let fresh = rotating.seal("acme", Field::RefreshToken, "rt");
+        assert_eq!(
+            rotating.open_reporting_old("acme", Field::RefreshToken, &fresh),
+            Ok(("rt".to_owned(), false))
+        );
+        assert!(TokenCipher::new(&old)
+            .open("acme", Field::RefreshToken, &fresh)
+            .is_err());
+        let b = B64.encode([3u8; 32]);
+        assert_eq!(
+            TokenKey::list_from_base64(&format!(" {b}, {b}\n"), "x")
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(TokenKey::list_from_base64("nope", "x").is_err());
     }
 
     #[test]

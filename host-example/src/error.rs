@@ -55,6 +55,10 @@ pub enum AppError {
     /// The path exists but not with this method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The database is busy (locked by another connection past the busy timeout) or full:
+    /// nothing was changed; the client may retry shortly.
+    #[error("storage unavailable: {0}")]
+    StorageUnavailable(String),
     /// Anything else inside the host (storage, crypto, a panicked task).
     #[error("internal: {0}")]
     Internal(String),
@@ -93,6 +97,9 @@ impl AppError {
             AppError::MethodNotAllowed => {
                 (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::InvalidRequest)
             }
+            AppError::StorageUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Internal)
+            }
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
@@ -115,6 +122,10 @@ impl AppError {
                     code.default_message()
                 )
             }
+            AppError::StorageUnavailable(_) => format!(
+                "{} (its storage is busy or full right now; nothing was changed, try again shortly)",
+                code.default_message()
+            ),
             _ => code.default_message().to_owned(),
         };
         ApiErrorBody {
@@ -169,6 +180,7 @@ impl From<StoreError> for AppError {
             StoreError::Conflict => AppError::Conflict(
                 "the authorization changed concurrently; reload and retry".into(),
             ),
+            e if e.is_transient() => AppError::StorageUnavailable(e.to_string()),
             other => AppError::Internal(other.to_string()),
         }
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use host_example::config::{Companies, HostConfig, HttpLimits, DEFAULT_COMPANIES};
-use host_example::crypto::{KeySource, TokenCipher, TokenKey, KEY_ENV};
+use host_example::crypto::{KeySource, TokenCipher, TokenKey, KEY_ENV, OLD_KEYS_ENV};
 use host_example::mock_ups::{Faults, MockClient, MockConfig, MockUps};
 use host_example::provider::Provider;
 use host_example::store::SqliteStore;
@@ -52,6 +52,10 @@ struct Cli {
     /// AES key file, created with mode 0600 on first run (unless TOKEN_MANAGER_KEY is set).
     #[arg(long, env = "TM_KEY_FILE", default_value = "./token-manager.key")]
     key_file: PathBuf,
+    /// Key rotation: a previous AES key file (repeatable). Tokens sealed under it are
+    /// re-encrypted with the current key on start (as are those under TOKEN_MANAGER_OLD_KEYS).
+    #[arg(long = "old-key-file", env = "TM_OLD_KEY_FILE", value_delimiter = ',')]
+    old_key_files: Vec<PathBuf>,
     /// Built npm package served at /assets/token-manager/.
     #[arg(long, env = "TM_STATIC_DIR", default_value = "pkg/dist")]
     static_dir: PathBuf,
@@ -302,9 +306,28 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
     // Storage.
     let env_key = std::env::var(KEY_ENV).ok();
     let (key, key_source) = TokenKey::load(env_key.as_deref(), &cli.key_file)?;
-    let store = SqliteStore::open(&cli.db, TokenCipher::new(&key))
+    let mut old_keys = match std::env::var(OLD_KEYS_ENV) {
+        Ok(v) => TokenKey::list_from_base64(&v, OLD_KEYS_ENV)?,
+        Err(_) => Vec::new(),
+    };
+    for path in &cli.old_key_files {
+        old_keys.push(TokenKey::from_file(path)?);
+    }
+    let rotating = !old_keys.is_empty();
+    let store = SqliteStore::open(&cli.db, TokenCipher::with_old_keys(&key, &old_keys))
         .map_err(|e| format!("database {}: {e}", cli.db.display()))?;
-    drop(key);
+    drop((key, old_keys));
+    if rotating {
+        // Key rotation: everything still sealed under an old key is re-sealed now, in one
+        // transaction (values a host still on the old key writes later keep opening too).
+        let resealed = store
+            .reencrypt()
+            .map_err(|e| format!("key rotation in {}: {e}", cli.db.display()))?;
+        tracing::info!(
+            values = resealed,
+            "key rotation: re-encrypted stored tokens with the current key"
+        );
+    }
 
     let provider = Provider::new(provider_config, secret, limits, data_url)?;
     let state = AppState::new(config, provider, Arc::new(store));

@@ -113,6 +113,11 @@ pub async fn exchange(
                 });
             }
             Err(StoreError::Conflict) if attempt < 3 => continue,
+            // The code is spent: a busy or full database must not lose the pair it bought.
+            Err(e) if e.is_transient() && attempt < 3 => {
+                tracing::warn!(company, error = %e, attempt, "storing the new pair failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+            }
             Err(e) => return Err(e.into()),
         }
     }

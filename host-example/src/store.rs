@@ -46,6 +46,24 @@ pub enum StoreError {
     Misuse(&'static str),
 }
 
+impl StoreError {
+    /// SQLite is busy/locked past the busy timeout, or the disk is full: nothing was written,
+    /// and the same call may succeed later.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite(e) if matches!(
+                e.sqlite_error_code(),
+                Some(
+                    rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                        | rusqlite::ErrorCode::DiskFull
+                )
+            )
+        )
+    }
+}
+
 /// An access token and (usually) a refresh token, in memory only while used.
 /// `Debug` is redacted by the `oauth2` newtypes.
 #[derive(Debug, Clone)]
@@ -280,6 +298,70 @@ impl SqliteStore {
     /// An in-memory database (tests, benchmarks).
     pub fn open_in_memory(cipher: TokenCipher) -> Result<Self, StoreError> {
         Self::init(Connection::open_in_memory()?, cipher)
+    }
+
+    /// Key rotation: re-seal under the current key every stored token that only an old key
+    /// (see [`TokenCipher::with_old_keys`]) opens, in one transaction, then checkpoint so the
+    /// old ciphertexts leave the files. Returns how many values were re-sealed. Fails, changing
+    /// nothing, if a value opens under no key at all (the company is named in the error).
+    pub fn reencrypt(&self) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let rows: Vec<(String, Option<Sealed>, Option<Sealed>)> = {
+            let mut stmt = tx.prepare(
+                "SELECT company, access_ct, access_nonce, refresh_ct, refresh_nonce
+                 FROM authorizations WHERE access_ct IS NOT NULL OR refresh_ct IS NOT NULL",
+            )?;
+            let raw = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<Vec<u8>>>(1)?,
+                    r.get::<_, Option<Vec<u8>>>(2)?,
+                    r.get::<_, Option<Vec<u8>>>(3)?,
+                    r.get::<_, Option<Vec<u8>>>(4)?,
+                ))
+            })?;
+            let mut rows = Vec::new();
+            for row in raw {
+                let (company, act, anon, rct, rnon) = row?;
+                rows.push((company, sealed(act, anon)?, sealed(rct, rnon)?));
+            }
+            rows
+        };
+        let mut resealed = 0;
+        for (company, access, refresh) in rows {
+            for (field, value, ct, nonce) in [
+                (Field::AccessToken, access, "access_ct", "access_nonce"),
+                (Field::RefreshToken, refresh, "refresh_ct", "refresh_nonce"),
+            ] {
+                let Some(value) = value else { continue };
+                let (plain, old) = self
+                    .cipher
+                    .open_reporting_old(&company, field, &value)
+                    .map_err(|e| {
+                        StoreError::Corrupt(format!(
+                            "company {company:?}: {e}; pass the key it was sealed with as an old key"
+                        ))
+                    })?;
+                let plain = zeroize::Zeroizing::new(plain);
+                if old {
+                    let new = self.cipher.seal(&company, field, &plain);
+                    tx.execute(
+                        &format!(
+                            "UPDATE authorizations SET {ct} = ?2, {nonce} = ?3 WHERE company = ?1"
+                        ),
+                        params![company, new.ciphertext, new.nonce.as_slice()],
+                    )?;
+                    resealed += 1;
+                }
+            }
+        }
+        tx.commit()?;
+        drop(conn);
+        if resealed > 0 {
+            self.purge()?;
+        }
+        Ok(resealed)
     }
 
     fn init(mut conn: Connection, cipher: TokenCipher) -> Result<Self, StoreError> {
