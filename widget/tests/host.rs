@@ -130,7 +130,13 @@ async fn mount_renders_into_a_shadow_root_and_destroy_empties_it() {
         alert.get_attribute("data-code").as_deref(),
         Some("host_unreachable")
     );
-    // The events reached JS as (name, plain object).
+    // The events reached JS as (name, plain object). (Effects may run a frame after the DOM.)
+    wait_for(
+        "three events",
+        || (events.length() >= 3).then_some(()),
+        || format!("{} events", events.length()),
+    )
+    .await;
     let seen: Vec<(String, JsValue)> = events
         .iter()
         .map(|pair| {

@@ -49,6 +49,15 @@ fn active_part() -> Option<String> {
         .and_then(|e| e.get_attribute("part"))
 }
 
+async fn wait_focus(part: &str) {
+    wait_for(
+        &format!("focus on {part}"),
+        || (active_part().as_deref() == Some(part)).then_some(()),
+        || format!("focus is on {:?}", active_part()),
+    )
+    .await;
+}
+
 #[wasm_bindgen_test]
 async fn not_authorized_shows_explanation_authorize_warning_and_tip() {
     let f = Fixture::new(
@@ -69,10 +78,13 @@ async fn not_authorized_shows_explanation_authorize_warning_and_tip() {
     // A polite live region is always present.
     let status = f.q("[role=status]").unwrap();
     assert_eq!(status.get_attribute("aria-live").as_deref(), Some("polite"));
-    assert_eq!(
-        f.event_names(),
-        ["statechange:loading", "statechange:not_authorized"]
-    );
+    // `statechange` comes from an effect, which may run a frame after the DOM changed.
+    wait_for(
+        "two statechange events",
+        || (f.event_names() == ["statechange:loading", "statechange:not_authorized"]).then_some(()),
+        || format!("{:?}", f.event_names()),
+    )
+    .await;
     assert_eq!(f.host.calls_to("tokens"), 1);
     assert_eq!(f.host.calls_to("config"), 1);
 }
@@ -522,9 +534,8 @@ async fn clear_asks_first_then_keeps_the_rows_as_cleared() {
         0,
         "nothing cleared before confirming"
     );
-    settle().await;
     // Focus starts on Cancel, and Tab/Shift+Tab stay inside the dialog.
-    assert_eq!(active_part().as_deref(), Some("button cancel-button"));
+    wait_focus("button cancel-button").await;
     key(&f, "[part~=cancel-button]", "Tab", false);
     assert_eq!(active_part().as_deref(), Some("button confirm-button"));
     key(&f, "[part~=confirm-button]", "Tab", false);
@@ -539,8 +550,7 @@ async fn clear_asks_first_then_keeps_the_rows_as_cleared() {
         String::new,
     )
     .await;
-    settle().await;
-    assert_eq!(active_part().as_deref(), Some("button clear-button"));
+    wait_focus("button clear-button").await;
     assert_eq!(f.host.calls_to("clear"), 0);
 
     // Cancel button too.
