@@ -230,7 +230,8 @@ const MIME = {
 
 /**
  * Serve `root` over HTTP on 127.0.0.1 (ephemeral port): the stand-in for a portal team's own
- * web server. `headers` are added to every response (e.g. a Content-Security-Policy).
+ * web server. `headers` (an object, or a function of the request returning one) are added to
+ * every response, e.g. a Content-Security-Policy.
  * Returns `{ origin, close() }`.
  */
 export async function serveStatic(root, { headers = {} } = {}) {
@@ -248,7 +249,7 @@ export async function serveStatic(root, { headers = {} } = {}) {
       res.writeHead(200, {
         'content-type': MIME[extname(path)] ?? 'application/octet-stream',
         'cache-control': 'no-store',
-        ...headers,
+        ...(typeof headers === 'function' ? headers(req) : headers),
       });
       res.end(req.method === 'HEAD' ? undefined : body);
     } catch {

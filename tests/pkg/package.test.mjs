@@ -1,0 +1,347 @@
+// The npm package as a portal team uses it (issue 5): `npm pack` pkg/, install the tarball into
+// a throwaway project, serve a plain HTML page from that project's own origin (with a strict
+// CSP, as the package README recommends) and load the package with a bare import through an
+// import map. Two <token-manager> elements for two companies render against a real
+// host-example (cross-origin: CORS with credentials through --allowed-origin).
+
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { launchBrowser, screenshot, serveStatic, startHost } from '../harness/index.mjs';
+import { collectProblems, installTarball, packPackage, tempDir } from './support.mjs';
+
+const WAIT = 20_000;
+
+let tmp;
+let packed;
+let installed;
+let portal;
+let env;
+let browser;
+
+/** The portal's page: an import map (allowed by its hash in the CSP) and one module script. */
+function writePortal(dir, host, entry) {
+  const importMap = JSON.stringify({ imports: { 'token-manager-widget': entry } });
+  const api = `${host}/api/optin`;
+  writeFileSync(
+    join(dir, 'index.html'),
+    `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Portal</title>
+<link rel="icon" href="data:,">
+<script type="importmap">${importMap}</script>
+<script type="module" src="/app.js"></script>
+</head>
+<body>
+<main>
+  <h1>Portal</h1>
+  <token-manager id="a" api="${api}" company="demo-co"></token-manager>
+  <token-manager id="b" api="${api}" company="acme" page-size="25" mode="popup"
+    time-zone="Europe/Paris" help-text="Questions? Call Dana at extension 42."
+    locale='{"authorize":"Authorize","token_history":"Token History"}'></token-manager>
+  <div id="plain"></div>
+</main>
+</body>
+</html>
+`,
+  );
+  writeFileSync(
+    join(dir, 'app.js'),
+    `window.tmEvents = [];
+for (const name of ["authorized", "cleared", "error", "statechange"]) {
+  document.addEventListener("token-manager:" + name, (e) => {
+    window.tmEvents.push({ type: e.type, target: e.target.id || e.target.localName,
+      bubbles: e.bubbles, composed: e.composed, detail: e.detail });
+  });
+}
+const tm = await import("token-manager-widget");
+window.tm = tm;
+window.definedClass = await tm.defineTokenManager();
+window.defined = true;
+`,
+  );
+  const hash = createHash('sha256').update(importMap).digest('base64');
+  return [
+    "default-src 'self'",
+    `script-src 'self' 'wasm-unsafe-eval' 'sha256-${hash}'`,
+    "style-src 'self' 'unsafe-inline'",
+    `connect-src 'self' ${host}`,
+    "img-src 'self' data:",
+    "base-uri 'none'",
+    "object-src 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+before(async () => {
+  tmp = tempDir('tm-pkg-');
+  packed = await packPackage(tmp.dir);
+  const project = join(tmp.dir, 'portal');
+  mkdirSync(project);
+  installed = await installTarball(project, packed.tarball);
+  // The portal's origin must be known before the host starts (its CORS allow-list).
+  let csp = "default-src 'none'";
+  portal = await serveStatic(project, { headers: () => ({ 'content-security-policy': csp }) });
+  env = await startHost({
+    args: [
+      '--allowed-origin', portal.origin,
+      '--companies', 'demo-co=Demonstration Co.,acme=Acme Corp,globex=Globex Inc.',
+    ],
+  });
+  const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8'));
+  const entry = `/node_modules/token-manager-widget/${manifest.exports['.'].import.replace(/^\.\//, '')}`;
+  csp = writePortal(project, env.host, entry);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  await env?.stop();
+  await portal?.close();
+  tmp?.remove();
+});
+
+/** A page of the portal, signed in at the host first. */
+async function openPortal() {
+  const context = await browser.newContext({ locale: 'en-US' });
+  context.setDefaultTimeout(WAIT);
+  const page = await context.newPage();
+  const problems = collectProblems(page);
+  const wasmRequests = [];
+  page.on('request', (r) => {
+    if (r.url().endsWith('.wasm')) wasmRequests.push(r.url());
+  });
+  // The demo portal's first visit signs `admin` in: its session cookie lands in the context.
+  const signIn = await context.request.get(`${env.host}/`);
+  assert.equal(signIn.status(), 200, `GET ${env.host}/ answered ${signIn.status()}`);
+  await page.goto(`${portal.origin}/`);
+  await page.waitForFunction(() => window.defined === true, null, { timeout: WAIT });
+  return { context, page, problems, wasmRequests };
+}
+
+const authorize = (page, selector) => page.locator(selector).getByRole('button', { name: 'Authorize' });
+
+async function events(page) {
+  return page.evaluate(() => window.tmEvents);
+}
+
+async function waitForEvent(page, predicate, what) {
+  const deadline = Date.now() + WAIT;
+  for (;;) {
+    const all = await events(page);
+    const hit = all.find(predicate);
+    if (hit) return hit;
+    if (Date.now() > deadline) {
+      throw new Error(`no ${what} event; events seen: ${JSON.stringify(all, null, 1)}`);
+    }
+    await page.waitForTimeout(50);
+  }
+}
+
+test('the tarball holds the built package and nothing else', () => {
+  const expected = [
+    'README.md',
+    'dist/index.d.ts',
+    'dist/index.js',
+    'dist/token_manager_widget.d.ts',
+    'dist/token_manager_widget.js',
+    'dist/token_manager_widget_bg.wasm',
+    'dist/token_manager_widget_bg.wasm.d.ts',
+    'package.json',
+  ];
+  const files = [...packed.files].sort();
+  for (const f of expected) assert.ok(files.includes(f), `${f} is in the tarball (files: ${files.join(', ')})`);
+  const extra = files.filter((f) => !expected.includes(f) && !/^LICENSE/.test(f));
+  assert.deepEqual(extra, [], 'no other file is packed');
+  const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8'));
+  assert.equal(manifest.name, 'token-manager-widget');
+  assert.equal(manifest.type, 'module');
+  assert.equal(manifest.sideEffects, false);
+  assert.equal(manifest.license, 'MIT OR Apache-2.0');
+  assert.deepEqual(manifest.exports['.'], { types: './dist/index.d.ts', import: './dist/index.js' });
+  const cargo = readFileSync(new URL('../../Cargo.toml', import.meta.url), 'utf8');
+  const crateVersion = /\[workspace\.package\][^[]*?version\s*=\s*"([^"]+)"/.exec(cargo)?.[1];
+  assert.equal(manifest.version, crateVersion, 'the package version is the crates\' version');
+});
+
+test('two <token-manager> elements render from the installed tarball, sharing one wasm load', async () => {
+  const { context, page, problems, wasmRequests } = await openPortal();
+  try {
+    await authorize(page, '#a').waitFor();
+    await authorize(page, '#b').waitFor();
+    // Attributes reached the panel: help text of #b, default tip of #a.
+    await page.locator('#b').getByText('Questions? Call Dana at extension 42.').waitFor();
+    assert.equal(await page.locator('#a').getByText('Questions? Call Dana').count(), 0);
+    assert.equal(wasmRequests.length, 1, `the wasm is fetched once: ${wasmRequests.join(', ')}`);
+
+    for (const [id, company] of [['a', 'demo-co'], ['b', 'acme']]) {
+      const e = await waitForEvent(
+        page,
+        (e) => e.type === 'token-manager:statechange' && e.target === id && e.detail.state === 'not_authorized',
+        `statechange(not_authorized) from #${id}`,
+      );
+      assert.equal(e.detail.company, company);
+      assert.equal(e.bubbles, true, 'events bubble');
+      assert.equal(e.composed, true, 'events are composed');
+    }
+
+    // Idempotent definition; the element class is the exported one.
+    const same = await page.evaluate(async () => {
+      const again = await window.tm.defineTokenManager();
+      return again === window.definedClass
+        && document.querySelector('#a') instanceof window.tm.TokenManagerElement;
+    });
+    assert.ok(same, 'defineTokenManager() again resolves to the same class');
+    await screenshot(page, 'pkg-two-panels');
+    assert.deepEqual(problems, [], 'no page or console errors');
+  } finally {
+    await context.close();
+  }
+});
+
+test('changing company re-renders; removing the element unmounts it', async () => {
+  const { context, page, problems } = await openPortal();
+  try {
+    await authorize(page, '#b').waitFor();
+    await page.evaluate(() => {
+      window.tmEvents.length = 0;
+      document.querySelector('#b').setAttribute('company', 'globex');
+    });
+    await waitForEvent(
+      page,
+      (e) => e.type === 'token-manager:statechange' && e.target === 'b' && e.detail.company === 'globex'
+        && e.detail.state === 'not_authorized',
+      'statechange for the new company',
+    );
+    await authorize(page, '#b').waitFor();
+
+    // Property ↔ attribute mirror.
+    const mirrored = await page.evaluate(() => {
+      const el = document.querySelector('#b');
+      el.pageSize = 50;
+      el.locale = { authorize: 'Authorize' };
+      return [el.getAttribute('page-size'), el.pageSize, el.getAttribute('locale'), el.company];
+    });
+    assert.deepEqual(mirrored, ['50', 50, '{"authorize":"Authorize"}', 'globex']);
+
+    // Removal: the shadow root is emptied, no event follows.
+    const left = await page.evaluate(async () => {
+      const el = document.querySelector('#a');
+      window.removed = el;
+      el.remove();
+      await new Promise((r) => setTimeout(r, 50));
+      window.tmEvents.length = 0;
+      return el.shadowRoot.childNodes.length;
+    });
+    assert.equal(left, 0, 'the removed element has no panel left');
+    // Moving an element (disconnect + connect in one task) keeps its panel.
+    await page.evaluate(() => document.querySelector('main').prepend(document.querySelector('#b')));
+    await authorize(page, '#b').waitFor();
+    await page.waitForTimeout(300);
+    const after = await events(page);
+    assert.ok(after.every((e) => e.target !== 'a'), `no events from the removed element: ${JSON.stringify(after)}`);
+    assert.deepEqual(problems, [], 'no page or console errors');
+  } finally {
+    await context.close();
+  }
+});
+
+test('mountTokenManager(): render, update, destroy', async () => {
+  const { context, page, problems } = await openPortal();
+  try {
+    await page.evaluate(async (api) => {
+      window.seen = [];
+      window.handle = await window.tm.mountTokenManager(document.querySelector('#plain'), {
+        api,
+        company: 'demo-co',
+        helpText: 'First tip.',
+        onEvent: (name, detail) => window.seen.push([name, detail.company, detail.state ?? null]),
+      });
+    }, `${env.host}/api/optin`);
+    await authorize(page, '#plain').waitFor();
+    await page.locator('#plain').getByText('First tip.').waitFor();
+    await page.evaluate(() => window.handle.update({ helpText: 'Second tip.' }));
+    await page.locator('#plain').getByText('Second tip.').waitFor();
+    const seen = await page.evaluate(() => window.seen);
+    assert.ok(
+      seen.some(([name, company, state]) => name === 'statechange' && company === 'demo-co' && state === 'not_authorized'),
+      `onEvent got statechange: ${JSON.stringify(seen)}`,
+    );
+    const dom = await waitForEvent(page, (e) => e.target === 'plain', 'DOM event from the mounted div');
+    assert.equal(dom.type, 'token-manager:statechange');
+
+    const result = await page.evaluate(() => {
+      window.handle.destroy();
+      window.handle.destroy(); // idempotent
+      let updateError = null;
+      try {
+        window.handle.update({ company: 'acme' });
+      } catch (e) {
+        updateError = e.message;
+      }
+      return { children: document.querySelector('#plain').shadowRoot.childNodes.length, updateError };
+    });
+    assert.equal(result.children, 0, 'destroy() leaves no panel');
+    assert.match(result.updateError, /after destroy/);
+
+    const bad = await page.evaluate(async (api) => {
+      try {
+        await window.tm.mountTokenManager(document.createElement('div'), { api, company: 'acme', pageSize: 7 });
+        return null;
+      } catch (e) {
+        return `${e.name}: ${e.message}`;
+      }
+    }, `${env.host}/api/optin`);
+    assert.match(bad, /TypeError: .*pageSize/, 'invalid options are rejected with a TypeError naming the option');
+    assert.deepEqual(problems, [], 'no page or console errors');
+  } finally {
+    await context.close();
+  }
+});
+
+test('bad attributes are reported as token-manager:error and on the console', async () => {
+  const { context, page, problems } = await openPortal();
+  try {
+    const reported = await page.evaluate(async (api) => {
+      window.tmEvents.length = 0;
+      const el = document.createElement('token-manager');
+      el.id = 'bad';
+      el.setAttribute('api', api);
+      el.setAttribute('company', 'acme');
+      el.setAttribute('locale', '{not json');
+      document.body.append(el);
+      await new Promise((r) => setTimeout(r, 100));
+      return window.tmEvents.filter((e) => e.target === 'bad');
+    }, `${env.host}/api/optin`);
+    assert.equal(reported.length, 1, JSON.stringify(reported));
+    assert.equal(reported[0].type, 'token-manager:error');
+    assert.equal(reported[0].detail.code, 'invalid_options');
+    assert.match(reported[0].detail.message, /locale attribute is not valid JSON/);
+    assert.ok(problems.some((p) => /locale attribute is not valid JSON/.test(p)), 'logged on the console');
+
+    // Fixing the attribute renders the panel.
+    await page.evaluate(() => document.querySelector('#bad').setAttribute('locale', '{"authorize":"Authorize"}'));
+    await authorize(page, '#bad').waitFor();
+
+    const custom = await page.evaluate(async () => {
+      const C = await window.tm.defineTokenManager('acme-token-manager');
+      let clash = null;
+      customElements.define('other-widget', class extends HTMLElement {});
+      try {
+        await window.tm.defineTokenManager('other-widget');
+      } catch (e) {
+        clash = e.message;
+      }
+      return { sub: C.prototype instanceof window.tm.TokenManagerElement, clash };
+    });
+    assert.ok(custom.sub, 'a custom tag name gets a subclass of TokenManagerElement');
+    assert.match(custom.clash, /already defined by another element/);
+  } finally {
+    await context.close();
+  }
+});
