@@ -195,14 +195,19 @@ export declare function mountTokenManager(
   options: TokenManagerOptions,
 ): Promise<TokenManagerHandle>;
 
+/** The DOM events, by type (they bubble to the document and the window). */
+export interface TokenManagerEventMap {
+  "token-manager:authorized": TokenManagerEvent<"authorized">;
+  "token-manager:cleared": TokenManagerEvent<"cleared">;
+  "token-manager:error": TokenManagerEvent<"error">;
+  "token-manager:statechange": TokenManagerEvent<"statechange">;
+}
+
 declare global {
   interface HTMLElementTagNameMap {
     "token-manager": TokenManagerElement;
   }
-  interface HTMLElementEventMap {
-    "token-manager:authorized": TokenManagerEvent<"authorized">;
-    "token-manager:cleared": TokenManagerEvent<"cleared">;
-    "token-manager:error": TokenManagerEvent<"error">;
-    "token-manager:statechange": TokenManagerEvent<"statechange">;
-  }
+  interface HTMLElementEventMap extends TokenManagerEventMap {}
+  interface DocumentEventMap extends TokenManagerEventMap {}
+  interface WindowEventMap extends TokenManagerEventMap {}
 }
