@@ -24,7 +24,6 @@ import {
   userPath,
   waitFor,
   waitForPanelPage,
-  waitForText,
   waitForUps,
 } from './support.mjs';
 
