@@ -32,6 +32,8 @@ struct Portal {
 #[derive(Debug, Deserialize)]
 struct CompanyParam {
     company: Option<String>,
+    /// `popup` shows the panel in popup mode (the sign-in opens in a popup window).
+    mode: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -260,6 +262,7 @@ async fn token_manager(
         Err(r) => return r.into_response(),
     };
     let built = state.config().static_dir.join("index.js").is_file();
+    let mode = q.mode.as_deref().filter(|m| *m == "popup");
     let boot = r#"import { defineTokenManager } from "/assets/token-manager/index.js"; await defineTokenManager();"#;
     layout(
         &state,
@@ -271,7 +274,7 @@ async fn token_manager(
             h1 { "Token Manager" }
             p.lead { "Authorize this portal to retrieve " strong { (company.name) } "'s data from UPS.com on your behalf, review the tokens it holds, or clear the authorization." }
             @if built {
-                token-manager api="/api/optin" company=(company.id) {}
+                token-manager api="/api/optin" company=(company.id) mode=[mode] {}
                 script type="module" nonce=(portal.nonce) { (PreEscaped(boot)) }
             } @else {
                 section.card.notice role="status" {

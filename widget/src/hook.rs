@@ -80,6 +80,9 @@ enum Claim {
     NotAReturn,
     /// Another widget's (another company's) return.
     NotOurs,
+    /// Another company's return, and its Authorize was clicked on another page (the redirect
+    /// URI page shows whichever company the portal picked): carry the return to that page.
+    HandOver(String),
     /// We are the popup of a page holding the pending authorization: hand the return over.
     ForwardToOpener(String),
     /// Ours: validate with core and exchange.
@@ -142,6 +145,10 @@ impl Ctx {
         let url = browser.current_url();
         match self.claim(&url) {
             Claim::NotAReturn | Claim::NotOurs => self.spawn_load(1, true),
+            Claim::HandOver(target) => {
+                browser.replace_url(&flow::strip_callback_params(&url));
+                browser.navigate(&target);
+            }
             Claim::ForwardToOpener(search) => {
                 // The opener validates and exchanges; our copy of the pending entry must not
                 // be usable a second time.
@@ -206,18 +213,22 @@ impl Ctx {
                 return Claim::Ours(own.expect("checked just above"), params);
             }
         }
-        let others_claim = browser
+        let others: Vec<PendingAuthorization> = browser
             .storage_keys()
             .into_iter()
             .filter(|k| k.starts_with(PENDING_KEY_PREFIX) && *k != key)
             .filter_map(|k| browser.storage_get(&k))
             .filter_map(|json| crate::json::from_str::<PendingAuthorization>(&json))
-            .any(|other| {
-                returned_state
-                    .as_deref()
-                    .is_some_and(|s| other.state_matches(s))
-                    || params.is_err()
-            });
+            .collect();
+        let owner = others.iter().find(|other| {
+            returned_state
+                .as_deref()
+                .is_some_and(|s| other.state_matches(s))
+        });
+        if let Some(target) = owner.and_then(|o| hand_over_target(o, url)) {
+            return Claim::HandOver(target);
+        }
+        let others_claim = owner.is_some() || (params.is_err() && !others.is_empty());
         match own {
             _ if others_claim => Claim::NotOurs,
             // Ours by company but not by state: core reports the mismatch (and it is consumed).
@@ -508,6 +519,20 @@ fn search_of(url: &str) -> &str {
 fn path_of(url: &str) -> &str {
     let after_scheme = url.find("://").map_or(url, |i| &url[i + 3..]);
     after_scheme.find('/').map_or("/", |i| &after_scheme[i..])
+}
+
+/// Where to carry a return that belongs to `owner` (another company's pending authorization of
+/// this tab): its `return_to` page plus the return's query, when that page is not this one.
+/// Widgets of several companies on one page share the page, so nothing moves then.
+fn hand_over_target(owner: &PendingAuthorization, url: &str) -> Option<String> {
+    let return_to = owner.return_to.as_deref()?;
+    let here = flow::strip_callback_params(url);
+    if !flow::is_safe_return_to(return_to) || return_to == path_of(&here) {
+        return None;
+    }
+    let query = search_of(url).trim_start_matches('?');
+    let sep = if return_to.contains('?') { '&' } else { '?' };
+    Some(format!("{return_to}{sep}{query}"))
 }
 
 /// Does `return_to` (a path, maybe with a query) name the page of `url`?

@@ -331,7 +331,12 @@ fn own_origin() -> Option<String> {
 /// The opener window when it exists and is same-origin (reading its origin throws otherwise).
 fn same_origin_opener() -> Option<Window> {
     let opener = window()?.opener().ok()?;
-    let opener: Window = opener.dyn_into().ok()?;
+    // Not `dyn_into`: a window of another browsing context fails `instanceof Window` here.
+    // The origin check below is the guard.
+    if opener.is_null() || opener.is_undefined() {
+        return None;
+    }
+    let opener: Window = opener.unchecked_into();
     let origin = opener.location().origin().ok()?;
     (Some(origin) == own_origin()).then_some(opener)
 }
