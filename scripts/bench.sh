@@ -13,14 +13,14 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
-all_parts=(bundle host-read)
+all_parts=(bundle render history host-read exchange refresher)
 parts=()
 export BENCH_QUICK="${BENCH_QUICK:-0}"
 for arg in "$@"; do
   case "$arg" in
     --quick) BENCH_QUICK=1 ;;
     -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    bundle | host-read) parts+=("$arg") ;;
+    bundle | render | history | host-read | exchange | refresher) parts+=("$arg") ;;
     *) die "unknown argument '$arg' (parts: ${all_parts[*]}; option: --quick)" ;;
   esac
 done
@@ -60,10 +60,7 @@ quick_args=()
 for part in "${all_parts[@]}"; do
   wants "$part" || continue
   section "$part"
-  case "$part" in
-    history) bash bench/history.sh ;;
-    *) node "bench/$part.mjs" "${quick_args[@]}" ;;
-  esac
+  node "bench/$part.mjs" "${quick_args[@]}"
 done
 
 section "report"

@@ -87,10 +87,10 @@ export function cpuSecondsOf(pid) {
 
 /**
  * Start the host binary on ephemeral ports with a fresh database in a temporary folder.
- * `args`: extra flags. Resolves to `{ host, mock, pid, dir, db, log, stop() }` once the
+ * `args`: extra flags; `staticDir`: the host's --static-dir (default pkg/dist). Resolves to `{ host, mock, pid, dir, db, log, stop() }` once the
  * ready file appears.
  */
-export async function startHost(args = [], { env = {}, timeoutMs = 120_000, name = 'host' } = {}) {
+export async function startHost(args = [], { env = {}, timeoutMs = 120_000, name = 'host', staticDir = join(ROOT, 'pkg', 'dist') } = {}) {
   if (!existsSync(HOST_BIN)) {
     throw new Error(`${HOST_BIN} is missing: run cargo build -p host-example --release (scripts/bench.sh does)`);
   }
@@ -106,7 +106,7 @@ export async function startHost(args = [], { env = {}, timeoutMs = 120_000, name
       '--mock-listen', '127.0.0.1:0',
       '--db', db,
       '--key-file', join(dir, 'bench.key'),
-      '--static-dir', join(ROOT, 'pkg', 'dist'),
+      '--static-dir', staticDir,
       '--ready-file', ready,
       ...args,
     ],
