@@ -466,6 +466,40 @@ async fn another_companys_return_is_left_alone() {
 }
 
 #[wasm_bindgen_test]
+async fn another_companys_return_goes_back_to_its_authorize_page() {
+    // Tab A clicked Authorize for acme on `?company=acme`; the redirect URI page came back
+    // showing this company (the portal's last choice): the return is carried to acme's page.
+    let browser = FakeBrowser::new();
+    let state =
+        browser.store_pending_from("acme", 20_000, 9, Some("/admin/token-manager?company=acme"));
+    let url = format!("{PORTAL}?code=abc&state={state}");
+    *browser.url.borrow_mut() = url;
+    let f = Fixture::new(
+        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
+        browser,
+    );
+    let expected = format!("/admin/token-manager?company=acme&code=abc&state={state}");
+    for _ in 0..200 {
+        if !f.browser.navigations.borrow().is_empty() {
+            break;
+        }
+        gloo_timers::future::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(*f.browser.navigations.borrow(), vec![expected]);
+    assert_eq!(
+        *f.browser.url.borrow(),
+        PORTAL,
+        "the code is stripped from this entry"
+    );
+    assert_eq!(
+        f.host.calls_to("exchange"),
+        0,
+        "acme's page exchanges, not this one"
+    );
+    assert!(f.browser.pending("acme").is_some());
+}
+
+#[wasm_bindgen_test]
 async fn a_declined_consent_shows_the_providers_text_as_text() {
     let browser = FakeBrowser::new();
     let state = browser.store_pending(COMPANY, 20_000, 3);

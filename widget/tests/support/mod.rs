@@ -292,12 +292,23 @@ impl FakeBrowser {
 
     /// Store a pending authorization as Authorize would have, `age_ms` ago; returns its state.
     pub fn store_pending(&self, company: &str, age_ms: i64, seed: u8) -> String {
+        self.store_pending_from(company, age_ms, seed, None)
+    }
+
+    /// Like [`store_pending`](Self::store_pending), as if Authorize was clicked on `return_to`.
+    pub fn store_pending_from(
+        &self,
+        company: &str,
+        age_ms: i64,
+        seed: u8,
+        return_to: Option<&str>,
+    ) -> String {
         let (url, pending) = PendingAuthorization::start(
             &config(),
             &[seed; 64],
             Timestamp(self.now.get() - age_ms),
             company,
-            None,
+            return_to,
         )
         .unwrap();
         let state = url
