@@ -1,0 +1,924 @@
+//! Reliability: provider faults on exchange and refresh (nothing lost, bounded retries), the
+//! real binary killed with SIGKILL at random points and restarted on the same database (every
+//! authorization keeps its old or its new pair), a locked or full database, key rotation.
+//!
+//! `TM_CRASH_ITERATIONS` (default 10) sets the number of kill/restart rounds; `TM_CRASH_SEED`
+//! the seed of the kill delays (default fixed, so a run is reproducible up to scheduling).
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use common::*;
+use host_example::crypto::{Field, Sealed, TokenCipher, TokenKey};
+use host_example::jobs::refresh_due;
+use host_example::mock_ups::{spawn, EndpointFault, FaultKind, Faults, MockConfig, MockUps};
+use host_example::ops::{refresh_company, RefreshOutcome};
+use host_example::state::OffsetClock;
+use host_example::store::SqliteStore;
+use rand::RngCore;
+use serde_json::{json, Value};
+use token_manager_core::api::ConfigResponse;
+use token_manager_core::flow::{CallbackParams, PendingAuthorization, DEFAULT_MAX_AGE};
+use token_manager_core::lifecycle::RefreshPolicy;
+use token_manager_core::{AuthorizationStatus, Timestamp};
+
+fn fault(kind: FaultKind, slow_ms: Option<u64>) -> Faults {
+    Faults {
+        token: EndpointFault {
+            kind,
+            slow_ms,
+            times: None,
+        },
+        refresh: EndpointFault {
+            kind,
+            slow_ms,
+            times: None,
+        },
+        ..Faults::default()
+    }
+}
+
+fn history_rows(db: &Path) -> Vec<(i64, String, i64, String)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id, company, token_created, status FROM history ORDER BY id")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap();
+    rows.collect::<Result<_, _>>().unwrap()
+}
+
+fn integrity(db: &Path) -> String {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Provider faults.
+
+#[tokio::test]
+async fn a_failing_token_endpoint_leaves_the_previous_authorization_untouched() {
+    let h = Harness::with(|s| s.limits.timeout = Duration::from_millis(600)).await;
+    let (s, _) = h.authorize(COMPANY).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let before = h.stored_tokens(COMPANY).await.unwrap();
+    let rows = history_rows(&h.db);
+    for (kind, slow, status, code) in [
+        (FaultKind::Status500, None, 502, "provider_unavailable"),
+        (FaultKind::Status503, None, 502, "provider_unavailable"),
+        (FaultKind::MalformedJson, None, 502, "provider_malformed"),
+        (FaultKind::Timeout, None, 502, "provider_unavailable"),
+        // Slow-loris: the answer starts after the host's deadline.
+        (FaultKind::Slow, Some(1_500), 502, "provider_unavailable"),
+    ] {
+        let body = h.sign_in(COMPANY).await;
+        h.mock.set_faults(fault(kind, slow));
+        let started = Instant::now();
+        let (st, b) = h.post("/api/optin/exchange", &exchange_json(&body)).await;
+        h.mock.set_faults(Faults::default());
+        assert_eq!(
+            (st.as_u16(), b["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{kind:?}: {b}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{kind:?} bounded"
+        );
+        assert_eq!(history_rows(&h.db), rows, "{kind:?}: no partial record");
+        let now = h.stored_tokens(COMPANY).await.unwrap();
+        assert_eq!(now.access.secret(), before.access.secret(), "{kind:?}");
+        assert_eq!(
+            now.refresh.as_ref().unwrap().secret(),
+            before.refresh.as_ref().unwrap().secret()
+        );
+    }
+    // A slow answer inside the deadline is just slow.
+    let body = h.sign_in(COMPANY).await;
+    h.mock.set_faults(fault(FaultKind::Slow, Some(200)));
+    let (st, _) = h.post("/api/optin/exchange", &exchange_json(&body)).await;
+    assert_eq!(st, StatusCode::CREATED);
+    assert_eq!(integrity(&h.db), "ok");
+}
+
+#[tokio::test]
+async fn refresh_faults_back_off_exponentially_and_keep_the_pair() {
+    let h = Harness::with(|s| s.limits.timeout = Duration::from_millis(500)).await;
+    let policy = RefreshPolicy::default();
+    for (kind, slow, attempts) in [
+        (FaultKind::Status500, None, 8),
+        (FaultKind::Status503, None, 3),
+        (FaultKind::MalformedJson, None, 3),
+        (FaultKind::Timeout, None, 2),
+        (FaultKind::Slow, Some(1_200), 2),
+    ] {
+        h.clock.reset();
+        let (s, _) = h.authorize(COMPANY).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let before = h.stored_tokens(COMPANY).await.unwrap();
+        let rows = history_rows(&h.db);
+        let requests = h.stats().refresh_requests;
+        h.mock.set_faults(fault(kind, slow));
+        h.clock.advance(FOUR_HOURS);
+        let mut delays = Vec::new();
+        for attempt in 1..=attempts {
+            let now = h.state.now();
+            assert_eq!(
+                refresh_due(&h.state).await,
+                vec![(COMPANY.to_owned(), RefreshOutcome::Retrying)],
+                "{kind:?} attempt {attempt}"
+            );
+            let row = h.state.db(|s| s.authorization(COMPANY)).await.unwrap();
+            let next = row.next_refresh.unwrap();
+            let delay = Duration::from_millis(u64::try_from(next.0 - now.0).unwrap());
+            let want = policy.backoff(attempt);
+            // `now` was read just before the attempt; the attempt itself takes up to the timeout.
+            assert!(
+                delay >= want && delay <= want + Duration::from_secs(2),
+                "{kind:?} attempt {attempt}: retry in {delay:?}, policy says {want:?}"
+            );
+            delays.push(want.as_secs());
+            // Not before the backoff is over.
+            assert!(refresh_due(&h.state).await.is_empty());
+            // Tokens intact, no partial record, status still active.
+            let now_pair = h.stored_tokens(COMPANY).await.unwrap();
+            assert_eq!(now_pair.access.secret(), before.access.secret());
+            assert_eq!(
+                now_pair.refresh.as_ref().unwrap().secret(),
+                before.refresh.as_ref().unwrap().secret()
+            );
+            assert_eq!(history_rows(&h.db), rows);
+            assert_eq!(row.state.status(), AuthorizationStatus::Active);
+            h.clock.advance(want + Duration::from_millis(10));
+        }
+        // One provider call per attempt: bounded, never a burst.
+        assert_eq!(h.stats().refresh_requests - requests, attempts as u64);
+        // The provider recovers: the next attempt rotates the pair.
+        h.mock.set_faults(Faults::default());
+        assert_eq!(
+            refresh_due(&h.state).await,
+            vec![(COMPANY.to_owned(), RefreshOutcome::Refreshed)],
+            "{kind:?}"
+        );
+        let after = h.stored_tokens(COMPANY).await.unwrap();
+        assert_ne!(after.access.secret(), before.access.secret());
+        assert_eq!(history_rows(&h.db).len(), rows.len() + 1);
+        println!("{kind:?}: retries after {delays:?} s, then refreshed");
+    }
+    assert_eq!(integrity(&h.db), "ok");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The database: locked by another connection, full.
+
+#[tokio::test]
+async fn a_locked_database_gives_a_clear_503_then_recovers_without_losing_a_spent_code() {
+    let h = Harness::new().await;
+    let (s, _) = h.authorize(COMPANY).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let body = h.sign_in(COMPANY).await;
+    // Another process holds an exclusive write lock for 6 s (busy timeout: 5 s).
+    let db = h.db.clone();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let locker = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_secs(6));
+        conn.execute_batch("COMMIT").unwrap();
+    });
+    locked_rx.recv().unwrap();
+    let started = Instant::now();
+    // Readers are not blocked (WAL).
+    let (s, _) = h.get(&format!("/api/optin/tokens?company={COMPANY}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // A writer gets a clear 503 after the busy timeout, with nothing changed…
+    let (s, b) = h
+        .post("/api/optin/clear", &json!({"company": "acme"}))
+        .await;
+    let waited = started.elapsed();
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("internal")),
+        "{b}"
+    );
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("busy"),
+        "{b}"
+    );
+    assert!(waited >= Duration::from_secs(4) && waited < Duration::from_secs(7));
+    // …while an exchange whose code the provider already spent keeps trying to store the pair.
+    let (s, b) = h.post("/api/optin/exchange", &exchange_json(&body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    locker.join().unwrap();
+    println!(
+        "locked database: reader unaffected, writer 503 after {waited:?}, exchange stored after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(h.tokens(COMPANY).await["total"], 2);
+    assert_eq!(integrity(&h.db), "ok");
+}
+
+/// A tmpfs mount (needs root; the test is skipped with a note otherwise).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Self(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_cleanly_and_recovers() {
+    let Some(fs) = Tmpfs::mount("1m") else {
+        println!("SKIPPED: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let base = Harness::new().await;
+    let db = fs.0.join("tm.db");
+    let clock = Arc::new(OffsetClock::default());
+    let state = build_state(
+        &db,
+        &base.key,
+        &base.mock_base,
+        base.host_config.clone(),
+        base.limits,
+        clock.clone(),
+    );
+    let id = state.sessions().create("admin");
+    let h = Harness {
+        state,
+        db: db.clone(),
+        clock,
+        cookie: format!("tm_session={id}"),
+        ..base
+    };
+    let (s, _) = h.authorize(COMPANY).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let before = h.stored_tokens(COMPANY).await.unwrap();
+    let rows = history_rows(&db);
+    // Fill the file system to the last byte.
+    let filler = fs.0.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 4096];
+        while f.write_all(&chunk).is_ok() {}
+        let one = [0u8; 1];
+        while f.write_all(&one).is_ok() {}
+        let _ = f.sync_all();
+    }
+    // Enough history to need new pages.
+    let (s, b) = h
+        .post("/api/optin/clear", &json!({"company": "acme"}))
+        .await;
+    let seeded = host_example::seed_history(&h.state, "acme", 2_000).await;
+    let body = h.sign_in(COMPANY).await;
+    let (se, be) = h.post("/api/optin/exchange", &exchange_json(&body)).await;
+    println!("disk full: clear → {s} {b}; seed → {seeded:?}; exchange → {se} {be}");
+    assert!(
+        seeded.is_err() || s != StatusCode::OK || se != StatusCode::CREATED,
+        "nothing noticed the full disk"
+    );
+    for (st, b) in [(s, &b), (se, &be)] {
+        if !st.is_success() {
+            assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{b}");
+            assert_eq!(b["error"]["code"], "internal");
+        }
+    }
+    // The stored authorization is intact and readable (read-only: a lease would need a write).
+    if se != StatusCode::CREATED {
+        let (a, r) = sealed_columns(&db, COMPANY);
+        let cipher = TokenCipher::new(&h.key);
+        assert_eq!(
+            cipher.open(COMPANY, Field::AccessToken, &a).unwrap(),
+            *before.access.secret()
+        );
+        assert_eq!(
+            cipher.open(COMPANY, Field::RefreshToken, &r).unwrap(),
+            *before.refresh.as_ref().unwrap().secret()
+        );
+        assert_eq!(history_rows(&db).len(), rows.len());
+    }
+    // Space comes back: everything works again, nothing is corrupt.
+    std::fs::remove_file(&filler).unwrap();
+    assert_eq!(integrity(&db), "ok");
+    let (s, b) = h.authorize(COMPANY).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, _) = h
+        .post("/api/optin/clear", &json!({"company": COMPANY}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(integrity(&db), "ok");
+    drop(h);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key rotation.
+
+fn sealed_columns(db: &Path, company: &str) -> (Sealed, Sealed) {
+    let c = ciphertexts(db, company);
+    let s = |ct: &Option<Vec<u8>>, n: &Option<Vec<u8>>| Sealed {
+        nonce: n.clone().unwrap().try_into().unwrap(),
+        ciphertext: ct.clone().unwrap(),
+    };
+    (s(&c[0], &c[1]), s(&c[2], &c[3]))
+}
+
+#[tokio::test]
+async fn key_rotation_reseals_every_token_under_the_new_key() {
+    let h = Harness::new().await;
+    h.authorize(COMPANY).await;
+    h.authorize("acme").await;
+    let pairs = [
+        h.stored_tokens(COMPANY).await.unwrap(),
+        h.stored_tokens("acme").await.unwrap(),
+    ];
+    let new = TokenKey::generate();
+    // Without the old key the new one opens nothing; rotation without it refuses, untouched.
+    let wrong = SqliteStore::open(
+        &h.db,
+        TokenCipher::with_old_keys(&new, &[TokenKey::generate()]),
+    )
+    .unwrap();
+    let before = (
+        sealed_columns(&h.db, COMPANY),
+        sealed_columns(&h.db, "acme"),
+    );
+    let err = wrong.reencrypt().unwrap_err().to_string();
+    assert!(err.contains("old key"), "{err}");
+    assert_eq!(
+        (
+            sealed_columns(&h.db, COMPANY),
+            sealed_columns(&h.db, "acme")
+        ),
+        before
+    );
+    drop(wrong);
+    // With it: four values re-sealed, idempotent.
+    let rotating = SqliteStore::open(
+        &h.db,
+        TokenCipher::with_old_keys(&new, std::slice::from_ref(&h.key)),
+    )
+    .unwrap();
+    assert_eq!(rotating.reencrypt().unwrap(), 4);
+    assert_eq!(rotating.reencrypt().unwrap(), 0);
+    drop(rotating);
+    let only_new = TokenCipher::new(&new);
+    let old_only = TokenCipher::new(&h.key);
+    for (company, pair) in [(COMPANY, &pairs[0]), ("acme", &pairs[1])] {
+        let (a, r) = sealed_columns(&h.db, company);
+        assert_eq!(
+            only_new.open(company, Field::AccessToken, &a).unwrap(),
+            *pair.access.secret()
+        );
+        assert_eq!(
+            only_new.open(company, Field::RefreshToken, &r).unwrap(),
+            *pair.refresh.as_ref().unwrap().secret()
+        );
+        assert!(old_only.open(company, Field::AccessToken, &a).is_err());
+        assert!(old_only.open(company, Field::RefreshToken, &r).is_err());
+    }
+    // The old ciphertexts are gone from the files (checkpointed, secure_delete).
+    let raw = h.raw_db_bytes();
+    for (a, r) in [before.0, before.1] {
+        assert!(!contains(&raw, &a.ciphertext) && !contains(&raw, &r.ciphertext));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real binary, killed and restarted.
+
+/// A host-example process; killed (SIGKILL) when dropped.
+struct HostProcess {
+    child: Child,
+    url: String,
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct BinarySetup {
+    dir: PathBuf,
+    db: PathBuf,
+    mock_base: String,
+    key_b64: String,
+}
+
+impl BinarySetup {
+    fn start(&self, n: usize, env: &[(&str, &str)]) -> HostProcess {
+        let ready = self.dir.join(format!("ready-{n}.json"));
+        let secret = self.dir.join("client-secret");
+        if !secret.exists() {
+            std::fs::write(&secret, "demo-secret").unwrap();
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("host.log"))
+            .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_host-example"));
+        cmd.args(["--listen", "127.0.0.1:0", "--mock-listen", "127.0.0.1:0"])
+            .arg("--ready-file")
+            .arg(&ready)
+            .arg("--db")
+            .arg(&self.db)
+            .arg("--key-file")
+            .arg(self.dir.join("unused.key"))
+            .args(["--static-dir", "/nonexistent-widget-dir"])
+            .args(["--provider", "ups", "--ups-host", &self.mock_base])
+            .args(["--client-id", "demo-client", "--client-secret-file"])
+            .arg(&secret)
+            .args(["--data-url", &self.mock_base])
+            .args(["--refresh-tick-ms", "10", "--retrieval-interval-ms", "100"])
+            .args([
+                "--http-timeout-ms",
+                "500",
+                "--http-connect-timeout-ms",
+                "300",
+            ])
+            .args(["--exchange-per-minute", "100000"])
+            .env_remove("TOKEN_MANAGER_OLD_KEYS")
+            .env("TOKEN_MANAGER_KEY", &self.key_b64)
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&ready) {
+                let v: Value = serde_json::from_str(&text).unwrap();
+                let url = v["host"].as_str().unwrap().to_owned();
+                return HostProcess { child, url };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "host-example exited early ({status}); log:\n{}",
+                    std::fs::read_to_string(self.dir.join("host.log")).unwrap_or_default()
+                );
+            }
+            assert!(Instant::now() < deadline, "host-example did not start");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// The whole opt-in against a running binary, as a browser would do it. Errors are expected
+/// when the host is killed meanwhile.
+async fn opt_in(host: &str, mock: &MockUps, mock_base: &str) -> Result<u16, String> {
+    let e = |e: reqwest::Error| e.to_string();
+    let redirect = format!("{host}/admin/token-manager");
+    mock.add_redirect_uri("demo-client", &redirect);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let home = client.get(format!("{host}/")).send().await.map_err(e)?;
+    let cookie = home
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("tm_session="))
+        .and_then(|v| v.split(';').next())
+        .ok_or("no session cookie")?
+        .to_owned();
+    let config: ConfigResponse = client
+        .get(format!("{host}/api/optin/config?company={COMPANY}"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .map_err(e)?
+        .json()
+        .await
+        .map_err(e)?;
+    let mut entropy = [0u8; 64];
+    rand::thread_rng().fill_bytes(&mut entropy);
+    let (authorize, pending) =
+        PendingAuthorization::start(&config, &entropy, Timestamp(chrono_now()), COMPANY, None)
+            .map_err(|e| e.to_string())?;
+    let html = client
+        .get(authorize.as_str())
+        .send()
+        .await
+        .map_err(e)?
+        .text()
+        .await
+        .map_err(e)?;
+    let txn = txn_of(&html);
+    let signin = format!("{mock_base}/lasso/signin");
+    client
+        .post(&signin)
+        .form(&[
+            ("txn", txn.as_str()),
+            ("action", "continue"),
+            ("username", "demo"),
+            ("agree", "yes"),
+        ])
+        .send()
+        .await
+        .map_err(e)?;
+    let back = client
+        .post(&signin)
+        .form(&[
+            ("txn", txn.as_str()),
+            ("action", "login"),
+            ("password", "demo-password"),
+        ])
+        .send()
+        .await
+        .map_err(e)?;
+    let location = back.headers()["location"].to_str().unwrap().to_owned();
+    let params = CallbackParams::parse(&location).unwrap().unwrap();
+    let body = pending
+        .handle_callback(params, Timestamp(chrono_now()), DEFAULT_MAX_AGE)
+        .map_err(|e| format!("{e:?}"))?
+        .into_body();
+    let answer = client
+        .post(format!("{host}/api/optin/exchange"))
+        .header("cookie", &cookie)
+        .header("origin", host)
+        .header("x-token-manager", "1")
+        .json(&exchange_json(&body))
+        .send()
+        .await
+        .map_err(e)?;
+    Ok(answer.status().as_u16())
+}
+
+/// What the database says after a crash.
+#[derive(Debug)]
+struct AfterCrash {
+    status: String,
+    history: usize,
+    active_rows: usize,
+}
+
+/// Invariants that must hold whenever the host is down: integrity, no duplicate or orphan
+/// history, the active pair stored and decryptable exactly when the status is active.
+fn check_invariants(db: &Path, cipher: &TokenCipher) -> AfterCrash {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    let dups: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM history
+             GROUP BY company, token_created, token_expires, refresh_created HAVING COUNT(*) > 1)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(dups, 0, "duplicate history rows");
+    let orphans: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM history WHERE company NOT IN (SELECT company FROM authorizations)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(orphans, 0, "history rows without an authorization");
+    let history: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM history WHERE company = ?1",
+            [COMPANY],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let active_rows: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM history WHERE company = ?1 AND status = 'active'",
+            [COMPANY],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(conn);
+    let status: String = rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(
+            "SELECT status FROM authorizations WHERE company = ?1",
+            [COMPANY],
+            |r| r.get(0),
+        )
+        .unwrap_or_else(|_| "none".into());
+    let cts = if status == "none" {
+        vec![None, None, None, None]
+    } else {
+        ciphertexts(db, COMPANY)
+    };
+    if status == "active" {
+        assert_eq!(
+            active_rows, 1,
+            "an active authorization has one active record"
+        );
+        let (a, r) = sealed_columns(db, COMPANY);
+        cipher.open(COMPANY, Field::AccessToken, &a).unwrap();
+        cipher.open(COMPANY, Field::RefreshToken, &r).unwrap();
+    } else {
+        assert_eq!(active_rows, 0, "{status}: no active record");
+        assert!(cts.iter().all(Option::is_none), "{status}: no tokens");
+    }
+    AfterCrash {
+        status,
+        history: usize::try_from(history).unwrap(),
+        active_rows: usize::try_from(active_rows).unwrap(),
+    }
+}
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % below
+    }
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_exchange_and_refresh_never_loses_or_duplicates_anything() {
+    let iterations = env_number("TM_CRASH_ITERATIONS", 10);
+    let mut rng = Lcg(env_number("TM_CRASH_SEED", 0x5EED));
+    // The provider outlives the host: an in-test mock UPS with 1 s access tokens, so the
+    // binary's refresher rotates the pair every ~0.5 s.
+    let (addr, mock) = spawn(MockConfig {
+        access_ttl: Duration::from_secs(1),
+        faults: Faults {
+            refresh: EndpointFault {
+                kind: FaultKind::Slow,
+                slow_ms: Some(40),
+                times: None,
+            },
+            ..Faults::default()
+        },
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let mock_base = format!("http://{addr}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut key_bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut key_bytes);
+    let setup = BinarySetup {
+        dir: dir.path().to_owned(),
+        db: dir.path().join("tm.db"),
+        mock_base: mock_base.clone(),
+        key_b64: B64.encode(key_bytes),
+    };
+    let key = TokenKey::from_base64(&setup.key_b64, "test").unwrap();
+    let cipher = TokenCipher::new(&key);
+    // The checker: a host state of its own on the same file, clock an hour ahead so the
+    // refresh is due and any lease of the killed process has expired.
+    let clock = Arc::new(OffsetClock::default());
+    let mut host_config = host_example::config::HostConfig::new(url::Url::parse(PUBLIC).unwrap());
+    host_config.static_dir = PathBuf::from("/nonexistent-widget-dir");
+    let limits = host_example::config::HttpLimits {
+        connect_timeout: Duration::from_secs(2),
+        timeout: Duration::from_secs(5),
+    };
+    let mut tally = std::collections::BTreeMap::<&str, u64>::new();
+    let started = Instant::now();
+    for i in 0..iterations {
+        let n = usize::try_from(i).unwrap();
+        let before = if setup.db.exists() {
+            Some(check_invariants(&setup.db, &cipher))
+        } else {
+            None
+        };
+        let pre = mock.stats();
+        let host = setup.start(n, &[]);
+        let exchange = before.as_ref().is_none_or(|b| b.status != "active") || rng.next(3) == 0;
+        let task = exchange.then(|| {
+            let (url, mock, base) = (host.url.clone(), mock.clone(), mock_base.clone());
+            tokio::spawn(async move { opt_in(&url, &mock, &base).await })
+        });
+        // Exchanges take ~20-50 ms; the refresher rotates every ~0.5 s (each refresh held
+        // 40 ms at the provider, so kills land mid-refresh often).
+        let delay = Duration::from_millis(if exchange {
+            rng.next(250)
+        } else {
+            300 + rng.next(1000)
+        });
+        tokio::time::sleep(delay).await;
+        drop(host); // SIGKILL
+        if let Some(task) = task {
+            let r = task.await.unwrap();
+            *tally
+                .entry(match r {
+                    Ok(201) => "exchange completed before the kill",
+                    Ok(_) => "exchange refused",
+                    Err(_) => "exchange cut by the kill",
+                })
+                .or_default() += 1;
+        }
+        let after = check_invariants(&setup.db, &cipher);
+        let stats = mock.stats();
+        // Requests the provider received but never completed: the kill cut them mid-flight.
+        let cut =
+            |s: &host_example::mock_ups::MockStats| s.refresh_requests - s.refreshes_succeeded;
+        if cut(&stats) > cut(&pre) {
+            *tally
+                .entry("kill landed mid-refresh (request at the provider)")
+                .or_default() += 1;
+        }
+        *tally.entry("refreshes by the killed hosts").or_default() +=
+            stats.refreshes_succeeded - pre.refreshes_succeeded;
+        let issued = stats.tokens_issued + stats.refreshes_succeeded;
+        assert!(
+            after.history as u64 <= issued,
+            "more records ({}) than grants the provider issued ({issued})",
+            after.history
+        );
+        if after.status != "active" {
+            *tally.entry("not active yet after the kill").or_default() += 1;
+            continue;
+        }
+        // The stored refresh token must still be good at the provider: spend it (and store the
+        // result) through the host's own code.
+        clock.reset();
+        clock.advance(Duration::from_secs(3600));
+        let checker = build_state(
+            &setup.db,
+            &key,
+            &mock_base,
+            host_config.clone(),
+            limits,
+            clock.clone(),
+        );
+        let outcome = refresh_company(&checker, COMPANY).await.unwrap();
+        drop(checker);
+        let stats = mock.stats();
+        let issued = stats.tokens_issued + stats.refreshes_succeeded;
+        let recorded = check_invariants(&setup.db, &cipher).history as u64;
+        match outcome {
+            RefreshOutcome::Refreshed => {
+                *tally.entry("stored refresh token accepted").or_default() += 1
+            }
+            RefreshOutcome::Ended(AuthorizationStatus::Invalidated) => {
+                // Only possible when the kill fell after the provider rotated the pair and
+                // before the host committed it: a grant the provider issued is not recorded.
+                assert!(
+                    issued > recorded,
+                    "the stored refresh token was refused although no rotation was lost"
+                );
+                *tally
+                    .entry("rotation lost to the kill (old pair kept, then invalidated)")
+                    .or_default() += 1;
+            }
+            other => panic!("iteration {i}: checker refresh {other:?}"),
+        }
+        let _ = after.active_rows;
+    }
+    let stats = mock.stats();
+    println!(
+        "crash loop: {iterations} SIGKILLs in {:?}; provider: {} codes exchanged, {} refreshes; \
+         history rows {}; {tally:#?}",
+        started.elapsed(),
+        stats.tokens_issued,
+        stats.refreshes_succeeded,
+        history_rows(&setup.db).len()
+    );
+    assert!(stats.refreshes_succeeded > 0);
+}
+
+#[tokio::test]
+async fn the_binary_rotates_keys_on_start() {
+    let (addr, _mock) = spawn(MockConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tm.db");
+    let random_b64 = || {
+        let mut b = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut b);
+        B64.encode(b)
+    };
+    // A database whose tokens are sealed under a key we know (`old_b64`).
+    let h = Harness::new().await;
+    h.authorize(COMPANY).await;
+    let pair = h.stored_tokens(COMPANY).await.unwrap();
+    rusqlite::Connection::open(&h.db)
+        .unwrap()
+        .execute("VACUUM INTO ?1", [db.to_str().unwrap()])
+        .unwrap();
+    let old_b64 = random_b64();
+    let old = TokenKey::from_base64(&old_b64, "old").unwrap();
+    let copy = SqliteStore::open(
+        &db,
+        TokenCipher::with_old_keys(&old, std::slice::from_ref(&h.key)),
+    )
+    .unwrap();
+    assert_eq!(copy.reencrypt().unwrap(), 2);
+    drop(copy);
+    let old_file = dir.path().join("old.key");
+    std::fs::write(&old_file, format!("{old_b64}\n")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&old_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let setup = BinarySetup {
+        dir: dir.path().to_owned(),
+        db: db.clone(),
+        mock_base: format!("http://{addr}"),
+        key_b64: random_b64(),
+    };
+    let new = TokenCipher::new(&TokenKey::from_base64(&setup.key_b64, "new").unwrap());
+    let old = TokenCipher::new(&old);
+    // Round 0 rotates old → new through TOKEN_MANAGER_OLD_KEYS; round 1 passes the old key
+    // again through --old-key-file (env TM_OLD_KEY_FILE): nothing left to do, no failure.
+    for (n, var, value) in [
+        (0, "TOKEN_MANAGER_OLD_KEYS", old_b64.as_str()),
+        (1, "TM_OLD_KEY_FILE", old_file.to_str().unwrap()),
+    ] {
+        let host = setup.start(n, &[(var, value)]);
+        drop(host);
+        let (a, r) = sealed_columns(&db, COMPANY);
+        assert_eq!(
+            new.open(COMPANY, Field::AccessToken, &a).unwrap(),
+            *pair.access.secret()
+        );
+        assert_eq!(
+            new.open(COMPANY, Field::RefreshToken, &r).unwrap(),
+            *pair.refresh.as_ref().unwrap().secret()
+        );
+        assert!(old.open(COMPANY, Field::AccessToken, &a).is_err());
+        assert!(old.open(COMPANY, Field::RefreshToken, &r).is_err());
+    }
+    // A key the database was never sealed under: the start fails with a clear message.
+    let wrong = BinarySetup {
+        key_b64: random_b64(),
+        ..setup
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_host-example"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--provider",
+            "ups",
+            "--client-id",
+            "x",
+        ])
+        .args([
+            "--ups-host",
+            &wrong.mock_base,
+            "--static-dir",
+            "/nonexistent",
+        ])
+        .arg("--client-secret-file")
+        .arg(dir.path().join("client-secret"))
+        .arg("--db")
+        .arg(&db)
+        .env("TOKEN_MANAGER_KEY", &wrong.key_b64)
+        .env("TOKEN_MANAGER_OLD_KEYS", random_b64())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("key rotation") && err.contains("old key"),
+        "{err}"
+    );
+    let log = std::fs::read_to_string(dir.path().join("host.log")).unwrap();
+    assert!(log.contains("key rotation: re-encrypted"), "{log}");
+    assert!(!log.contains(&old_b64) && !log.contains(&wrong.key_b64));
+}
