@@ -813,3 +813,48 @@ async fn no_secret_reaches_the_logs_or_the_api() {
         secrets.len()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Open redirects through `return_to` (decided by core; the cases core's own tests lack).
+
+#[test]
+fn return_to_rejects_every_open_redirect_shape() {
+    use token_manager_core::flow::is_safe_return_to;
+    for bad in [
+        "///evil.example",
+        "/\\/evil.example",
+        "\\\\evil.example",
+        "\\/evil.example",
+        "/\r\n/evil.example",
+        "/\u{0}/evil.example",
+        " /evil.example",
+        "//evil.example/admin/token-manager",
+        "//127.0.0.1:8080@evil.example",
+        "http://127.0.0.1:8080/admin",
+        "https:evil.example",
+        "https:/evil.example",
+        "HTTPS://evil.example",
+        "javascript:alert(1)",
+        "JaVaScRiPt:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox(1)",
+        "/\t\t/evil.example",
+        "/\u{b}/evil.example",
+        "",
+        "?next=//evil.example",
+        "#//evil.example",
+        "evil.example",
+        &format!("/{}", "a".repeat(100_000)),
+    ] {
+        assert!(!is_safe_return_to(bad), "accepted {bad:?}");
+    }
+    for ok in [
+        "/admin/token-manager",
+        "/admin/token-manager?company=acme",
+        "/%2F%2Fevil.example",
+        "/a/../b",
+        "/?next=https://evil.example",
+    ] {
+        assert!(is_safe_return_to(ok), "refused {ok:?}");
+    }
+}
