@@ -858,3 +858,34 @@ fn return_to_rejects_every_open_redirect_shape() {
         assert!(is_safe_return_to(ok), "refused {ok:?}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The fuzz corpus of `host-example/fuzz` (target `api_bodies`), replayed on stable.
+
+#[path = "../fuzz/check.rs"]
+mod fuzz_check;
+
+#[test]
+fn fuzz_corpus_replays_through_the_body_parsers() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut replayed = 0;
+    for dir in [
+        root.join("corpus").join("api_bodies"),
+        root.join("artifacts").join("api_bodies"),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                let data = std::fs::read(&path).unwrap();
+                let outcome = std::panic::catch_unwind(|| fuzz_check::check(&data));
+                assert!(outcome.is_ok(), "{} broke a promise", path.display());
+                replayed += 1;
+            }
+        }
+    }
+    assert!(replayed >= 8, "the committed seeds are there");
+    println!("fuzz corpus: {replayed} inputs replayed");
+}
