@@ -148,7 +148,7 @@ try {
   result.method =
     `Compressed time: the mock's access tokens live ${ttl} s (UPS: 14,399 s), so each is refreshed at ${due} s (the 300 s skew capped at half the lifetime) and must be replaced within the remaining ${ttl - due} s. ` +
     `${N.toLocaleString('en')} companies opt in through real exchanges (codes minted on the mock's sign-in screens), evenly paced over ${spread} s, so expiries are staggered over ${spread} s. ` +
-    `The refresher runs as shipped (batch 32 per tick, one company at a time) with a ${tick} ms tick (`--refresh-tick-ms`; default 1,000 ms: time runs ${round(14_399 / ttl, 0)}× faster here, and at 1 s the 32-per-tick ceiling is below the ${round(N / spread, 0)} opt-ins/s this run needs renewed); the retrieval job runs too (every 30 s and after each opt-in, over every active company), as it would in production. ` +
+    `The refresher runs as shipped (batch 32 per tick, one company at a time) with a ${tick} ms tick (\`--refresh-tick-ms\`; default 1,000 ms: time runs ${round(14_399 / ttl, 0)}× faster here, and at 1 s the 32-per-tick ceiling is below the ${round(N / spread, 0)} opt-ins/s this run needs renewed); the retrieval job runs too (every 30 s and after each opt-in, over every active company), as it would in production. ` +
     'Verdict from the history table: for every replaced token, its successor was created before it expired; at the end no company holds an expired token without a successor.';
   result.table = [
     ['active authorizations', N.toLocaleString('en')],

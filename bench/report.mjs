@@ -126,7 +126,7 @@ const afterOf = {
   exchange_rps: () => r.exchange && `${r.exchange.rps.toLocaleString('en')} req/s`,
 };
 for (const b of baseline.figures) md.push(`| ${b.name} | ${b.before} | ${afterOf[b.key]?.() ?? '—'} |`);
-md.push('', baseline.profile, '');
+md.push('', baseline.profile, '', baseline.profile_after, '');
 
 // --- 5. refresher ---------------------------------------------------------------------------------
 md.push('## 5. Refresher at scale', '');
