@@ -511,15 +511,17 @@ async fn hostile_requests_get_their_4xx_and_leave_the_database_byte_identical() 
     let (bytes_before, dump_before) = snapshot(&h.db);
     let table = cases(&h.cookie, &fresh);
     let mut failures = Vec::new();
-    let mut by_status = std::collections::BTreeMap::<u16, usize>::new();
+    let mut by_status = std::collections::BTreeMap::<String, usize>::new();
     for c in &table {
         match run_case(&h, c).await {
             Ok(()) => {}
             Err(why) => failures.push(format!("{}: {why}", c.name)),
         }
         let key = match c.expect {
-            Expect::Error(s, _) | Expect::Ok(s) | Expect::Html(s, _) => s.as_u16(),
-            Expect::NoCors => 0,
+            Expect::Error(s, code) => format!("{} {code}", s.as_u16()),
+            Expect::Ok(s) => format!("{} (clamped)", s.as_u16()),
+            Expect::Html(s, _) => format!("{} html, escaped", s.as_u16()),
+            Expect::NoCors => "no CORS grant".to_owned(),
         };
         *by_status.entry(key).or_default() += 1;
     }
