@@ -11,7 +11,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
 dist="pkg/dist"
-wasm_in="$TARGET_DIR/wasm32-unknown-unknown/release/token_manager_widget.wasm"
+wasm_in="$TARGET_DIR/wasm32-unknown-unknown/wasm-release/token_manager_widget.wasm"
 wasm_opt="pkg/node_modules/.bin/wasm-opt"
 esbuild="pkg/node_modules/.bin/esbuild"
 
@@ -22,8 +22,8 @@ for tool in "$wasm_opt" "$esbuild"; do
   [ -x "$tool" ] || die "$tool is missing: run bash scripts/setup.sh (npm ci in pkg/)"
 done
 
-step "cargo build -p token-manager-widget --release --target wasm32-unknown-unknown"
-cargo build -p token-manager-widget --release --target wasm32-unknown-unknown
+step "cargo build -p token-manager-widget --profile wasm-release --target wasm32-unknown-unknown"
+cargo build -p token-manager-widget --profile wasm-release --target wasm32-unknown-unknown
 
 step "wasm-bindgen --target web → $dist/"
 staging="$(mktemp -d "${TMPDIR:-/tmp}/tm-widget.XXXXXX")"
