@@ -120,8 +120,9 @@ pub struct PanelState {
     pub config: Option<ConfigResponse>,
     /// The last status the host reported.
     pub status: Option<AuthorizationStatus>,
-    /// The current grid page (`GET /tokens`), once loaded.
-    pub history: Option<TokensResponse>,
+    /// The current grid page (`GET /tokens`), once loaded. Shared, so a re-render or a state
+    /// change elsewhere never copies (or compares) the rows: equal pointers compare equal.
+    pub history: Option<Rc<TokensResponse>>,
     /// Page size the grid asks for.
     pub per_page: PerPage,
     /// A page is being fetched (the pager is disabled meanwhile).
@@ -255,7 +256,7 @@ impl PanelState {
                     // Errors, redirects and exchanges in flight are not overruled by a grid page.
                     other => other.clone(),
                 };
-                self.history = Some(page);
+                self.history = Some(Rc::new(page));
             }
             Action::Redirecting { popup } => {
                 if self.view.can_authorize() {

@@ -257,6 +257,59 @@ async fn paging_asks_the_host_for_one_page_at_a_time() {
     );
 }
 
+/// The `<tbody>` markup of `rows` as a fresh render writes it (UTC; yew writes `class` last).
+fn expected_rows(rows: &[token_manager_core::TokenRecord]) -> String {
+    let cell = |at: Option<Timestamp>| match at {
+        Some(at) => format!(
+            "<td><time datetime=\"{iso}\" title=\"{iso}\">{}</time></td>",
+            at.format_grid(0),
+            iso = at.to_iso8601()
+        ),
+        None => "<td><span aria-label=\"none\" class=\"none\">—</span></td>".to_owned(),
+    };
+    rows.iter()
+        .map(|r| {
+            format!(
+                "<tr data-id=\"{}\">{}{}{}{}<td><span part=\"badge\" class=\"badge {}\">{}</span></td></tr>",
+                r.id,
+                cell(Some(r.token_created)),
+                cell(Some(r.token_expires)),
+                cell(r.refresh_created),
+                cell(r.refresh_expires),
+                r.status.as_str(),
+                r.status.label()
+            )
+        })
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn a_page_change_replaces_every_row_exactly() {
+    // Rows are patched in place by position (not keyed): the DOM after a page change must be
+    // exactly what a fresh render of that page gives, including a dash cell turning into a
+    // date and back, and a shorter last page.
+    let all = rows(23);
+    let f = Fixture::new(
+        FakeHost::new(AuthorizationStatus::Active, all.clone()),
+        FakeBrowser::new(),
+    );
+    f.wait_state("authorized").await;
+    let tbody = || f.q("tbody").unwrap().inner_html();
+    let first = tbody();
+    assert_eq!(first, expected_rows(&all[..10]));
+    f.click("button[aria-label='Next page']");
+    f.wait_text(".range", "11-20 of 23").await;
+    assert_eq!(tbody(), expected_rows(&all[10..20]));
+    f.click("button[aria-label='Next page']");
+    f.wait_text(".range", "21-23 of 23").await;
+    assert_eq!(tbody(), expected_rows(&all[20..]));
+    f.click("button[aria-label='Previous page']");
+    f.wait_text(".range", "11-20 of 23").await;
+    f.click("button[aria-label='Previous page']");
+    f.wait_text(".range", "1-10 of 23").await;
+    assert_eq!(tbody(), first);
+}
+
 #[wasm_bindgen_test]
 async fn page_size_prop_is_used() {
     let f = Fixture::with(
