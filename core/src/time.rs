@@ -1,8 +1,6 @@
 //! Time as data: core never reads a clock; callers pass [`Timestamp`]s in.
 
 use serde::{Deserialize, Serialize};
-use time::format_description::FormatItem;
-use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
 
 /// Largest accepted UTC offset magnitude: ±18:00 (the ISO 8601 / JavaScript range).
@@ -11,11 +9,6 @@ const MAX_OFFSET_MINUTES: i32 = 18 * 60;
 const MIN_MILLIS: i64 = -62_167_132_800_000;
 /// 9999-12-30T23:59:59.999Z: a day of margin so any offset stays inside year 9999.
 const MAX_MILLIS: i64 = 253_402_214_399_999;
-
-const GRID_FORMAT: &[FormatItem<'static>] =
-    format_description!("[month]-[day]-[year] [hour repr:12]:[minute]:[second] [period]");
-const ISO_FORMAT: &[FormatItem<'static>] =
-    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
 /// Milliseconds since the Unix epoch (UTC). The only notion of time in core.
 ///
@@ -64,15 +57,36 @@ impl Timestamp {
             .to_datetime()
             .checked_to_offset(offset)
             .unwrap_or_else(|| self.to_datetime());
-        local
-            .format(GRID_FORMAT)
-            .unwrap_or_else(|_| self.0.to_string())
+        // The calendar comes from `time`; only the zero-padding is ours (its formatting
+        // machinery costs the widget's download ~5 KB brotli for two fixed layouts).
+        let (hour, period) = match local.hour() {
+            0 => (12, "AM"),
+            h @ 1..=11 => (h, "AM"),
+            12 => (12, "PM"),
+            h => (h - 12, "PM"),
+        };
+        format!(
+            "{:02}-{:02}-{:04} {hour:02}:{:02}:{:02} {period}",
+            u8::from(local.month()),
+            local.day(),
+            local.year(),
+            local.minute(),
+            local.second(),
+        )
     }
     /// ISO-8601 / RFC 3339 in UTC with milliseconds, e.g. `2026-11-29T13:05:09.123Z` (the tooltip).
     pub fn to_iso8601(self) -> String {
-        self.to_datetime()
-            .format(ISO_FORMAT)
-            .unwrap_or_else(|_| self.0.to_string())
+        let t = self.to_datetime();
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.millisecond(),
+        )
     }
 
     /// This instant as a `time` date-time in UTC, clamped to the years 0000–9999 (the range
