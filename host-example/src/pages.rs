@@ -60,6 +60,8 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         ))
         .route("/static/portal.css", get(css))
         .route("/static/portal.js", get(js))
+        // Browsers ask for it on every portal page; an empty answer keeps their consoles clean.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
 }
 
 /// Auto-login (`admin`) on the first visit, a CSP nonce per response, security headers.

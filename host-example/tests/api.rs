@@ -562,6 +562,30 @@ async fn widget_page_and_assets_when_built() {
         .next()
         .unwrap();
     assert!(html.contains(&format!(r#"<script type="module" nonce="{nonce}">"#)));
+    // `?mode=popup` puts the panel in popup mode; any other mode is ignored.
+    for (query, element) in [
+        (
+            "mode=popup",
+            r#"<token-manager api="/api/optin" company="demo-co" mode="popup">"#,
+        ),
+        (
+            "mode=%22%3E%3Cscript%3E",
+            r#"<token-manager api="/api/optin" company="demo-co">"#,
+        ),
+    ] {
+        let (_, _, body) = h
+            .send(
+                Request::get(format!("/admin/token-manager?company=demo-co&{query}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert!(body.as_str().unwrap().contains(element), "{query}");
+    }
+    let (s, _, _) = h
+        .send(Request::get("/favicon.ico").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, headers, _) = h
         .send(
             Request::get("/assets/token-manager/token_manager_widget_bg.wasm")
