@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use token_manager_core::api::{ClearResponse, ExchangeBody};
 use token_manager_core::lifecycle::{Action, Authorization, Event};
-use token_manager_core::{AuthorizationStatus, ProviderErrorKind, TokenRecord};
+use token_manager_core::{AuthorizationStatus, ProviderErrorKind, Timestamp, TokenRecord};
 
 use crate::error::AppError;
 use crate::state::{AppState, RetrievalOutcome};
@@ -196,16 +196,7 @@ async fn clear_holding(
 async fn claim_waiting(state: &AppState, company: &str) -> Result<Lease, AppError> {
     let deadline = Instant::now() + state.config().lease_ttl + Duration::from_secs(1);
     loop {
-        let now = state.now();
-        let (c, owner, until) = (
-            company.to_owned(),
-            state.instance().to_owned(),
-            state.lease_until(now),
-        );
-        match state
-            .db(move |s| s.claim(&c, &owner, now, until, ClaimKind::Clear))
-            .await?
-        {
+        match claim(state, company, state.now(), ClaimKind::Clear).await? {
             ClaimOutcome::Acquired(lease) => return Ok(lease),
             ClaimOutcome::Busy { .. } if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -222,6 +213,23 @@ async fn claim_waiting(state: &AppState, company: &str) -> Result<Lease, AppErro
             }
         }
     }
+}
+
+/// Try once to claim the company's lease for `kind` at `now`, for this host process.
+async fn claim(
+    state: &AppState,
+    company: &str,
+    now: Timestamp,
+    kind: ClaimKind,
+) -> Result<ClaimOutcome, AppError> {
+    let (c, owner, until) = (
+        company.to_owned(),
+        state.instance().to_owned(),
+        state.lease_until(now),
+    );
+    Ok(state
+        .db(move |s| s.claim(&c, &owner, now, until, kind))
+        .await?)
 }
 
 async fn release(state: &AppState, company: &str) {
@@ -256,15 +264,7 @@ pub enum RefreshOutcome {
 pub async fn refresh_company(state: &AppState, company: &str) -> Result<RefreshOutcome, AppError> {
     let _guard = state.locks().lock(company).await;
     let now = state.now();
-    let (c, owner, until) = (
-        company.to_owned(),
-        state.instance().to_owned(),
-        state.lease_until(now),
-    );
-    let lease = match state
-        .db(move |s| s.claim(&c, &owner, now, until, ClaimKind::Refresh))
-        .await?
-    {
+    let lease = match claim(state, company, now, ClaimKind::Refresh).await? {
         ClaimOutcome::Acquired(lease) => lease,
         ClaimOutcome::Busy { .. } | ClaimOutcome::Nothing => return Ok(RefreshOutcome::Skipped),
     };
@@ -370,15 +370,7 @@ pub async fn refresh_company(state: &AppState, company: &str) -> Result<RefreshO
 pub async fn retrieve_company(state: &AppState, company: &str, n: u64) -> Result<bool, AppError> {
     let _guard = state.locks().lock(company).await;
     let now = state.now();
-    let (c, owner, until) = (
-        company.to_owned(),
-        state.instance().to_owned(),
-        state.lease_until(now),
-    );
-    let lease = match state
-        .db(move |s| s.claim(&c, &owner, now, until, ClaimKind::Use))
-        .await?
-    {
+    let lease = match claim(state, company, now, ClaimKind::Use).await? {
         ClaimOutcome::Acquired(lease) => lease,
         ClaimOutcome::Busy { .. } | ClaimOutcome::Nothing => return Ok(false),
     };
