@@ -204,6 +204,26 @@ pub(super) async fn authorize(State(m): State<MockUps>, RawQuery(q): RawQuery) -
 
 /// Apply an injected fault: `Some(answer)` to send instead of processing, `None` to go on
 /// (after the delay of a slow fault).
+/// Count a request to the token or refresh endpoint, then answer with the fault armed for that
+/// endpoint, if any (before the form is read, so no code or refresh token is spent).
+async fn endpoint_fault(m: &MockUps, endpoint: Request) -> Option<Response> {
+    let fault = {
+        let mut st = m.lock();
+        let refresh = matches!(endpoint, Request::Refresh);
+        st.count(endpoint);
+        let f = if refresh {
+            st.faults.refresh.take()
+        } else {
+            st.faults.token.take()
+        };
+        if f.is_some() {
+            st.count_fault();
+        }
+        f
+    };
+    apply_fault(fault).await
+}
+
 async fn apply_fault(fault: Option<AppliedFault>) -> Option<Response> {
     match fault? {
         AppliedFault::Status(500) => Some(ups_error(UpsError::new(
@@ -296,16 +316,7 @@ pub(super) async fn token(
     headers: HeaderMap,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Response {
-    let fault = {
-        let mut st = m.lock();
-        st.count(Request::Token);
-        let f = st.faults.token.take();
-        if f.is_some() {
-            st.count_fault();
-        }
-        f
-    };
-    if let Some(resp) = apply_fault(fault).await {
+    if let Some(resp) = endpoint_fault(&m, Request::Token).await {
         return resp;
     }
     let Form(form) = match form {
@@ -365,16 +376,7 @@ pub(super) async fn refresh(
     headers: HeaderMap,
     form: Result<Form<RefreshForm>, FormRejection>,
 ) -> Response {
-    let fault = {
-        let mut st = m.lock();
-        st.count(Request::Refresh);
-        let f = st.faults.refresh.take();
-        if f.is_some() {
-            st.count_fault();
-        }
-        f
-    };
-    if let Some(resp) = apply_fault(fault).await {
+    if let Some(resp) = endpoint_fault(&m, Request::Refresh).await {
         return resp;
     }
     let Form(form) = match form {
