@@ -1,0 +1,83 @@
+// Soak: the host under the benchmark read load for a long time, with its background work
+// running (both demo companies opted in, short token lifetimes so the refresher rotates pairs,
+// the retrieval job calling the mock's data API), a batch of re-opt-ins (exchanges) after every
+// slice. After each slice it samples the host's RSS and open file descriptors, so a leak shows
+// as a rising line. Not part of scripts/bench.sh's default parts (it takes `--minutes`).
+// Usage: node bench/soak.mjs [--minutes M] [--slice S] [--rows N] [--connections C]
+
+import { readdirSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+import { memoryOf, round, saveResult, sessionCookie, startHost, wrk } from './lib/common.mjs';
+import { exchange, mintCode, publicConfig } from './lib/oauth.mjs';
+
+const { values: opt } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '10' },
+    slice: { type: 'string', default: '30' },
+    rows: { type: 'string', default: '100000' },
+    connections: { type: 'string', default: '32' },
+  },
+});
+const minutes = Number(opt.minutes);
+const slice = Number(opt.slice);
+const COMPANIES = ['demo-co', 'acme'];
+
+const host = await startHost(
+  [
+    '--seed-history', `demo-co:${Number(opt.rows)}`,
+    '--access-ttl-secs', '20', '--refresh-skew-secs', '10', '--refresh-tick-ms', '250',
+    '--retrieval-interval-ms', '500', '--exchange-per-minute', '1000000',
+  ],
+  { name: 'soak' },
+);
+const fds = () => readdirSync(`/proc/${host.pid}/fd`).length;
+try {
+  const cookie = await sessionCookie(host.host);
+  const optIn = async (company) => {
+    const config = await publicConfig(host.host, cookie, company);
+    const r = await exchange(host.host, cookie, await mintCode(config, company));
+    if (r.status !== 201) throw new Error(`exchange for ${company}: HTTP ${r.status} ${r.body.slice(0, 200)}`);
+  };
+  for (const c of COMPANIES) await optIn(c);
+
+  const url = `${host.host}/api/optin/tokens?company=demo-co&page=1&per_page=10`;
+  const samples = [];
+  const started = performance.now();
+  let exchanges = 0;
+  while (performance.now() - started < minutes * 60_000) {
+    const r = wrk(url, { threads: 2, connections: Number(opt.connections), seconds: slice, headers: { Cookie: cookie } });
+    for (let i = 0; i < 20; i++) {
+      await optIn('acme');
+      exchanges++;
+    }
+    const status = await (await fetch(`${host.host}/api/optin/status?company=demo-co`, { headers: { Cookie: cookie } })).json();
+    const s = {
+      at_s: round((performance.now() - started) / 1000, 0),
+      rps: r.rps,
+      p99_ms: r.p99_ms,
+      errors: r.errors,
+      rss_mib: memoryOf(host.pid).rss_mib,
+      fds: fds(),
+      demo_co: status.status,
+    };
+    samples.push(s);
+    console.log(JSON.stringify(s));
+  }
+  const steady = samples.slice(Math.min(2, samples.length - 1));
+  const result = {
+    minutes,
+    slice_s: slice,
+    requests: samples.reduce((a, s) => a + Math.round(s.rps * slice), 0),
+    errors: samples.reduce((a, s) => a + s.errors, 0),
+    exchanges,
+    rss_mib: { first: steady[0].rss_mib, last: steady.at(-1).rss_mib, max: Math.max(...steady.map((s) => s.rss_mib)) },
+    fds: { first: steady[0].fds, last: steady.at(-1).fds, max: Math.max(...steady.map((s) => s.fds)) },
+    still_active: samples.every((s) => s.demo_co === 'active'),
+    samples,
+  };
+  saveResult('soak', result);
+  console.log(JSON.stringify({ ...result, samples: undefined }, null, 1));
+} finally {
+  await host.stop();
+}
