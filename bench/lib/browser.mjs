@@ -2,18 +2,13 @@
 
 import { chromium } from 'playwright-core';
 
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// One list of Chromium flags for tests and benchmarks (the harness loads playwright lazily, so
+// importing it pulls in nothing else).
+import { CHROMIUM_ARGS } from '../../tests/harness/index.mjs';
 
-export const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+export { CHROMIUM_ARGS };
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** Launch headless Chromium. */
 export function launch() {
