@@ -124,6 +124,10 @@ struct Inner {
     sessions: Sessions,
     locks: CompanyLocks,
     exchange_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Admission to the store: [`Store::concurrency`] permits. Without it every waiting
+    /// request parked a blocking-pool thread on SQLite's connection mutex: ~100 threads under
+    /// the read benchmark, each with its own malloc arena (the soak's rising RSS).
+    db_permits: Arc<tokio::sync::Semaphore>,
     retrieval: Mutex<HashMap<String, RetrievalReport>>,
     retrieval_kick: tokio::sync::Notify,
     instance: String,
@@ -159,6 +163,7 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 exchange_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+                db_permits: Arc::new(tokio::sync::Semaphore::new(store.concurrency().max(1))),
                 config,
                 provider,
                 store,
@@ -210,14 +215,24 @@ impl AppState {
         self.inner.exchange_limiter.check_key(&ip).is_ok()
     }
 
-    /// Run storage work on the blocking pool.
+    /// Run storage work on the blocking pool, at most [`Store::concurrency`] calls at once.
     pub async fn db<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
     {
+        let permit = Arc::clone(&self.inner.db_permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Misuse("the store's admission was closed"))?;
         let store = Arc::clone(&self.inner.store);
-        match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
+        // The permit moves into the task: a caller that goes away (request timeout, client
+        // gone) does not let another call in while this one still holds the connection.
+        let work = move || {
+            let _permit = permit;
+            f(store.as_ref())
+        };
+        match tokio::task::spawn_blocking(work).await {
             Ok(r) => r,
             Err(e) => Err(StoreError::Misuse(if e.is_panic() {
                 "a storage task panicked"

@@ -313,3 +313,44 @@ async fn clear_racing_a_refresh_and_a_retrieval_leaves_no_token_in_use() {
     h.mock.set_faults(Faults::default());
     println!("clear vs refresh, {rounds} rounds: {outcomes:#?}");
 }
+
+/// 200 storage calls at once (the read benchmark's shape): no more than the store's
+/// `concurrency()` run at a time, so the blocking pool is not grown to one parked thread per
+/// waiting request (each with its own malloc arena: the soak's RSS), and every call completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_calls_are_admitted_up_to_the_stores_concurrency() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let h = Harness::new().await;
+    let limit = h.state.db(|s| Ok(s.concurrency())).await.unwrap();
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..200 {
+        let (state, running, peak) = (h.state.clone(), running.clone(), peak.clone());
+        calls.spawn(async move {
+            state
+                .db(move |s| {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(2));
+                    let row = s.authorization("demo-co");
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    row
+                })
+                .await
+        });
+    }
+    let results = calls.join_all().await;
+    assert_eq!(results.len(), 200);
+    for r in results {
+        assert_eq!(
+            r.unwrap().state.status(),
+            AuthorizationStatus::NotAuthorized
+        );
+    }
+    let peak = peak.load(Ordering::SeqCst);
+    assert!(
+        (1..=limit).contains(&peak),
+        "peak {peak} calls at once, limit {limit}"
+    );
+}
