@@ -24,8 +24,8 @@ use super::{MockClient, MockConfig, MockStats, UserStats};
 pub(super) const TXN_TTL_MS: u64 = 15 * 60 * 1000;
 /// Wrong passwords allowed in one sign-in transaction before it is ended with `access_denied`.
 pub(super) const MAX_PASSWORD_ATTEMPTS: u32 = 5;
-/// When a map of dead entries grows past this, it is pruned.
-const PRUNE_THRESHOLD: usize = 4096;
+/// Maps of sign-ins, codes and tokens are pruned of dead entries once they reach this size…
+const PRUNE_MIN: usize = 256;
 /// How long spent codes are remembered after they expire (to recognise a replay).
 const CODE_MEMORY_MS: u64 = 10 * 60 * 1000;
 
@@ -255,6 +255,29 @@ pub(super) struct PasswordChange {
     pub(super) revoked_codes: u64,
 }
 
+/// When to prune one map: once it has grown to twice what the last pruning kept (at least
+/// [`PRUNE_MIN`]), so a long run's memory stays within twice the live entries and pruning
+/// costs O(1) per insert, amortised.
+#[derive(Debug)]
+struct Pruning {
+    next_at: usize,
+}
+
+impl Default for Pruning {
+    fn default() -> Self {
+        Self { next_at: PRUNE_MIN }
+    }
+}
+
+impl Pruning {
+    fn run<K, V>(&mut self, map: &mut HashMap<K, V>, keep: impl FnMut(&K, &mut V) -> bool) {
+        if map.len() >= self.next_at {
+            map.retain(keep);
+            self.next_at = map.len().saturating_mul(2).max(PRUNE_MIN);
+        }
+    }
+}
+
 /// The whole mutable state, behind one `Mutex` in [`super::MockUps`].
 #[derive(Debug)]
 pub(super) struct State {
@@ -265,6 +288,8 @@ pub(super) struct State {
     codes: HashMap<String, Code>,
     access: HashMap<String, Access>,
     refresh: HashMap<String, Refresh>,
+    /// When each of the four maps above is next pruned.
+    pruning: [Pruning; 4],
     next_grant: u64,
     counters: Counters,
 }
@@ -302,6 +327,7 @@ impl State {
             codes: HashMap::new(),
             access: HashMap::new(),
             refresh: HashMap::new(),
+            pruning: Default::default(),
             next_grant: 1,
             counters: Counters::default(),
         }
@@ -411,10 +437,9 @@ impl State {
     /// Start a sign-in; returns its id (to be put in the page's hidden field).
     pub(super) fn start_txn(&mut self, txn: Txn) -> String {
         let now = txn.created_ms;
-        if self.txns.len() >= PRUNE_THRESHOLD {
-            self.txns
-                .retain(|_, t| now.saturating_sub(t.created_ms) < TXN_TTL_MS);
-        }
+        self.pruning[0].run(&mut self.txns, |_, t| {
+            now.saturating_sub(t.created_ms) < TXN_TTL_MS
+        });
         let id = random_secret(24);
         self.txns.insert(digest(&id), txn);
         id
@@ -490,10 +515,9 @@ impl State {
     }
 
     fn prune_codes(&mut self, now: u64) {
-        if self.codes.len() >= PRUNE_THRESHOLD {
-            self.codes
-                .retain(|_, c| c.expires_ms.saturating_add(CODE_MEMORY_MS) > now);
-        }
+        self.pruning[1].run(&mut self.codes, |_, c| {
+            c.expires_ms.saturating_add(CODE_MEMORY_MS) > now
+        });
     }
 
     // ---- token endpoint ------------------------------------------------------------------
@@ -690,13 +714,10 @@ impl State {
     }
 
     fn prune_tokens(&mut self, now: u64) {
-        if self.access.len() >= PRUNE_THRESHOLD {
-            self.access.retain(|_, a| !a.revoked && a.expires_ms > now);
-        }
-        if self.refresh.len() >= PRUNE_THRESHOLD {
-            self.refresh
-                .retain(|_, r| !r.revoked && !r.spent && r.expires_ms > now);
-        }
+        self.pruning[2].run(&mut self.access, |_, a| !a.revoked && a.expires_ms > now);
+        self.pruning[3].run(&mut self.refresh, |_, r| {
+            !r.revoked && !r.spent && r.expires_ms > now
+        });
     }
 
     fn revoke_grant(&mut self, grant: u64) {
@@ -859,6 +880,28 @@ pub(super) fn valid_challenge(c: &str) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// A long run's churn (every entry dead soon after insertion, a few kept alive) keeps the
+    /// map within twice its live entries, and live entries survive every pruning.
+    #[test]
+    fn pruning_bounds_a_churning_map_and_keeps_live_entries() {
+        let mut pruning = Pruning::default();
+        let mut map: HashMap<u32, bool> = HashMap::new();
+        let mut biggest = 0;
+        for i in 0..100_000u32 {
+            pruning.run(&mut map, |_, live| *live);
+            // Every 1000th entry stays live; the previous entry dies when the next arrives.
+            if let Some(prev) = i.checked_sub(1).and_then(|p| map.get_mut(&p)) {
+                *prev = (i - 1) % 1000 == 0;
+            }
+            map.insert(i, true);
+            biggest = biggest.max(map.len());
+        }
+        let live = map.values().filter(|l| **l).count();
+        assert_eq!(live, 101, "100 kept plus the newest");
+        assert!(biggest <= PRUNE_MIN.max(2 * 101), "grew to {biggest}");
+        assert!((0..100_000).step_by(1000).all(|k| map.contains_key(&k)));
+    }
 
     fn setup() -> (State, Settings) {
         let config = MockConfig::default();
