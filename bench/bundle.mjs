@@ -1,13 +1,16 @@
 // Bundle size: the bytes a portal downloads for the panel (wasm + wasm-bindgen glue + the
 // wrapper, as built by scripts/build-widget.sh into pkg/dist/), raw, gzip -9 and brotli -q 11,
-// beside the browser bundles of two npm OAuth client libraries compressed the same way.
+// beside the browser bundles of two npm OAuth client libraries compressed the same way, and
+// the floor of the customer's stack (the smallest Yew panel, bench/yew-floor).
 
-import { readFileSync, existsSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, existsSync, statSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { join, dirname } from 'node:path';
 import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
 
-import { ROOT, saveResult } from './lib/common.mjs';
+import { ROOT, TARGET, saveResult } from './lib/common.mjs';
 
 const require = createRequire(import.meta.url);
 // (`--quick` is accepted and ignored: sizes are exact.)
@@ -60,8 +63,39 @@ const others = [
   return { package: pkg, version, file: rel, note, ...sizes(file) };
 });
 
+// The floor of the stack: bench/yew-floor (the smallest Yew panel) through the widget's own
+// pipeline — same profile, wasm-bindgen --target web, the same wasm-opt passes (kept only if
+// smaller after brotli), esbuild-minified glue. No panel on Yew can be smaller than this.
+function yewFloor() {
+  const dir = join(ROOT, 'bench', 'yew-floor');
+  const target = join(TARGET, 'yew-floor');
+  const bin = (name) => join(ROOT, 'pkg', 'node_modules', '.bin', name);
+  const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'], ...opts });
+  run('cargo', ['build', '--release', '--target', 'wasm32-unknown-unknown', '--locked'], {
+    cwd: dir,
+    env: { ...process.env, CARGO_TARGET_DIR: target },
+  });
+  const out = mkdtempSync(join(tmpdir(), 'yew-floor-'));
+  try {
+    run('wasm-bindgen', ['--target', 'web', '--out-dir', out, '--out-name', 'floor', join(target, 'wasm32-unknown-unknown', 'release', 'yew_floor.wasm')]);
+    const wasm = join(out, 'floor_bg.wasm');
+    run(bin('wasm-opt'), ['-O1', '--duplicate-function-elimination', '--zero-filled-memory', '--strip-debug', '--strip-producers',
+      '--enable-bulk-memory', '--enable-nontrapping-float-to-int', '--enable-sign-ext', '--enable-mutable-globals',
+      '--enable-reference-types', '-o', `${wasm}.opt`, wasm]);
+    const glue = join(out, 'floor.min.js');
+    run(bin('esbuild'), ['--minify', '--format=esm', '--target=es2022', '--legal-comments=none', '--log-level=warning', `--outfile=${glue}`, join(out, 'floor.js')]);
+    const [plain, opt] = [sizes(wasm), sizes(`${wasm}.opt`)];
+    const files = [{ file: 'yew-floor wasm', ...(opt.brotli <= plain.brotli ? opt : plain) }, { file: 'yew-floor glue', ...sizes(glue) }];
+    return { crate: 'bench/yew-floor', what: 'function component + state + button + keyed list, Yew 0.23 csr', files, total: sum(files) };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+const floor = yewFloor();
+
 const result = {
   ours: { files: ours, total, target_brotli: TARGET_BROTLI, met: total.brotli < TARGET_BROTLI },
+  yew_floor: floor,
   others,
 };
 saveResult('bundle', result);
@@ -69,4 +103,5 @@ saveResult('bundle', result);
 const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
 for (const f of ours) console.log(`  ${f.file.padEnd(40)} raw ${kib(f.raw).padStart(10)}  gzip ${kib(f.gzip).padStart(10)}  brotli ${kib(f.brotli).padStart(10)}`);
 console.log(`  ${'token manager panel (total)'.padEnd(40)} raw ${kib(total.raw).padStart(10)}  gzip ${kib(total.gzip).padStart(10)}  brotli ${kib(total.brotli).padStart(10)}  (target < 100 KiB brotli: ${result.ours.met ? 'met' : 'MISSED'})`);
+console.log(`  ${'yew floor (bench/yew-floor)'.padEnd(40)} raw ${kib(floor.total.raw).padStart(10)}  gzip ${kib(floor.total.gzip).padStart(10)}  brotli ${kib(floor.total.brotli).padStart(10)}  (the least any Yew panel downloads)`);
 for (const o of others) console.log(`  ${(o.package + ' ' + o.version).padEnd(40)} raw ${kib(o.raw).padStart(10)}  gzip ${kib(o.gzip).padStart(10)}  brotli ${kib(o.brotli).padStart(10)}`);

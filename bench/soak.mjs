@@ -32,6 +32,7 @@ const host = await startHost(
   { name: 'soak' },
 );
 const fds = () => readdirSync(`/proc/${host.pid}/fd`).length;
+const threads = () => readdirSync(`/proc/${host.pid}/task`).length;
 try {
   const cookie = await sessionCookie(host.host);
   const optIn = async (company) => {
@@ -59,6 +60,7 @@ try {
       errors: r.errors,
       rss_mib: memoryOf(host.pid).rss_mib,
       fds: fds(),
+      threads: threads(),
       demo_co: status.status,
     };
     samples.push(s);
@@ -73,6 +75,7 @@ try {
     exchanges,
     rss_mib: { first: steady[0].rss_mib, last: steady.at(-1).rss_mib, max: Math.max(...steady.map((s) => s.rss_mib)) },
     fds: { first: steady[0].fds, last: steady.at(-1).fds, max: Math.max(...steady.map((s) => s.fds)) },
+    threads: { first: steady[0].threads, last: steady.at(-1).threads, max: Math.max(...steady.map((s) => s.threads)) },
     still_active: samples.every((s) => s.demo_co === 'active'),
     samples,
   };
