@@ -132,6 +132,10 @@ export function trackErrors(page) {
   if (page.e2eErrors) return page;
   page.e2eErrors = [];
   page.on('pageerror', (e) => page.e2eErrors.push(`${page.url()}: ${e.message}`));
+  // A CSP refusal (script, style, connection) is a bug of the page or the panel, not noise.
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) page.e2eErrors.push(`${page.url()}: ${m.text()}`);
+  });
   return page;
 }
 

@@ -69,7 +69,8 @@ window.defined = true;
   return [
     "default-src 'self'",
     `script-src 'self' 'wasm-unsafe-eval' 'sha256-${hash}'`,
-    "style-src 'self' 'unsafe-inline'",
+    // No 'unsafe-inline': the panel styles its shadow root with a constructable stylesheet.
+    "style-src 'self'",
     `connect-src 'self' ${host}`,
     "img-src 'self' data:",
     "base-uri 'none'",
@@ -197,6 +198,16 @@ test('two <token-manager> elements render from the installed tarball, sharing on
         && document.querySelector('#a') instanceof window.tm.TokenManagerElement;
     });
     assert.ok(same, 'defineTokenManager() again resolves to the same class');
+    // The stylesheet applies under that CSP (a refused one would leave the default font and
+    // log a violation, which `problems` would hold).
+    const styled = await page.evaluate(() => {
+      const panel = document.querySelector('#a').shadowRoot.querySelector('[part~=panel]');
+      const css = getComputedStyle(panel);
+      return { font: css.fontFamily, size: css.fontSize, sheets: panel.getRootNode().adoptedStyleSheets.length };
+    });
+    assert.match(styled.font, /system-ui/, 'the panel font comes from the stylesheet');
+    assert.equal(styled.size, '14px');
+    assert.equal(styled.sheets, 1);
     await screenshot(page, 'pkg-two-panels');
     assert.deepEqual(problems, [], 'no page or console errors');
   } finally {

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use serde::Deserialize;
 use token_manager_core::PerPage;
 use wasm_bindgen::prelude::*;
-use web_sys::{Element, HtmlElement, ShadowRoot, ShadowRootInit, ShadowRootMode};
+use web_sys::{CssStyleSheet, Element, HtmlElement, ShadowRoot, ShadowRootInit, ShadowRootMode};
 use yew::{AppHandle, AttrValue, Callback};
 
 use crate::{Mode, TokenManager, TokenManagerProps, WidgetEvent, STYLESHEET};
@@ -164,6 +164,7 @@ impl WidgetHandle {
             app.destroy();
         }
         self.shadow.set_inner_html("");
+        self.shadow.set_adopted_style_sheets(&js_sys::Array::new());
     }
 }
 
@@ -186,15 +187,30 @@ pub fn mount(
         .owner_document()
         .ok_or_else(|| type_error("the element is not in a document"))?;
     shadow.set_inner_html("");
-    let style = document.create_element("style")?;
-    style.set_text_content(Some(STYLESHEET));
+    adopt_stylesheet(&shadow, &document)?;
     let root: Element = document.create_element("div")?;
     root.set_class_name("tm-root");
-    shadow.append_child(&style)?;
     shadow.append_child(&root)?;
     let app = yew::Renderer::<TokenManager>::with_root_and_props(root, props).render();
     Ok(WidgetHandle {
         app: Some(app),
         shadow,
     })
+}
+
+/// Style the shadow root with a constructable stylesheet (`adoptedStyleSheets`): no `<style>`
+/// element, so the portal's CSP needs no `style-src 'unsafe-inline'` (CSP governs style
+/// elements and attributes, not stylesheets built through the CSSOM). Browsers without
+/// constructable stylesheets (Safari before 16.4) get a `<style>` element instead.
+fn adopt_stylesheet(shadow: &ShadowRoot, document: &web_sys::Document) -> Result<(), JsValue> {
+    if let Ok(sheet) = CssStyleSheet::new() {
+        if sheet.replace_sync(STYLESHEET).is_ok() {
+            shadow.set_adopted_style_sheets(&js_sys::Array::of1(&sheet));
+            return Ok(());
+        }
+    }
+    let style = document.create_element("style")?;
+    style.set_text_content(Some(STYLESHEET));
+    shadow.append_child(&style)?;
+    Ok(())
 }

@@ -110,7 +110,16 @@ async fn mount_renders_into_a_shadow_root_and_destroy_empties_it() {
     )
     .unwrap();
     let shadow = el.shadow_root().expect("an open shadow root");
-    assert!(shadow.query_selector("style").unwrap().is_some());
+    // Styled by a constructable stylesheet (no <style> element: CSP without 'unsafe-inline').
+    assert!(shadow.query_selector("style").unwrap().is_none());
+    let sheets = shadow.adopted_style_sheets();
+    assert_eq!(sheets.length(), 1);
+    let rules = js_sys::Reflect::get(&sheets.get(0), &"cssRules".into()).unwrap();
+    let rules = js_sys::Reflect::get(&rules, &"length".into()).unwrap();
+    assert!(
+        rules.as_f64().unwrap() > 20.0,
+        "the whole stylesheet: {rules:?} rules"
+    );
     let panel = wait_for(
         "the panel",
         || shadow.query_selector("[part~=panel]").unwrap(),
@@ -201,6 +210,7 @@ async fn mount_renders_into_a_shadow_root_and_destroy_empties_it() {
     handle.destroy();
     sleep(Duration::from_millis(50)).await;
     assert_eq!(shadow.child_nodes().length(), 0);
+    assert_eq!(shadow.adopted_style_sheets().length(), 0);
     handle.destroy(); // twice is fine
     assert!(handle
         .update(options("http://127.0.0.1:9/api/optin", &[]))
