@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use futures_util::stream::{self, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::ops::{self, RefreshOutcome};
@@ -12,6 +13,12 @@ use crate::state::AppState;
 
 /// Most companies refreshed per tick.
 const BATCH: usize = 32;
+
+/// Companies refreshed (or called for retrieval) at once. Each call waits mostly on the
+/// provider (hundreds of milliseconds at UPS), so one at a time capped the refresher at a few
+/// per second; companies are independent (their own lock and lease) and storage calls stay
+/// bounded by `Store::concurrency`.
+pub const PARALLEL: usize = 8;
 
 /// Refresh every company that is due now; returns what happened per company.
 pub async fn refresh_due(state: &AppState) -> Vec<(String, RefreshOutcome)> {
@@ -23,9 +30,18 @@ pub async fn refresh_due(state: &AppState) -> Vec<(String, RefreshOutcome)> {
             return Vec::new();
         }
     };
-    let mut done = Vec::with_capacity(due.len());
-    for company in due {
-        match ops::refresh_company(state, &company).await {
+    // `buffered`: up to PARALLEL at once, results in the order the store listed them.
+    let results: Vec<_> = stream::iter(due)
+        .map(|company| async move {
+            let result = ops::refresh_company(state, &company).await;
+            (company, result)
+        })
+        .buffered(PARALLEL)
+        .collect()
+        .await;
+    let mut done = Vec::with_capacity(results.len());
+    for (company, result) in results {
+        match result {
             Ok(outcome) => {
                 if outcome != RefreshOutcome::Skipped {
                     tracing::info!(company, ?outcome, "refresher");
@@ -60,15 +76,19 @@ pub async fn retrieve_all(state: &AppState, round: u64) -> usize {
             return 0;
         }
     };
-    let mut sent = 0;
-    for company in companies {
-        match ops::retrieve_company(state, &company, round).await {
-            Ok(true) => sent += 1,
-            Ok(false) => {}
-            Err(e) => tracing::error!(company, error = %e, "retrieval failed"),
-        }
-    }
-    sent
+    stream::iter(companies)
+        .map(|company| async move {
+            match ops::retrieve_company(state, &company, round).await {
+                Ok(sent) => usize::from(sent),
+                Err(e) => {
+                    tracing::error!(company, error = %e, "retrieval failed");
+                    0
+                }
+            }
+        })
+        .buffer_unordered(PARALLEL)
+        .fold(0, |sent, one| async move { sent + one })
+        .await
 }
 
 /// The retrieval loop: every `retrieval_interval` (or at once after a new opt-in).

@@ -354,3 +354,47 @@ async fn storage_calls_are_admitted_up_to_the_stores_concurrency() {
         "peak {peak} calls at once, limit {limit}"
     );
 }
+
+/// 16 companies due at once with a provider taking 400 ms per refresh: the refresher works on
+/// `PARALLEL` of them at a time (one at a time took 16 × 400 ms and capped the refresher at
+/// ~2.5 refreshes/s), every one is refreshed once, and each spends its own refresh token once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn due_companies_are_refreshed_in_parallel_each_once() {
+    use host_example::jobs::PARALLEL;
+    const N: usize = 16;
+    const SLOW_MS: u64 = 400;
+    let ids: Vec<String> = (0..N).map(|i| format!("co-{i:02}")).collect();
+    let list = ids.join(",");
+    let h = Harness::with(|s| s.host.companies = list.parse().unwrap()).await;
+    for id in &ids {
+        assert_eq!(h.authorize(id).await.0, StatusCode::CREATED, "{id}");
+    }
+    h.clock.advance(FOUR_HOURS);
+    h.mock.set_faults(Faults {
+        refresh: EndpointFault {
+            kind: FaultKind::Slow,
+            slow_ms: Some(SLOW_MS),
+            times: None,
+        },
+        ..Faults::default()
+    });
+    let started = std::time::Instant::now();
+    let done = refresh_due(&h.state).await;
+    let elapsed = started.elapsed();
+    let refreshed: Vec<&str> = done
+        .iter()
+        .filter(|(_, o)| *o == RefreshOutcome::Refreshed)
+        .map(|(c, _)| c.as_str())
+        .collect();
+    assert_eq!(refreshed.len(), N, "{done:?}");
+    let stats = h.stats();
+    assert_eq!(stats.refresh_requests, N as u64);
+    assert_eq!(stats.refresh_tokens_spent, N as u64);
+    // One at a time would take N × SLOW_MS = 6.4 s; PARALLEL at a time takes N / PARALLEL
+    // rounds (0.8 s here). Half the sequential time leaves room for a loaded machine.
+    let sequential = std::time::Duration::from_millis(SLOW_MS * N as u64);
+    assert!(
+        elapsed < sequential / 2,
+        "{N} refreshes took {elapsed:?} (sequential: {sequential:?}, PARALLEL = {PARALLEL})"
+    );
+}
