@@ -15,7 +15,7 @@ export type TokenRecordStatus = "active" | "expired" | "refreshed" | "cleared" |
 
 /**
  * Stable error codes of `token-manager:error` (`detail.code`): the host's and the widget's
- * (DESIGN §3, `core::messages::ErrorCode`), plus two of this wrapper: `invalid_options`
+ * (`core::messages::ErrorCode` in the Rust crates), plus two of this wrapper: `invalid_options`
  * (bad attributes or options) and `load_failed` (the WebAssembly could not be loaded).
  */
 export type TokenManagerErrorCode =

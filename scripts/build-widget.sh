@@ -5,6 +5,7 @@
 #   token_manager_widget.js/.d.ts wasm-bindgen's ES module glue (--target web), minified
 #   index.js / index.d.ts         the hand-written wrapper (<token-manager>, mountTokenManager),
 #                                 pkg/index.js minified, pkg/index.d.ts as written
+#   openapi.json                  the widget ↔ host contract (host-example/openapi.json)
 # Needs the tools of scripts/setup.sh (wasm32 target, wasm-bindgen CLI, pkg/node_modules).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -78,6 +79,8 @@ mkdir -p "$dist"
 cp "$staging"/token_manager_widget.js "$staging"/token_manager_widget.d.ts \
   "$staging"/token_manager_widget_bg.wasm "$staging"/token_manager_widget_bg.wasm.d.ts \
   "$staging"/index.js "$staging"/index.d.ts "$dist/"
+# The host contract, for portal teams implementing their own host (pkg/README "Host contract").
+cp host-example/openapi.json "$dist/"
 
 node --input-type=module -e '
   import { readFileSync } from "node:fs";

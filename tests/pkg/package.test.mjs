@@ -149,6 +149,7 @@ test('the tarball holds the built package and nothing else', () => {
     'README.md',
     'dist/index.d.ts',
     'dist/index.js',
+    'dist/openapi.json',
     'dist/token_manager_widget.d.ts',
     'dist/token_manager_widget.js',
     'dist/token_manager_widget_bg.wasm',
@@ -159,6 +160,12 @@ test('the tarball holds the built package and nothing else', () => {
   for (const f of expected) assert.ok(files.includes(f), `${f} is in the tarball (files: ${files.join(', ')})`);
   const extra = files.filter((f) => !expected.includes(f) && !/^LICENSE/.test(f));
   assert.deepEqual(extra, [], 'no other file is packed');
+  // The host contract ships with the package, the same document the example host serves.
+  const contract = JSON.parse(readFileSync(join(installed, 'dist', 'openapi.json'), 'utf8'));
+  assert.match(contract.openapi, /^3\.1\./);
+  for (const path of ['/config', '/exchange', '/tokens', '/clear', '/status']) {
+    assert.ok(contract.paths[path], `the contract documents ${path}`);
+  }
   const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8'));
   assert.equal(manifest.name, 'token-manager-widget');
   assert.equal(manifest.type, 'module');
