@@ -21,4 +21,6 @@ for arg in "$@"; do
   prev="$arg"
 done
 step "starting the demo: open http://$listen/ → Admin → Authorize, sign in at the mock UPS as demo / demo-password (Ctrl-C stops)"
+# glibc: two malloc arenas instead of up to 8 per core (host-example/README "Real providers").
+export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
 exec "$TARGET_DIR/release/host-example" "$@"
