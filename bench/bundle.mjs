@@ -69,7 +69,6 @@ const others = [
 function yewFloor() {
   const dir = join(ROOT, 'bench', 'yew-floor');
   const target = join(TARGET, 'yew-floor');
-  const bin = (name) => join(ROOT, 'pkg', 'node_modules', '.bin', name);
   const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'], ...opts });
   run('cargo', ['build', '--release', '--target', 'wasm32-unknown-unknown', '--locked'], {
     cwd: dir,
@@ -79,13 +78,11 @@ function yewFloor() {
   try {
     run('wasm-bindgen', ['--target', 'web', '--out-dir', out, '--out-name', 'floor', join(target, 'wasm32-unknown-unknown', 'release', 'yew_floor.wasm')]);
     const wasm = join(out, 'floor_bg.wasm');
-    run(bin('wasm-opt'), ['-O1', '--duplicate-function-elimination', '--zero-filled-memory', '--strip-debug', '--strip-producers',
-      '--enable-bulk-memory', '--enable-nontrapping-float-to-int', '--enable-sign-ext', '--enable-mutable-globals',
-      '--enable-reference-types', '-o', `${wasm}.opt`, wasm]);
+    // The widget's own wasm-opt and minify steps (scripts/lib.sh), not copies of their flags.
+    run('bash', ['-c', 'source scripts/lib.sh && optimize_wasm "$1"', 'optimize_wasm', wasm], { cwd: ROOT });
     const glue = join(out, 'floor.min.js');
-    run(bin('esbuild'), ['--minify', '--format=esm', '--target=es2022', '--legal-comments=none', '--log-level=warning', `--outfile=${glue}`, join(out, 'floor.js')]);
-    const [plain, opt] = [sizes(wasm), sizes(`${wasm}.opt`)];
-    const files = [{ file: 'yew-floor wasm', ...(opt.brotli <= plain.brotli ? opt : plain) }, { file: 'yew-floor glue', ...sizes(glue) }];
+    run('bash', ['-c', 'source scripts/lib.sh && minify_js "$1" "$2"', 'minify_js', join(out, 'floor.js'), glue], { cwd: ROOT });
+    const files = [{ file: 'yew-floor wasm', ...sizes(wasm) }, { file: 'yew-floor glue', ...sizes(glue) }];
     return { crate: 'bench/yew-floor', what: 'function component + state + button + keyed list, Yew 0.23 csr', files, total: sum(files) };
   } finally {
     rmSync(out, { recursive: true, force: true });
