@@ -279,6 +279,15 @@ impl Pruning {
     }
 }
 
+/// One [`Pruning`] per map of [`State`].
+#[derive(Debug, Default)]
+struct Prunings {
+    txns: Pruning,
+    codes: Pruning,
+    access: Pruning,
+    refresh: Pruning,
+}
+
 /// The whole mutable state, behind one `Mutex` in [`super::MockUps`].
 #[derive(Debug)]
 pub(super) struct State {
@@ -290,7 +299,7 @@ pub(super) struct State {
     access: HashMap<String, Access>,
     refresh: HashMap<String, Refresh>,
     /// When each of the four maps above is next pruned.
-    pruning: [Pruning; 4],
+    pruning: Prunings,
     next_grant: u64,
     counters: Counters,
 }
@@ -328,7 +337,7 @@ impl State {
             codes: HashMap::new(),
             access: HashMap::new(),
             refresh: HashMap::new(),
-            pruning: Default::default(),
+            pruning: Prunings::default(),
             next_grant: 1,
             counters: Counters::default(),
         }
@@ -438,7 +447,7 @@ impl State {
     /// Start a sign-in; returns its id (to be put in the page's hidden field).
     pub(super) fn start_txn(&mut self, txn: Txn) -> String {
         let now = txn.created_ms;
-        self.pruning[0].run(&mut self.txns, |_, t| {
+        self.pruning.txns.run(&mut self.txns, |_, t| {
             now.saturating_sub(t.created_ms) < TXN_TTL_MS
         });
         let id = random_secret(24);
@@ -516,7 +525,7 @@ impl State {
     }
 
     fn prune_codes(&mut self, now: u64) {
-        self.pruning[1].run(&mut self.codes, |_, c| {
+        self.pruning.codes.run(&mut self.codes, |_, c| {
             c.expires_ms.saturating_add(CODE_MEMORY_MS) > now
         });
     }
@@ -715,8 +724,10 @@ impl State {
     }
 
     fn prune_tokens(&mut self, now: u64) {
-        self.pruning[2].run(&mut self.access, |_, a| !a.revoked && a.expires_ms > now);
-        self.pruning[3].run(&mut self.refresh, |_, r| {
+        self.pruning
+            .access
+            .run(&mut self.access, |_, a| !a.revoked && a.expires_ms > now);
+        self.pruning.refresh.run(&mut self.refresh, |_, r| {
             !r.revoked && !r.spent && r.expires_ms > now
         });
     }
