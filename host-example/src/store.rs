@@ -549,7 +549,7 @@ impl Store for SqliteStore {
     /// One connection, but a call spends part of its time outside the connection's mutex
     /// (decrypting, building records), so a few may overlap. Measured on the read benchmark
     /// (2 cores): 1 → 13.5k req/s, 2 → 19.5k, 4 → 22k, unbounded (~100 blocking threads) → 23k
-    /// with a third more RSS.
+    /// with ~12 % more RSS after 20 s of load (17.7 vs 15.8 MiB).
     fn concurrency(&self) -> usize {
         4
     }
