@@ -16,7 +16,7 @@ use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use common::*;
 use host_example::jobs::{refresh_due, retrieve_all};
-use host_example::mock_ups::{token_fingerprint, EndpointFault, FaultKind, Faults};
+use host_example::mock_ups::{token_fingerprint, Faults};
 use host_example::ops::RefreshOutcome;
 use host_example::state::OffsetClock;
 use serde_json::{json, Value};
@@ -143,14 +143,7 @@ async fn two_hosts_racing_for_every_refresh_spend_each_refresh_token_once() {
     h.clock.advance(FOUR_HOURS);
     clock_b.advance(FOUR_HOURS);
     // Refreshes held 5 ms at the provider keep the two hosts overlapping.
-    h.mock.set_faults(Faults {
-        refresh: EndpointFault {
-            kind: FaultKind::Slow,
-            slow_ms: Some(5),
-            times: None,
-        },
-        ..Faults::default()
-    });
+    h.mock.set_faults(slow_refreshes(5));
     let started = std::time::Instant::now();
     let mut per_round = BTreeMap::<(usize, usize), u64>::new();
     let mut total_refreshed = 0u64;
@@ -224,14 +217,7 @@ async fn clear_racing_a_refresh_and_a_retrieval_leaves_no_token_in_use() {
         let before = h.stored_tokens(COMPANY).await.unwrap();
         h.clock.advance(FOUR_HOURS);
         clock_b.advance(FOUR_HOURS);
-        h.mock.set_faults(Faults {
-            refresh: EndpointFault {
-                kind: FaultKind::Slow,
-                slow_ms: Some(10 + next(120)),
-                times: None,
-            },
-            ..Faults::default()
-        });
+        h.mock.set_faults(slow_refreshes(10 + next(120)));
         // The refresh and a retrieval run on this host or on the other process.
         // Who starts first, and by how much, varies per round.
         let on_b = round % 2 == 1;
@@ -370,14 +356,7 @@ async fn due_companies_are_refreshed_in_parallel_each_once() {
         assert_eq!(h.authorize(id).await.0, StatusCode::CREATED, "{id}");
     }
     h.clock.advance(FOUR_HOURS);
-    h.mock.set_faults(Faults {
-        refresh: EndpointFault {
-            kind: FaultKind::Slow,
-            slow_ms: Some(SLOW_MS),
-            times: None,
-        },
-        ..Faults::default()
-    });
+    h.mock.set_faults(slow_refreshes(SLOW_MS));
     let started = std::time::Instant::now();
     let done = refresh_due(&h.state).await;
     let elapsed = started.elapsed();

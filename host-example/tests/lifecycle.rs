@@ -194,14 +194,7 @@ async fn two_hosts_on_one_database_spend_a_refresh_token_once() {
     h.clock.advance(FOUR_HOURS);
     clock_b.advance(FOUR_HOURS);
     // Slow refreshes widen the race window.
-    h.mock.set_faults(Faults {
-        refresh: EndpointFault {
-            kind: FaultKind::Slow,
-            slow_ms: Some(300),
-            ..EndpointFault::default()
-        },
-        ..Faults::default()
-    });
+    h.mock.set_faults(slow_refreshes(300));
     let (ra, rb) = tokio::join!(refresh_due(&h.state), refresh_due(&b));
     let outcomes: Vec<_> = ra.iter().chain(rb.iter()).map(|(_, o)| o.clone()).collect();
     assert_eq!(

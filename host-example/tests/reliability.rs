@@ -684,14 +684,7 @@ async fn sigkill_during_exchange_and_refresh_never_loses_or_duplicates_anything(
     // binary's refresher rotates the pair every ~0.5 s.
     let (addr, mock) = spawn(MockConfig {
         access_ttl: Duration::from_secs(1),
-        faults: Faults {
-            refresh: EndpointFault {
-                kind: FaultKind::Slow,
-                slow_ms: Some(40),
-                times: None,
-            },
-            ..Faults::default()
-        },
+        faults: slow_refreshes(40),
         ..MockConfig::default()
     })
     .await

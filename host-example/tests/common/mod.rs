@@ -11,7 +11,9 @@ use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use host_example::config::{HostConfig, HttpLimits};
 use host_example::crypto::{TokenCipher, TokenKey};
-use host_example::mock_ups::{spawn, MockConfig, MockStats, MockUps};
+use host_example::mock_ups::{
+    spawn, EndpointFault, FaultKind, Faults, MockConfig, MockStats, MockUps,
+};
 use host_example::provider::Provider;
 use host_example::state::OffsetClock;
 use host_example::store::{ClaimKind, ClaimOutcome, SqliteStore, Store, TokenPair};
@@ -353,3 +355,15 @@ pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 pub const FOUR_HOURS: Duration = Duration::from_secs(4 * 3600);
+
+/// Mock faults that hold every refresh `ms` milliseconds at the provider (then answer it).
+pub fn slow_refreshes(ms: u64) -> Faults {
+    Faults {
+        refresh: EndpointFault {
+            kind: FaultKind::Slow,
+            slow_ms: Some(ms),
+            times: None,
+        },
+        ..Faults::default()
+    }
+}
