@@ -13,6 +13,9 @@
 //!        ▼
 //!   ExchangeRequest ──▶ POST {api}/exchange (host redeems the code)  RFC 6749 §4.1.3
 //! ```
+//!
+//! Before validating, a panel asks [`classify_return`] whether the return is its own (several
+//! companies' panels can share a tab and a page); see [`ReturnClaim`].
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64_URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -24,6 +27,13 @@ use url::{form_urlencoded, Url};
 use crate::api::{ConfigResponse, ExchangeBody};
 use crate::messages::ErrorCode;
 use crate::time::Timestamp;
+
+mod return_url;
+
+pub use return_url::{
+    claim_popup_return, classify_return, is_same_page, return_path, OwnReturn, ReturnClaim,
+    TabPending,
+};
 
 /// Default maximum age of an authorization attempt (10 minutes).
 pub const DEFAULT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(600);

@@ -11,7 +11,7 @@
 //! | module | decides |
 //! | --- | --- |
 //! | [`config`] | provider presets (UPS, generic RFC 6749 / RFC 8414), URL rules, validate-client |
-//! | [`flow`] | state + PKCE from caller entropy, the authorize URL, checking the return (RFC 6749 §4.1, RFC 7636, RFC 9700) |
+//! | [`flow`] | state + PKCE from caller entropy, the authorize URL, whose return a URL is, checking the return (RFC 6749 §4.1, RFC 7636, RFC 9700) |
 //! | [`token`] | token and error responses (UPS and RFC 6749 JSON) → [`TokenGrant`] / [`ProviderError`] |
 //! | [`lifecycle`] | one company's authorization as a state machine that returns [`lifecycle::Action`]s |
 //! | [`history`] | token-history rows, derived statuses, newest-first order, paging and its footer label |
