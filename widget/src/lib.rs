@@ -9,7 +9,7 @@
 //! supplies every message. The widget only carries data between core, the browser and the host.
 //!
 //! ```text
-//!  props / mount options ─▶ TokenManager ─▶ use_opt_in (effects: hook.rs) ─▶ HostApi (gloo-net)
+//!  props / mount options ─▶ TokenManager ─▶ use_opt_in (effects in hook/) ─▶ HostApi (gloo-net)
 //!                                │                 │  └────────────────────▶ Browser (storage, URL,
 //!                                │                 ▼                          popup, crypto, clock)
 //!                                │          PanelState reducer (state.rs, wraps core types)
@@ -117,17 +117,17 @@ pub fn TokenManager(props: &TokenManagerProps) -> Html {
             tz::Zone::local()
         })
     });
-    let opt_in = hook::use_opt_in(props, messages.clone());
+    let hook::OptIn { state, actions } = hook::use_opt_in(props, messages.clone());
     html! {
         <components::Panel
-            state={opt_in.state}
+            {state}
             {messages}
             {zone}
-            on_authorize={opt_in.authorize}
-            on_retry={opt_in.retry}
-            on_page={opt_in.go_to_page}
-            on_clear={opt_in.open_clear}
-            on_confirm_clear={opt_in.confirm_clear}
-            on_cancel_clear={opt_in.cancel_clear} />
+            on_authorize={actions.authorize.clone()}
+            on_retry={actions.retry.clone()}
+            on_page={actions.go_to_page.clone()}
+            on_clear={actions.open_clear.clone()}
+            on_confirm_clear={actions.confirm_clear.clone()}
+            on_cancel_clear={actions.cancel_clear.clone()} />
     }
 }
