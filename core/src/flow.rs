@@ -375,14 +375,7 @@ pub fn strip_callback_params(url: &str) -> String {
     let (base, query) = (&before_fragment[..q], &before_fragment[q + 1..]);
     let kept: Vec<&str> = query
         .split('&')
-        .filter(|pair| !pair.is_empty())
-        .filter(|pair| {
-            let key = form_urlencoded::parse(pair.as_bytes())
-                .next()
-                .map(|(k, _)| k.into_owned())
-                .unwrap_or_default();
-            !CALLBACK_PARAMS.contains(&key.as_str())
-        })
+        .filter(|pair| !pair.is_empty() && !is_callback_pair(pair))
         .collect();
     let mut out = String::with_capacity(url.len());
     out.push_str(base);
@@ -392,6 +385,15 @@ pub fn strip_callback_params(url: &str) -> String {
     }
     out.push_str(fragment);
     out
+}
+
+/// Is this `key=value` pair of a query one of the OAuth return parameters ([`CALLBACK_PARAMS`])?
+fn is_callback_pair(pair: &str) -> bool {
+    let key = form_urlencoded::parse(pair.as_bytes())
+        .next()
+        .map(|(k, _)| k.into_owned())
+        .unwrap_or_default();
+    CALLBACK_PARAMS.contains(&key.as_str())
 }
 
 /// Is `return_to` a same-origin path (`/x`, not `//host`, not `/\host`, no scheme)?

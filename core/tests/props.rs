@@ -1,4 +1,5 @@
-//! Property tests: paging, ordering, serde round trips, and "no parser panics".
+//! Property tests: paging, ordering, serde round trips, whose return a URL is, and "no parser
+//! panics".
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::collections::BTreeMap;
@@ -7,7 +8,8 @@ use proptest::prelude::*;
 use token_manager_core::api::ConfigResponse;
 use token_manager_core::config::ProviderConfig;
 use token_manager_core::flow::{
-    is_safe_return_to, strip_callback_params, CallbackParams, PendingAuthorization, DEFAULT_MAX_AGE,
+    classify_return, is_safe_return_to, strip_callback_params, CallbackParams,
+    PendingAuthorization, ReturnClaim, TabPending, DEFAULT_MAX_AGE,
 };
 use token_manager_core::history::{
     paginate, sort_newest_first, PageWindow, PerPage, RecordStatus, TokenRecord,
@@ -86,6 +88,56 @@ fn jsonish() -> impl Strategy<Value = Vec<u8>> {
             m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         serde_json::to_vec(&obj).unwrap()
     })
+}
+
+/// Pages where Authorize may have been clicked (`return_to`), with and without query and fragment.
+const RETURN_TOS: &[Option<&str>] = &[
+    None,
+    Some("/admin/token-manager"),
+    Some("/admin/token-manager?company=c1"),
+    Some("/admin/token-manager#top"),
+    Some("/portal/acme"),
+    Some("/portal/acme?x=1#frag"),
+];
+
+/// What `classify_return` tells the panel of company `me` on `url`, in a tab holding one
+/// pending authorization per entry of `return_tos` (company `c{i}`, state from seed `i + 1`).
+fn claim_for(me: usize, return_tos: &[Option<&str>], url: &str) -> ReturnClaim {
+    let pending = |i: usize| {
+        let seed = u8::try_from(i + 1).unwrap();
+        let company = format!("c{i}");
+        PendingAuthorization::start(
+            &config(),
+            &[seed; 64],
+            Timestamp(0),
+            &company,
+            return_tos[i],
+        )
+        .unwrap()
+        .1
+    };
+    classify_return(url, || TabPending {
+        own: Some(pending(me)),
+        opener: None,
+        others: (0..return_tos.len())
+            .filter(|&i| i != me)
+            .map(pending)
+            .collect(),
+    })
+}
+
+/// The code of an `Ours` claim, if it is one.
+fn claimed_code(claim: &ReturnClaim) -> Option<String> {
+    match claim {
+        ReturnClaim::Ours(own) => own
+            .params
+            .as_ref()
+            .ok()?
+            .code
+            .as_ref()
+            .map(|c| c.secret().clone()),
+        _ => None,
+    }
 }
 
 proptest! {
@@ -197,6 +249,51 @@ proptest! {
         // `strip_callback_params` takes URLs (`…?query`), not bare queries.
         if let (false, Ok(Some(p))) = (prefix.is_empty(), CallbackParams::parse(&stripped)) {
             prop_assert!(p.code.is_none() && p.state.is_none() && p.error.is_none(), "{stripped}");
+        }
+    }
+
+    #[test]
+    fn exactly_one_panel_claims_a_return_and_a_hand_over_is_final(
+        return_tos in prop::collection::vec(prop::sample::select(RETURN_TOS.to_vec()), 1..5),
+        owner in any::<prop::sample::Index>(),
+        code in "[A-Za-z0-9_-]{1,24}",
+        page in prop::sample::select(vec!["/admin/token-manager", "/admin/token-manager?company=c1", "/portal/acme"]),
+        extra in prop::sample::select(vec!["", "tab=1&", "scope=read&"]),
+        fragment in prop::sample::select(vec!["", "#top"]),
+    ) {
+        let origin = "https://portal.example";
+        let k = owner.index(return_tos.len());
+        let seed = u8::try_from(k + 1).unwrap();
+        let (authorize_url, _) = PendingAuthorization::start(&config(), &[seed; 64], Timestamp(0), "x", None).unwrap();
+        let state = authorize_url.query_pairs().find(|(key, _)| key == "state").unwrap().1.into_owned();
+        let sep = if page.contains('?') { '&' } else { '?' };
+        let url = format!("{origin}{page}{sep}{extra}code={code}&state={state}{fragment}");
+
+        // The owner's panel takes it, wherever it is shown.
+        prop_assert_eq!(claimed_code(&claim_for(k, &return_tos, &url)), Some(code.clone()), "{}", url);
+        // Every other panel leaves it alone or carries it to the owner's page, and they agree.
+        let others: Vec<ReturnClaim> = (0..return_tos.len()).filter(|&j| j != k).map(|j| claim_for(j, &return_tos, &url)).collect();
+        let mut targets = Vec::new();
+        for claim in &others {
+            match claim {
+                ReturnClaim::NotOurs => {}
+                ReturnClaim::HandOver(target) => targets.push(target.clone()),
+                other => prop_assert!(false, "{url}: another panel claimed {other:?}"),
+            }
+        }
+        prop_assert!(targets.is_empty() || targets.len() == others.len(), "{url}: {others:?}");
+        if let Some(target) = targets.first() {
+            // The owner's page exactly (its query and fragment), with the return's parameters.
+            prop_assert!(is_safe_return_to(target), "{}", target);
+            let page_of_target = strip_callback_params(target);
+            prop_assert_eq!(Some(page_of_target.as_str()), return_tos[k], "{}", url);
+            let there = format!("{origin}{target}");
+            prop_assert_eq!(claimed_code(&claim_for(k, &return_tos, &there)), Some(code.clone()), "{}", there);
+            // Final: no panel on that page carries it on.
+            for j in (0..return_tos.len()).filter(|&j| j != k) {
+                let claim = claim_for(j, &return_tos, &there);
+                prop_assert!(matches!(claim, ReturnClaim::NotOurs), "{there}: {claim:?}");
+            }
         }
     }
 

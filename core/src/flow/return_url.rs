@@ -47,7 +47,8 @@
 //! ```
 
 use super::{
-    is_safe_return_to, strip_callback_params, CallbackError, CallbackParams, PendingAuthorization,
+    is_callback_pair, is_safe_return_to, strip_callback_params, CallbackError, CallbackParams,
+    PendingAuthorization,
 };
 use crate::messages::ErrorCode;
 
@@ -212,17 +213,34 @@ fn path_of(url: &str) -> &str {
 }
 
 /// Where to carry a return that belongs to `owner` (another company's pending authorization of
-/// this tab): its `return_to` page plus the return's query, when that page is not this one.
-/// Panels of several companies on one page share the page, so nothing moves then.
+/// this tab): its `return_to` page with the return's OAuth parameters added to the query (before
+/// `return_to`'s fragment), when that page is not this one. Panels of several companies on one
+/// page share the page, so nothing moves then; fragments do not make another page.
+///
+/// Only the return's parameters travel: the others belong to this page. So at the target the
+/// stripped URL is `return_to` itself, and no panel there carries the return on again.
 fn hand_over_target(owner: &PendingAuthorization, url: &str) -> Option<String> {
     let return_to = owner.return_to.as_deref()?;
-    let here = strip_callback_params(url);
-    if !is_safe_return_to(return_to) || return_to == path_of(&here) {
+    if !is_safe_return_to(return_to) {
         return None;
     }
-    let query = search_of(url).trim_start_matches('?');
-    let sep = if return_to.contains('?') { '&' } else { '?' };
-    Some(format!("{return_to}{sep}{query}"))
+    let (page, fragment) = split_fragment(return_to);
+    let here = strip_callback_params(url);
+    if page == split_fragment(path_of(&here)).0 {
+        return None;
+    }
+    let query: Vec<&str> = search_of(url)
+        .trim_start_matches('?')
+        .split('&')
+        .filter(|pair| !pair.is_empty() && is_callback_pair(pair))
+        .collect();
+    let sep = if page.contains('?') { '&' } else { '?' };
+    Some(format!("{page}{sep}{}{fragment}", query.join("&")))
+}
+
+/// `(before, #fragment)`; the fragment part is empty when there is none.
+fn split_fragment(url: &str) -> (&str, &str) {
+    url.find('#').map_or((url, ""), |i| url.split_at(i))
 }
 
 #[cfg(test)]
@@ -363,6 +381,61 @@ mod tests {
             matches!(&claim, ReturnClaim::HandOver(t) if *t == format!("/portal/acme?code=abc&state={s}")),
             "{claim:?}"
         );
+    }
+
+    #[test]
+    fn a_hand_over_carries_only_the_return_and_keeps_the_fragment_last() {
+        let s = state(&pending("acme", 9, None));
+        // This page's own parameters stay here; the return goes before return_to's fragment.
+        let url = format!("{PAGE}?tab=1&code=abc&state={s}&iss=x#here");
+        let acme = pending("acme", 9, Some("/portal/acme?x=1#frag"));
+        let claim = classify_return(&url, tab(None, vec![acme]));
+        let expected = format!("/portal/acme?x=1&code=abc&state={s}&iss=x#frag");
+        assert!(
+            matches!(&claim, ReturnClaim::HandOver(t) if *t == expected),
+            "{claim:?}"
+        );
+        // The redirect URI page with a query of its own still hands over to the plain page,
+        // and at the target nothing moves again (no loop).
+        let acme = || pending("acme", 9, Some("/admin/token-manager"));
+        let claim = classify_return(&url, tab(None, vec![acme()]));
+        let ReturnClaim::HandOver(target) = claim else {
+            panic!("expected HandOver, got {claim:?}");
+        };
+        assert_eq!(
+            target,
+            format!("/admin/token-manager?code=abc&state={s}&iss=x")
+        );
+        let there = format!("https://portal.example{target}");
+        assert!(matches!(
+            classify_return(&there, tab(None, vec![acme()])),
+            ReturnClaim::NotOurs
+        ));
+        assert_eq!(
+            ours(classify_return(&there, tab(Some(acme()), vec![])))
+                .params
+                .unwrap()
+                .code
+                .unwrap()
+                .secret(),
+            "abc"
+        );
+    }
+
+    #[test]
+    fn a_fragment_does_not_make_another_page() {
+        let acme = pending("acme", 9, Some("/admin/token-manager#top"));
+        let url = format!("{PAGE}?code=abc&state={}", state(&acme));
+        assert!(matches!(
+            classify_return(&url, tab(None, vec![acme])),
+            ReturnClaim::NotOurs
+        ));
+        let acme = pending("acme", 9, Some("/admin/token-manager"));
+        let url = format!("{PAGE}?code=abc&state={}#top", state(&acme));
+        assert!(matches!(
+            classify_return(&url, tab(None, vec![acme])),
+            ReturnClaim::NotOurs
+        ));
     }
 
     #[test]
