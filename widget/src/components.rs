@@ -12,6 +12,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{HtmlElement, HtmlSelectElement, KeyboardEvent};
 use yew::prelude::*;
 
+use crate::hook::PanelActions;
 use crate::state::{Confirm, PanelState, Retry, View};
 use crate::tz::Zone;
 
@@ -390,18 +391,9 @@ pub(crate) struct PanelProps {
     pub(crate) messages: Rc<Messages>,
     /// The viewer's time zone.
     pub(crate) zone: Rc<Zone>,
-    /// Authorize clicked.
-    pub(crate) on_authorize: Callback<()>,
-    /// Retry clicked.
-    pub(crate) on_retry: Callback<Retry>,
-    /// A page asked for.
-    pub(crate) on_page: Callback<(u32, PerPage)>,
-    /// Clear clicked.
-    pub(crate) on_clear: Callback<()>,
-    /// Clear confirmed.
-    pub(crate) on_confirm_clear: Callback<()>,
-    /// Clear cancelled.
-    pub(crate) on_cancel_clear: Callback<()>,
+    /// What the controls do (one value for the whole tree; the children get the callback
+    /// they need from it).
+    pub(crate) actions: Rc<PanelActions>,
 }
 
 /// The whole panel for one [`PanelState`].
@@ -445,7 +437,7 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
     };
 
     let authorize_button = |busy: bool| {
-        let on_click = props.on_authorize.reform(|_: MouseEvent| ());
+        let on_click = props.actions.authorize.reform(|_: MouseEvent| ());
         html! {
             <button type="button" class="btn primary" part="button authorize-button"
                 ref={authorize_ref.clone()} disabled={busy} aria-disabled={busy.to_string()}
@@ -490,9 +482,9 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
             </>
         },
         View::Authorized { .. } => {
-            let on_clear = props.on_clear.reform(|_: MouseEvent| ());
+            let on_clear = props.actions.open_clear.reform(|_: MouseEvent| ());
             let after = focus_after_clear.clone();
-            let on_confirm = props.on_confirm_clear.reform(move |()| {
+            let on_confirm = props.actions.confirm_clear.reform(move |()| {
                 *after.borrow_mut() = true;
             });
             html! {
@@ -510,7 +502,7 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
                             busy={state.confirm == Confirm::Clearing}
                             return_focus={clear_ref.clone()}
                             on_confirm={on_confirm}
-                            on_cancel={props.on_cancel_clear.clone()} />
+                            on_cancel={props.actions.cancel_clear.clone()} />
                     }
                 </>
             }
@@ -532,7 +524,7 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
                         code={*code}
                         retry_label={label}
                         retry_is_authorize={retry_value == Retry::Authorize}
-                        on_retry={props.on_retry.reform(move |()| retry_value)} />
+                        on_retry={props.actions.retry.reform(move |()| retry_value)} />
                     if retry_value == Retry::Authorize {
                         { notes.clone() }
                     }
@@ -546,7 +538,7 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
         (_, Some(page)) => html! {
             <HistoryGrid page={page.clone()} busy={state.grid_busy}
                 messages={props.messages.clone()} zone={props.zone.clone()}
-                on_page={props.on_page.clone()} />
+                on_page={props.actions.go_to_page.clone()} />
         },
     };
 

@@ -123,11 +123,6 @@ pub fn TokenManager(props: &TokenManagerProps) -> Html {
             {state}
             {messages}
             {zone}
-            on_authorize={actions.authorize.clone()}
-            on_retry={actions.retry.clone()}
-            on_page={actions.go_to_page.clone()}
-            on_clear={actions.open_clear.clone()}
-            on_confirm_clear={actions.confirm_clear.clone()}
-            on_cancel_clear={actions.cancel_clear.clone()} />
+            {actions} />
     }
 }
