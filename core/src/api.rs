@@ -1,4 +1,5 @@
-//! The widget ↔ host HTTP contract (DESIGN §3), as serde types both sides share.
+//! The widget ↔ host HTTP contract, as serde types both sides share (the host also serves it
+//! as an OpenAPI document).
 //!
 //! All paths are relative to the widget's `api` base URL (the demo host mounts them under
 //! `/api/optin`). Timestamps are integers (ms since the epoch, UTC). State-changing requests

@@ -321,7 +321,8 @@ impl ProviderConfig {
     }
 }
 
-/// The validate-client answer (DESIGN §4).
+/// The answer of UPS's validate-client step (`{result, type, LassoRedirectURL}`, see
+/// `core/UPS-CONTRACT.md`).
 #[derive(Deserialize)]
 struct ValidateClientAnswer {
     #[serde(default)]

@@ -1,4 +1,4 @@
-//! Small typed components (STYLE 10): [`Panel`] composes [`StatusMessage`], [`HistoryGrid`]
+//! Small components with typed props: [`Panel`] composes [`StatusMessage`], [`HistoryGrid`]
 //! (with its [`Pager`]) and [`ConfirmDialog`]. All text comes from core's [`Messages`].
 
 use std::rc::Rc;
@@ -225,7 +225,8 @@ pub(crate) struct HistoryGridProps {
     pub(crate) on_page: Callback<(u32, PerPage)>,
 }
 
-/// The Token History table (DESIGN §1) and its pager.
+/// The Token History table (token created/expires, refresh token created/expires, status;
+/// newest first) and its pager.
 #[component]
 pub(crate) fn HistoryGrid(props: &HistoryGridProps) -> Html {
     let m = &props.messages;

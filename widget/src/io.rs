@@ -1,6 +1,7 @@
 //! The widget's IO, behind two small traits so tests can swap it.
 //!
-//! * [`HostApi`]: the widget ↔ host HTTP contract (DESIGN §3, [`token_manager_core::api`]).
+//! * [`HostApi`]: the widget ↔ host HTTP contract ([`token_manager_core::api`]; the host
+//!   serves it as `openapi.json`).
 //!   [`HttpHost`] speaks it with `gloo-net`, a timeout and the CSRF header.
 //! * [`Browser`]: the tab: `sessionStorage`, the URL, navigation, popups, entropy and the clock.
 //!   [`WebBrowser`] is the real one.
@@ -92,7 +93,8 @@ impl ApiFailure {
     }
 }
 
-/// The host contract (DESIGN §3). Paths are relative to the widget's `api` base URL.
+/// The widget ↔ host HTTP contract, one method per endpoint, in the types of
+/// [`token_manager_core::api`]. Paths are relative to the widget's `api` base URL.
 ///
 /// Implement it to serve the widget from another backend in Rust apps, or to fake the host in
 /// tests. Every method resolves (never hangs): implementations own their timeouts.

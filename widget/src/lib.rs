@@ -1,6 +1,6 @@
 //! # token-manager-widget
 //!
-//! The Token Manager panel (DESIGN §1) as a Yew component compiled to WebAssembly: a company
+//! The Token Manager panel as a Yew component compiled to WebAssembly: a company
 //! admin clicks **Authorize**, signs in at UPS.com (or any OAuth 2.0 server), comes back, and
 //! sees the **Token History** grid; **Clear** dissolves the authorization.
 //!

@@ -1,6 +1,6 @@
-//! The JavaScript API (ARCHITECTURE "widget ↔ pkg", STYLE 11): `mount(element, options)` →
-//! `WidgetHandle { update, destroy }`. No `#[wasm_bindgen(start)]`: the library does nothing
-//! until mounted.
+//! The JavaScript API (the "widget ↔ pkg" contract in ARCHITECTURE.md, wrapped by the npm
+//! package): `mount(element, options)` → `WidgetHandle { update, destroy }`. No
+//! `#[wasm_bindgen(start)]`: the library does nothing until mounted.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;

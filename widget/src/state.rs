@@ -1,5 +1,5 @@
-//! The panel's state: a reducer around core types (STYLE 9). Pure — no IO, no DOM — so it is
-//! unit-tested natively. Effects that feed it live in [`crate::hook`].
+//! The panel's state: a reducer around core types. Pure — no IO, no DOM — so it is unit-tested
+//! natively; the effects that feed it all live in one hook, [`crate::hook`].
 //!
 //! ```text
 //!            Reload                TokensLoaded(status)
@@ -30,7 +30,8 @@ pub enum Retry {
     Authorize,
 }
 
-/// What the panel shows (DESIGN §1).
+/// What the panel shows: loading, not authorized (Authorize), on the way to the provider, a
+/// token being generated, authorized (history and Clear), invalidated, or an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum View {
     /// First load in progress.
