@@ -3,8 +3,8 @@
 //! The example Token Manager host: the confidential half of the opt-in flow. It holds the
 //! client secret, exchanges authorization codes, keeps the tokens encrypted in SQLite, refreshes
 //! them before they expire, retrieves data on the admin's behalf, and dissolves everything on
-//! Clear. It also serves a demo portal around the widget, and (in [`mock_ups`]) a faithful
-//! mock of UPS's OAuth API on its own origin.
+//! Clear. It also serves a demo portal around the widget and, with the default `mock` feature,
+//! starts the mock UPS (crate `mock-ups`) on its own origin.
 //!
 //! ```text
 //!  browser ── /, /exports, /admin/token-manager (pages) ─┐
@@ -40,7 +40,6 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod jobs;
-pub mod mock_ups;
 pub mod ops;
 mod pages;
 pub mod provider;

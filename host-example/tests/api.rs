@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use common::*;
-use host_example::mock_ups::{EndpointFault, FaultKind, Faults};
+use mock_ups::{EndpointFault, FaultKind, Faults};
 use serde_json::{json, Value};
 
 fn code(body: &Value) -> &str {

@@ -19,10 +19,10 @@ use base64::Engine as _;
 use common::*;
 use host_example::crypto::{Field, Sealed, TokenCipher, TokenKey};
 use host_example::jobs::refresh_due;
-use host_example::mock_ups::{spawn, EndpointFault, FaultKind, Faults, MockConfig, MockUps};
 use host_example::ops::{refresh_company, RefreshOutcome};
 use host_example::state::OffsetClock;
 use host_example::store::SqliteStore;
+use mock_ups::{spawn, EndpointFault, FaultKind, Faults, MockConfig, MockUps};
 use rand::RngCore;
 use serde_json::{json, Value};
 use token_manager_core::api::ConfigResponse;
@@ -748,8 +748,7 @@ async fn sigkill_during_exchange_and_refresh_never_loses_or_duplicates_anything(
         let after = check_invariants(&setup.db, &cipher);
         let stats = mock.stats();
         // Requests the provider received but never completed: the kill cut them mid-flight.
-        let cut =
-            |s: &host_example::mock_ups::MockStats| s.refresh_requests - s.refreshes_succeeded;
+        let cut = |s: &mock_ups::MockStats| s.refresh_requests - s.refreshes_succeeded;
         if cut(&stats) > cut(&pre) {
             *tally
                 .entry("kill landed mid-refresh (request at the provider)")

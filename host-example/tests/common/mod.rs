@@ -11,14 +11,12 @@ use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use host_example::config::{HostConfig, HttpLimits};
 use host_example::crypto::{TokenCipher, TokenKey};
-use host_example::mock_ups::{
-    spawn, EndpointFault, FaultKind, Faults, MockConfig, MockStats, MockUps,
-};
 use host_example::provider::Provider;
 use host_example::state::OffsetClock;
 use host_example::store::{ClaimKind, ClaimOutcome, SqliteStore, Store, TokenPair};
 use host_example::{app, AppState};
 use http_body_util::BodyExt;
+use mock_ups::{spawn, EndpointFault, FaultKind, Faults, MockConfig, MockStats, MockUps};
 use oauth2::ClientSecret;
 use rand::RngCore;
 use serde_json::{json, Value};

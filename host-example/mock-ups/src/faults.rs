@@ -1,5 +1,5 @@
 //! Fault injection for the mock UPS: what the token and refresh endpoints do wrong, and
-//! how the sign-in screens misbehave. See the module docs of [`super`] for the JSON shape.
+//! how the sign-in screens misbehave. See the [crate docs](crate#faults) for the JSON shape.
 
 use std::str::FromStr;
 
@@ -40,7 +40,8 @@ impl Faults {
 impl FromStr for Faults {
     type Err = String;
 
-    /// Parse the JSON form (as given to `--mock-faults '<json>'` or `POST /mock/faults`).
+    /// Parse the JSON form (as given to the binary's `--faults '<json>'`, the host's
+    /// `--mock-faults`, or `POST /mock/faults`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         serde_json::from_str(s).map_err(|e| format!("invalid mock UPS faults JSON: {e}"))
     }
@@ -83,7 +84,7 @@ impl EndpointFault {
 
     /// Take one application of this fault: returns the fault to apply to the current request
     /// (if any) and counts `times` down, clearing the fault when it is used up.
-    pub(super) fn take(&mut self) -> Option<AppliedFault> {
+    pub(crate) fn take(&mut self) -> Option<AppliedFault> {
         if self.kind == FaultKind::None || self.times == Some(0) {
             return None;
         }
@@ -134,7 +135,7 @@ pub enum FaultKind {
 
 /// One application of an [`EndpointFault`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum AppliedFault {
+pub(crate) enum AppliedFault {
     Status(u16),
     Slow(std::time::Duration),
     Timeout,

@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 use token_manager_core::time::Timestamp;
 use url::Url;
 
-use super::faults::{AppliedFault, TIMEOUT_HANG};
-use super::state::{now_ms, valid_challenge, Redemption, Request, TokenAnswer, UpsError};
-use super::{MockUps, APP_DISPLAY_NAME, SIGNIN_PATH};
+use crate::error::UpsError;
+use crate::faults::{AppliedFault, TIMEOUT_HANG};
+use crate::model::{now_ms, valid_challenge, Redemption, Request, TokenAnswer};
+use crate::{token_fingerprint, MockUps, APP_DISPLAY_NAME, SIGNIN_PATH};
 
 /// Longest query string or parameter the mock reads.
 const MAX_PARAM_LEN: usize = 4096;
@@ -202,8 +203,6 @@ pub(super) async fn authorize(State(m): State<MockUps>, RawQuery(q): RawQuery) -
     resp
 }
 
-/// Apply an injected fault: `Some(answer)` to send instead of processing, `None` to go on
-/// (after the delay of a slow fault).
 /// Count a request to the token or refresh endpoint, then answer with the fault armed for that
 /// endpoint, if any (before the form is read, so no code or refresh token is spent).
 async fn endpoint_fault(m: &MockUps, endpoint: Request) -> Option<Response> {
@@ -224,6 +223,8 @@ async fn endpoint_fault(m: &MockUps, endpoint: Request) -> Option<Response> {
     apply_fault(fault).await
 }
 
+/// Apply an injected fault: `Some(answer)` to send instead of processing, `None` to go on
+/// (after the delay of a slow fault).
 async fn apply_fault(fault: Option<AppliedFault>) -> Option<Response> {
     match fault? {
         AppliedFault::Status(500) => Some(ups_error(UpsError::new(
@@ -327,7 +328,7 @@ pub(super) async fn token(
         Ok(t) => {
             tracing::info!(
                 client_id = t.client_id,
-                access = super::token_fingerprint(&t.access_token),
+                access = token_fingerprint(&t.access_token),
                 "mock UPS: code exchanged"
             );
             token_answer(t)
@@ -395,7 +396,7 @@ pub(super) async fn refresh(
             tracing::info!(
                 client_id = t.client_id,
                 refresh_count = t.refresh_count,
-                access = super::token_fingerprint(&t.access_token),
+                access = token_fingerprint(&t.access_token),
                 "mock UPS: token refreshed"
             );
             token_answer(t)

@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use super::faults::Faults;
-use super::MockUps;
+use crate::faults::Faults;
+use crate::MockUps;
 
 /// `{"error":{"code","message"}}` (the control API speaks the host's error shape, not UPS's).
 fn control_error(status: StatusCode, code: &str, message: &str) -> Response {

@@ -1,0 +1,244 @@
+//! The model's rules without HTTP or a clock: codes, PKCE, refresh rotation, password
+//! change, client authentication, fingerprints.
+#![allow(clippy::unwrap_used)]
+use url::Url;
+
+use super::*;
+use crate::config::Settings;
+use crate::error::UpsError;
+
+fn setup() -> (State, Settings) {
+    let config = MockConfig::default();
+    let settings = Settings {
+        public_url: config.public_url.clone(),
+        access_ttl: Duration::from_secs(10),
+        refresh_ttl: Duration::from_secs(100),
+        code_ttl: Duration::from_secs(60),
+    };
+    (State::new(&config), settings)
+}
+
+fn txn(challenge: Option<String>) -> Txn {
+    Txn {
+        client_id: "demo-client".into(),
+        redirect_uri: Url::parse("http://127.0.0.1:8080/admin/token-manager").unwrap(),
+        state: Some("s".into()),
+        scope: "read".into(),
+        challenge,
+        created_ms: 1_000,
+        step: Step::Identify,
+        failed_passwords: 0,
+    }
+}
+
+const REDIRECT: &str = "http://127.0.0.1:8080/admin/token-manager";
+
+#[test]
+fn code_is_single_use_and_replay_revokes() {
+    let (mut s, set) = setup();
+    let code = s.issue_code(&set, &txn(None), "Demo", 1_000);
+    let t = s
+        .redeem_code(
+            &set,
+            &Redemption {
+                client_id: "demo-client",
+                secret_proven: true,
+                code: &code,
+                redirect_uri: REDIRECT,
+                code_verifier: None,
+            },
+            2_000,
+        )
+        .unwrap();
+    assert_eq!(t.refresh_count, "0");
+    assert!(s.data_call(Some(&t.access_token), 3_000).is_ok());
+    let replay = s
+        .redeem_code(
+            &set,
+            &Redemption {
+                client_id: "demo-client",
+                secret_proven: true,
+                code: &code,
+                redirect_uri: REDIRECT,
+                code_verifier: None,
+            },
+            3_000,
+        )
+        .unwrap_err();
+    assert_eq!(replay.code, "invalid_grant");
+    assert_eq!(
+        s.data_call(Some(&t.access_token), 3_000),
+        Err(UpsError::invalid_bearer())
+    );
+    assert!(s
+        .refresh(&set, "demo-client", &t.refresh_token, 3_000)
+        .is_err());
+    assert_eq!(s.stats(3_000).codes_replayed, 1);
+}
+
+#[test]
+fn code_expiry_and_redirect_and_pkce() {
+    let (mut s, set) = setup();
+    let code = s.issue_code(&set, &txn(None), "demo", 1_000);
+    let e = s
+        .redeem_code(
+            &set,
+            &Redemption {
+                client_id: "demo-client",
+                secret_proven: true,
+                code: &code,
+                redirect_uri: REDIRECT,
+                code_verifier: None,
+            },
+            61_000,
+        )
+        .unwrap_err();
+    assert!(e.message.contains("expired"));
+
+    let code = s.issue_code(&set, &txn(None), "demo", 1_000);
+    let e = s
+        .redeem_code(
+            &set,
+            &Redemption {
+                client_id: "demo-client",
+                secret_proven: true,
+                code: &code,
+                redirect_uri: "http://127.0.0.1:8080/x",
+                code_verifier: None,
+            },
+            2_000,
+        )
+        .unwrap_err();
+    assert!(e.message.contains("redirect_uri"));
+
+    let verifier = "a".repeat(43);
+    let challenge = pkce::code_challenge(verifier.as_bytes());
+    let code = s.issue_code(&set, &txn(Some(challenge.clone())), "demo", 1_000);
+    let e = s
+        .redeem_code(
+            &set,
+            &Redemption {
+                client_id: "demo-client",
+                secret_proven: true,
+                code: &code,
+                redirect_uri: REDIRECT,
+                code_verifier: Some(&"b".repeat(43)),
+            },
+            2_000,
+        )
+        .unwrap_err();
+    assert!(e.message.contains("code_verifier"));
+    let code = s.issue_code(&set, &txn(Some(challenge)), "demo", 1_000);
+    assert!(s
+        .redeem_code(
+            &set,
+            &Redemption {
+                client_id: "demo-client",
+                secret_proven: false,
+                code: &code,
+                redirect_uri: REDIRECT,
+                code_verifier: Some(&verifier)
+            },
+            2_000
+        )
+        .is_ok());
+    // Public client without PKCE: no proof at all.
+    let code = s.issue_code(&set, &txn(None), "demo", 1_000);
+    assert_eq!(
+        s.redeem_code(
+            &set,
+            &Redemption {
+                client_id: "demo-client",
+                secret_proven: false,
+                code: &code,
+                redirect_uri: REDIRECT,
+                code_verifier: None
+            },
+            2_000
+        )
+        .unwrap_err(),
+        UpsError::missing_auth()
+    );
+}
+
+#[test]
+fn refresh_rotates_and_password_change_revokes() {
+    let (mut s, set) = setup();
+    let code = s.issue_code(&set, &txn(None), "demo", 1_000);
+    let t0 = s
+        .redeem_code(
+            &set,
+            &Redemption {
+                client_id: "demo-client",
+                secret_proven: true,
+                code: &code,
+                redirect_uri: REDIRECT,
+                code_verifier: None,
+            },
+            1_000,
+        )
+        .unwrap();
+    let t1 = s
+        .refresh(&set, "demo-client", &t0.refresh_token, 2_000)
+        .unwrap();
+    assert_eq!(t1.refresh_count, "1");
+    assert_ne!(t1.refresh_token, t0.refresh_token);
+    let e = s
+        .refresh(&set, "demo-client", &t0.refresh_token, 2_000)
+        .unwrap_err();
+    assert!(e.message.contains("already been used"));
+    assert!(s.refresh(&set, "other", &t1.refresh_token, 2_000).is_err());
+    let change = s.change_password("DEMO", "new").unwrap();
+    assert_eq!(change.revoked_refresh_tokens, 1);
+    assert_eq!(change.revoked_access_tokens, 2);
+    assert!(s
+        .refresh(&set, "demo-client", &t1.refresh_token, 3_000)
+        .is_err());
+    assert!(s.check_password("demo", "new"));
+    assert!(!s.check_password("demo", "demo-password"));
+    assert!(!s.check_password("nobody", "new"));
+    assert!(s.change_password("nobody", "x").is_none());
+    let stats = s.stats(3_000);
+    assert_eq!(stats.active_access_tokens, 0);
+    assert_eq!(stats.refresh_tokens_spent, 1);
+    assert_eq!(stats.users["demo"].password_changes, 1);
+}
+
+#[test]
+fn client_authentication() {
+    let (s, _) = setup();
+    let ok = |id: &str, secret: &str| Some(Ok((id.to_owned(), secret.to_owned())));
+    assert_eq!(
+        s.authenticate(ok("demo-client", "demo-secret"), None, false),
+        Ok(("demo-client".into(), true))
+    );
+    assert_eq!(
+        s.authenticate(ok("demo-client", "nope"), None, false),
+        Err(UpsError::invalid_client())
+    );
+    assert_eq!(
+        s.authenticate(ok("demo-client", "demo-secret"), Some("other"), false),
+        Err(UpsError::invalid_client())
+    );
+    assert_eq!(
+        s.authenticate(Some(Err(())), None, true),
+        Err(UpsError::missing_auth())
+    );
+    assert_eq!(
+        s.authenticate(None, Some("demo-client"), false),
+        Err(UpsError::missing_auth())
+    );
+    assert_eq!(
+        s.authenticate(None, Some("demo-client"), true),
+        Ok(("demo-client".into(), false))
+    );
+}
+
+#[test]
+fn fingerprints_are_short_and_stable() {
+    let f = token_fingerprint("abc");
+    assert_eq!(f.len(), 12);
+    assert_eq!(f, token_fingerprint("abc"));
+    // SHA-256("abc") = ba7816bf8f01cfea…
+    assert_eq!(f, "ba7816bf8f01");
+}
