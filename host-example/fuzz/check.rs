@@ -1,5 +1,5 @@
 //! The checks of the `api_bodies` fuzz target, shared with the corpus replay in
-//! `host-example/tests/hostile.rs` (`#[path]`-included by both, so CI replays the corpus on
+//! `host-example/tests/host/hostile.rs` (`#[path]`-included by both, so CI replays the corpus on
 //! stable with exactly the fuzzer's assertions).
 //!
 //! Input: one selector byte, then the bytes a client sent. Selector `% 3`: `0` an `/exchange`
@@ -77,7 +77,7 @@ fn exchange(body: &[u8]) {
             assert_eq!(parsed.redirect_uri, REDIRECT);
         }
         Err(e) => refused(
-            &e,
+            &AppError::from(e),
             &[
                 ErrorCode::InvalidRequest,
                 ErrorCode::UnknownCompany,

@@ -226,7 +226,7 @@ pub struct OpenError(&'static str);
 ///
 /// Seals under the current key; opens under the current key or, during a key rotation, any of
 /// the old keys given to [`TokenCipher::with_old_keys`] (see
-/// [`SqliteStore::reencrypt`](crate::store::SqliteStore::reencrypt)).
+/// [`Store::reencrypt`](crate::store::Store::reencrypt)).
 #[derive(Clone)]
 pub struct TokenCipher {
     cipher: Aes256Gcm,

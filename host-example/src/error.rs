@@ -1,15 +1,22 @@
-//! The one error type of the HTTP layer.
+//! The one mapping from failures to HTTP.
 //!
-//! Every handler returns `Result<_, AppError>`. The client gets a stable
-//! [`ErrorCode`] and a plain message in [`ApiErrorBody`] (`{"error":{"code","message"}}`);
-//! the detail — never a secret — goes to the log exactly once, here.
+//! Every handler returns `Result<_, AppError>`. The client gets a stable [`ErrorCode`] and a
+//! plain message in [`ApiErrorBody`] (`{"error":{"code","message"}}`); the error itself, with
+//! its chain of sources, rides in the response's extensions to [`log_errors`], the middleware
+//! that logs it exactly once. No error here carries a secret (token types redact; provider
+//! text is bounded by core).
+
+use std::sync::Arc;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use token_manager_core::api::{ApiError, ApiErrorBody};
 use token_manager_core::{ErrorCode, ProviderError, ProviderErrorKind};
 
+use crate::ops::OpError;
 use crate::store::StoreError;
 
 /// Everything a request can fail with.
@@ -28,24 +35,12 @@ pub enum AppError {
     /// Missing/wrong CSRF header or a foreign `Origin`.
     #[error("csrf check failed: {0}")]
     Csrf(&'static str),
-    /// The `redirect_uri` is not on the allow-list.
-    #[error("redirect_uri not on the allow-list")]
-    RedirectUriNotAllowed,
-    /// The company is not configured.
-    #[error("unknown company")]
-    UnknownCompany,
     /// No portal session.
     #[error("no portal session")]
     Unauthenticated,
     /// Too many requests from this client.
     #[error("rate limited")]
     RateLimited,
-    /// Another change to the same authorization won the race.
-    #[error("conflict: {0}")]
-    Conflict(String),
-    /// The provider failed or refused.
-    #[error("provider: {0}")]
-    Provider(#[from] ProviderError),
     /// The host's own deadline passed.
     #[error("request timed out")]
     Timeout,
@@ -55,13 +50,15 @@ pub enum AppError {
     /// The path exists but not with this method.
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// The database is busy (locked by another connection past the busy timeout) or full:
-    /// nothing was changed; the client may retry shortly.
-    #[error("storage unavailable: {0}")]
-    StorageUnavailable(String),
-    /// Anything else inside the host (storage, crypto, a panicked task).
-    #[error("internal: {0}")]
-    Internal(String),
+    /// An operation failed (its cause is the source).
+    #[error(transparent)]
+    Op(#[from] OpError),
+    /// A task the request ran to completion panicked or was cancelled.
+    #[error("background task failed")]
+    Task(#[from] tokio::task::JoinError),
+    /// A failure of the HTTP stack itself (a layer's error).
+    #[error("internal")]
+    Internal(#[source] axum::BoxError),
 }
 
 impl AppError {
@@ -75,32 +72,17 @@ impl AppError {
                 ErrorCode::InvalidRequest,
             ),
             AppError::Csrf(_) => (StatusCode::FORBIDDEN, ErrorCode::CsrfRejected),
-            AppError::RedirectUriNotAllowed => {
-                (StatusCode::BAD_REQUEST, ErrorCode::RedirectUriNotAllowed)
-            }
-            AppError::UnknownCompany => (StatusCode::NOT_FOUND, ErrorCode::UnknownCompany),
             AppError::Unauthenticated => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated),
             AppError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
-            AppError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::InvalidRequest),
-            AppError::Provider(e) => {
-                // A used or expired code is the caller's input being refused: 400. Everything
-                // else is the upstream failing us: 502 (a gateway error), code kept.
-                let status = if e.kind == ProviderErrorKind::InvalidGrant {
-                    StatusCode::BAD_REQUEST
-                } else {
-                    StatusCode::BAD_GATEWAY
-                };
-                (status, e.error_code())
-            }
             AppError::Timeout => (StatusCode::GATEWAY_TIMEOUT, ErrorCode::Timeout),
             AppError::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             AppError::MethodNotAllowed => {
                 (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::InvalidRequest)
             }
-            AppError::StorageUnavailable(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Internal)
+            AppError::Op(e) => op_status_and_code(e),
+            AppError::Task(_) | AppError::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
             }
-            AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
 
@@ -109,8 +91,9 @@ impl AppError {
         let (_, code) = self.status_and_code();
         let message = match self {
             // Validation details are the caller's own input, not internals: say what is wrong.
-            AppError::InvalidRequest(why) => format!("{} ({why})", code.default_message()),
-            AppError::UnsupportedMediaType(why) => {
+            AppError::InvalidRequest(why)
+            | AppError::UnsupportedMediaType(why)
+            | AppError::Op(OpError::InvalidRequest(why)) => {
                 format!("{} ({why})", code.default_message())
             }
             AppError::PayloadTooLarge => {
@@ -122,7 +105,7 @@ impl AppError {
                     code.default_message()
                 )
             }
-            AppError::StorageUnavailable(_) => format!(
+            AppError::Op(OpError::Store(e)) if e.is_transient() => format!(
                 "{} (its storage is busy or full right now; nothing was changed, try again shortly)",
                 code.default_message()
             ),
@@ -133,7 +116,7 @@ impl AppError {
                 code,
                 message,
                 provider_code: match self {
-                    AppError::Provider(e) => Some(e.code.clone()),
+                    AppError::Op(OpError::Provider(e)) => Some(e.code.clone()),
                     _ => None,
                 },
             },
@@ -141,17 +124,40 @@ impl AppError {
     }
 }
 
+fn op_status_and_code(e: &OpError) -> (StatusCode, ErrorCode) {
+    match e {
+        OpError::UnknownCompany => (StatusCode::NOT_FOUND, ErrorCode::UnknownCompany),
+        OpError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
+        OpError::RedirectUriNotAllowed => {
+            (StatusCode::BAD_REQUEST, ErrorCode::RedirectUriNotAllowed)
+        }
+        OpError::Conflict(_) | OpError::Store(StoreError::Conflict) => {
+            (StatusCode::CONFLICT, ErrorCode::InvalidRequest)
+        }
+        OpError::Provider(e) => {
+            // A used or expired code is the caller's input being refused: 400. Everything
+            // else is the upstream failing us: 502 (a gateway error), code kept.
+            let status = if e.kind == ProviderErrorKind::InvalidGrant {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            (status, e.error_code())
+        }
+        // Busy past the busy timeout, or full: nothing was changed; the client may retry.
+        OpError::Store(e) if e.is_transient() => {
+            (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Internal)
+        }
+        OpError::Store(_) | OpError::Invariant(_) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
+        }
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        // The one place the detail is logged. ProviderError and the variants above never carry
-        // a token or secret (token types redact; provider text is bounded by core).
-        if status.is_server_error() {
-            tracing::error!(status = status.as_u16(), code = code.as_str(), detail = %self, "request failed");
-        } else {
-            tracing::info!(status = status.as_u16(), code = code.as_str(), detail = %self, "request refused");
-        }
-        (
+        let (status, _) = self.status_and_code();
+        let mut response = (
             status,
             [(
                 header::CONTENT_TYPE,
@@ -159,8 +165,53 @@ impl IntoResponse for AppError {
             )],
             html_safe_json(&self.body()),
         )
-            .into_response()
+            .into_response();
+        // For `log_errors`: the error itself, sources and all.
+        response.extensions_mut().insert(Arc::new(self));
+        response
     }
+}
+
+/// Middleware: log the [`AppError`] behind an error response, once, with its sources.
+pub async fn log_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if let Some(error) = response.extensions().get::<Arc<AppError>>() {
+        let (status, code) = error.status_and_code();
+        let detail = chain(error.as_ref());
+        if status.is_server_error() {
+            tracing::error!(
+                status = status.as_u16(),
+                code = code.as_str(),
+                detail,
+                "request failed"
+            );
+        } else {
+            tracing::info!(
+                status = status.as_u16(),
+                code = code.as_str(),
+                detail,
+                "request refused"
+            );
+        }
+    }
+    response
+}
+
+/// `error: source: source…`, each cause once (a `transparent` variant repeats its source's text).
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut last = text.clone();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if part != last && !last.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        last = part;
+        source = cause.source();
+    }
+    text
 }
 
 /// The body as JSON with `<`, `>` and `&` written as `\u003c`, `\u003e`, `\u0026`: the same JSON
@@ -176,13 +227,13 @@ fn html_safe_json(body: &ApiErrorBody) -> String {
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict => AppError::Conflict(
-                "the authorization changed concurrently; reload and retry".into(),
-            ),
-            e if e.is_transient() => AppError::StorageUnavailable(e.to_string()),
-            other => AppError::Internal(other.to_string()),
-        }
+        AppError::Op(OpError::Store(e))
+    }
+}
+
+impl From<ProviderError> for AppError {
+    fn from(e: ProviderError) -> Self {
+        AppError::Op(OpError::Provider(e))
     }
 }
 
@@ -215,8 +266,14 @@ impl From<QueryRejection> for AppError {
     }
 }
 
-impl From<tokio::task::JoinError> for AppError {
-    fn from(e: tokio::task::JoinError) -> Self {
-        AppError::Internal(format!("background task failed: {e}"))
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_chain_names_each_cause_once() {
+        let e = AppError::Op(OpError::Store(StoreError::Misuse("x")));
+        assert_eq!(chain(&e), "storage: storage misuse: x");
     }
 }

@@ -4,26 +4,23 @@
 //! stable 4xx answer, and the SQLite file must be **byte-identical** before and after.
 //! Also: callback tampering as the host sees it (code replay, HTML from a hostile provider, HTML
 //! in the callback query), and secrets in logs.
-#![allow(clippy::unwrap_used, missing_docs)]
-
-mod common;
 
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use crate::harness::*;
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue, Method, Request, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use common::*;
+use host_example::clock::OffsetClock;
 use host_example::crypto::TokenKey;
 use host_example::jobs::refresh_due;
 use host_example::ops::RefreshOutcome;
-use host_example::state::OffsetClock;
 use serde_json::{json, Value};
 use token_manager_core::config::ups;
 use token_manager_core::AuthorizationStatus;
@@ -496,11 +493,13 @@ async fn run_case(h: &Harness, c: &Case) -> Result<(), String> {
 #[tokio::test]
 async fn hostile_requests_get_their_4xx_and_leave_the_database_byte_identical() {
     logs();
-    let h = Harness::with(|s| s.host.exchange_per_minute = 100_000).await;
+    let h = Harness::builder()
+        .exchange_per_minute(100_000)
+        .start()
+        .await;
     // Something worth protecting: an active authorization and a history to page through.
-    let (s, _) = h.authorize(COMPANY).await;
-    assert_eq!(s, StatusCode::CREATED);
-    host_example::seed_history(&h.state, "acme", 23)
+    assert_eq!(h.authorize(COMPANY).await.status, StatusCode::CREATED);
+    host_example::ops::seed_history(&h.state, "acme", 23, "admin")
         .await
         .unwrap();
     let tokens_before = h.stored_tokens(COMPANY).await.unwrap();
@@ -587,8 +586,8 @@ async fn a_replayed_code_is_refused_stores_nothing_and_kills_the_grant_it_produc
     assert_eq!(dump, dump2);
     assert!(bytes == bytes2, "a refused replay changed the database");
     let tokens = h.tokens(COMPANY).await;
-    assert_eq!(tokens["total"], 1);
-    assert_eq!(tokens["rows"][0]["id"], first["record"]["id"]);
+    assert_eq!(tokens.total, 1);
+    assert_eq!(json!(tokens.rows[0].id), first["record"]["id"]);
     // RFC 6749 §4.1.2: the provider revokes what the code produced; the host learns it at the
     // next refresh and ends the authorization cleanly (Invalidated, tokens wiped).
     assert_eq!(h.stats().codes_replayed, 1);
@@ -682,7 +681,7 @@ async fn html_from_a_hostile_provider_comes_back_only_as_json_text() {
         // Whatever the provider sent, no markup byte reaches the browser: its description is
         // never passed on, its code only as a \u-escaped JSON string.
         assert!(!text.contains(['<', '>']), "{text}");
-        let row = state.db(|s| s.authorization(COMPANY)).await.unwrap();
+        let row = state.store().authorization(COMPANY).await.unwrap();
         if status == 200 {
             // Core accepts a bare access token (RFC 6749 makes the rest optional); the answer
             // carries metadata only, the token is stored encrypted.
@@ -752,7 +751,7 @@ async fn no_secret_reaches_the_logs_or_the_api() {
     host_example::jobs::retrieve_all(&h.state, 1).await;
     let (s, replay) = h.post("/api/optin/exchange", &exchange_json(&body)).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    let tokens = h.tokens(COMPANY).await;
+    let tokens = serde_json::to_string(&h.tokens(COMPANY).await).unwrap();
     let status = h
         .get(&format!("/api/optin/status?company={COMPANY}"))
         .await
@@ -864,7 +863,7 @@ fn return_to_rejects_every_open_redirect_shape() {
 // ---------------------------------------------------------------------------------------------
 // The fuzz corpus of `host-example/fuzz` (target `api_bodies`), replayed on stable.
 
-#[path = "../fuzz/check.rs"]
+#[path = "../../fuzz/check.rs"]
 mod fuzz_check;
 
 #[test]

@@ -4,31 +4,27 @@
 //!
 //! `TM_CRASH_ITERATIONS` (default 10) sets the number of kill/restart rounds; `TM_CRASH_SEED`
 //! the seed of the kill delays (default fixed, so a run is reproducible up to scheduling).
-#![allow(clippy::unwrap_used, missing_docs)]
-
-mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::harness::binary::{opt_in, BinarySetup};
+use crate::harness::*;
 use axum::http::StatusCode;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use common::*;
+use host_example::clock::OffsetClock;
 use host_example::crypto::{Field, Sealed, TokenCipher, TokenKey};
 use host_example::jobs::refresh_due;
 use host_example::ops::{refresh_company, RefreshOutcome};
-use host_example::state::OffsetClock;
-use host_example::store::SqliteStore;
-use mock_ups::{spawn, EndpointFault, FaultKind, Faults, MockConfig, MockUps};
+use host_example::store::{SqliteStore, Store};
+use mock_ups::{spawn, EndpointFault, FaultKind, Faults, MockConfig};
 use rand::RngCore;
-use serde_json::{json, Value};
-use token_manager_core::api::ConfigResponse;
-use token_manager_core::flow::{CallbackParams, PendingAuthorization, DEFAULT_MAX_AGE};
+use serde_json::json;
 use token_manager_core::lifecycle::RefreshPolicy;
-use token_manager_core::{AuthorizationStatus, Timestamp};
+use token_manager_core::AuthorizationStatus;
 
 fn fault(kind: FaultKind, slow_ms: Option<u64>) -> Faults {
     Faults {
@@ -68,9 +64,11 @@ fn integrity(db: &Path) -> String {
 
 #[tokio::test]
 async fn a_failing_token_endpoint_leaves_the_previous_authorization_untouched() {
-    let h = Harness::with(|s| s.limits.timeout = Duration::from_millis(600)).await;
-    let (s, _) = h.authorize(COMPANY).await;
-    assert_eq!(s, StatusCode::CREATED);
+    let h = Harness::builder()
+        .provider_timeout(Duration::from_millis(600))
+        .start()
+        .await;
+    assert_eq!(h.authorize(COMPANY).await.status, StatusCode::CREATED);
     let before = h.stored_tokens(COMPANY).await.unwrap();
     let rows = history_rows(&h.db);
     for (kind, slow, status, code) in [
@@ -113,7 +111,10 @@ async fn a_failing_token_endpoint_leaves_the_previous_authorization_untouched() 
 
 #[tokio::test]
 async fn refresh_faults_back_off_exponentially_and_keep_the_pair() {
-    let h = Harness::with(|s| s.limits.timeout = Duration::from_millis(500)).await;
+    let h = Harness::builder()
+        .provider_timeout(Duration::from_millis(500))
+        .start()
+        .await;
     let policy = RefreshPolicy::default();
     for (kind, slow, attempts) in [
         (FaultKind::Status500, None, 8),
@@ -123,8 +124,7 @@ async fn refresh_faults_back_off_exponentially_and_keep_the_pair() {
         (FaultKind::Slow, Some(1_200), 2),
     ] {
         h.clock.reset();
-        let (s, _) = h.authorize(COMPANY).await;
-        assert_eq!(s, StatusCode::CREATED);
+        assert_eq!(h.authorize(COMPANY).await.status, StatusCode::CREATED);
         let before = h.stored_tokens(COMPANY).await.unwrap();
         let rows = history_rows(&h.db);
         let requests = h.stats().refresh_requests;
@@ -138,7 +138,7 @@ async fn refresh_faults_back_off_exponentially_and_keep_the_pair() {
                 vec![(COMPANY.to_owned(), RefreshOutcome::Retrying)],
                 "{kind:?} attempt {attempt}"
             );
-            let row = h.state.db(|s| s.authorization(COMPANY)).await.unwrap();
+            let row = h.state.store().authorization(COMPANY).await.unwrap();
             let next = row.next_refresh.unwrap();
             let delay = Duration::from_millis(u64::try_from(next.0 - now.0).unwrap());
             let want = policy.backoff(attempt);
@@ -184,8 +184,7 @@ async fn refresh_faults_back_off_exponentially_and_keep_the_pair() {
 #[tokio::test]
 async fn a_locked_database_gives_a_clear_503_then_recovers_without_losing_a_spent_code() {
     let h = Harness::new().await;
-    let (s, _) = h.authorize(COMPANY).await;
-    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(h.authorize(COMPANY).await.status, StatusCode::CREATED);
     let body = h.sign_in(COMPANY).await;
     // Another process holds an exclusive write lock for 6 s (busy timeout: 5 s).
     let db = h.db.clone();
@@ -226,7 +225,7 @@ async fn a_locked_database_gives_a_clear_503_then_recovers_without_losing_a_spen
         "locked database: reader unaffected, writer 503 after {waited:?}, exchange stored after {:?}",
         started.elapsed()
     );
-    assert_eq!(h.tokens(COMPANY).await["total"], 2);
+    assert_eq!(h.tokens(COMPANY).await.total, 2);
     assert_eq!(integrity(&h.db), "ok");
 }
 
@@ -278,8 +277,7 @@ async fn a_full_disk_refuses_cleanly_and_recovers() {
         cookie: format!("tm_session={id}"),
         ..base
     };
-    let (s, _) = h.authorize(COMPANY).await;
-    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(h.authorize(COMPANY).await.status, StatusCode::CREATED);
     let before = h.stored_tokens(COMPANY).await.unwrap();
     let rows = history_rows(&db);
     // Fill the file system to the last byte.
@@ -297,7 +295,7 @@ async fn a_full_disk_refuses_cleanly_and_recovers() {
     let (s, b) = h
         .post("/api/optin/clear", &json!({"company": "acme"}))
         .await;
-    let seeded = host_example::seed_history(&h.state, "acme", 2_000).await;
+    let seeded = host_example::ops::seed_history(&h.state, "acme", 2_000, "admin").await;
     let body = h.sign_in(COMPANY).await;
     let (se, be) = h.post("/api/optin/exchange", &exchange_json(&body)).await;
     println!("disk full: clear → {s} {b}; seed → {seeded:?}; exchange → {se} {be}");
@@ -328,12 +326,8 @@ async fn a_full_disk_refuses_cleanly_and_recovers() {
     // Space comes back: everything works again, nothing is corrupt.
     std::fs::remove_file(&filler).unwrap();
     assert_eq!(integrity(&db), "ok");
-    let (s, b) = h.authorize(COMPANY).await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    let (s, _) = h
-        .post("/api/optin/clear", &json!({"company": COMPANY}))
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    h.authorize(COMPANY).await.expect(StatusCode::CREATED);
+    h.clear(COMPANY).await.expect(StatusCode::OK);
     assert_eq!(integrity(&db), "ok");
     drop(h);
 }
@@ -370,7 +364,7 @@ async fn key_rotation_reseals_every_token_under_the_new_key() {
         sealed_columns(&h.db, COMPANY),
         sealed_columns(&h.db, "acme"),
     );
-    let err = wrong.reencrypt().unwrap_err().to_string();
+    let err = wrong.reencrypt().await.unwrap_err().to_string();
     assert!(err.contains("old key"), "{err}");
     assert_eq!(
         (
@@ -386,8 +380,8 @@ async fn key_rotation_reseals_every_token_under_the_new_key() {
         TokenCipher::with_old_keys(&new, std::slice::from_ref(&h.key)),
     )
     .unwrap();
-    assert_eq!(rotating.reencrypt().unwrap(), 4);
-    assert_eq!(rotating.reencrypt().unwrap(), 0);
+    assert_eq!(rotating.reencrypt().await.unwrap(), 4);
+    assert_eq!(rotating.reencrypt().await.unwrap(), 0);
     drop(rotating);
     let only_new = TokenCipher::new(&new);
     let old_only = TokenCipher::new(&h.key);
@@ -413,170 +407,6 @@ async fn key_rotation_reseals_every_token_under_the_new_key() {
 
 // ---------------------------------------------------------------------------------------------
 // The real binary, killed and restarted.
-
-/// A host-example process; killed (SIGKILL) when dropped.
-struct HostProcess {
-    child: Child,
-    url: String,
-}
-
-impl Drop for HostProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct BinarySetup {
-    dir: PathBuf,
-    db: PathBuf,
-    mock_base: String,
-    key_b64: String,
-}
-
-impl BinarySetup {
-    fn start(&self, n: usize, env: &[(&str, &str)]) -> HostProcess {
-        let ready = self.dir.join(format!("ready-{n}.json"));
-        let secret = self.dir.join("client-secret");
-        if !secret.exists() {
-            std::fs::write(&secret, "demo-secret").unwrap();
-        }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("host.log"))
-            .unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_host-example"));
-        cmd.args(["--listen", "127.0.0.1:0", "--mock-listen", "127.0.0.1:0"])
-            .arg("--ready-file")
-            .arg(&ready)
-            .arg("--db")
-            .arg(&self.db)
-            .arg("--key-file")
-            .arg(self.dir.join("unused.key"))
-            .args(["--static-dir", "/nonexistent-widget-dir"])
-            .args(["--provider", "ups", "--ups-host", &self.mock_base])
-            .args(["--client-id", "demo-client", "--client-secret-file"])
-            .arg(&secret)
-            .args(["--data-url", &self.mock_base])
-            .args(["--refresh-tick-ms", "10", "--retrieval-interval-ms", "100"])
-            .args([
-                "--http-timeout-ms",
-                "500",
-                "--http-connect-timeout-ms",
-                "300",
-            ])
-            .args(["--exchange-per-minute", "100000"])
-            .env_remove("TOKEN_MANAGER_OLD_KEYS")
-            .env("TOKEN_MANAGER_KEY", &self.key_b64)
-            .env("RUST_LOG", "info")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&ready) {
-                let v: Value = serde_json::from_str(&text).unwrap();
-                let url = v["host"].as_str().unwrap().to_owned();
-                return HostProcess { child, url };
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "host-example exited early ({status}); log:\n{}",
-                    std::fs::read_to_string(self.dir.join("host.log")).unwrap_or_default()
-                );
-            }
-            assert!(Instant::now() < deadline, "host-example did not start");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-/// The whole opt-in against a running binary, as a browser would do it. Errors are expected
-/// when the host is killed meanwhile.
-async fn opt_in(host: &str, mock: &MockUps, mock_base: &str) -> Result<u16, String> {
-    let e = |e: reqwest::Error| e.to_string();
-    let redirect = format!("{host}/admin/token-manager");
-    mock.add_redirect_uri("demo-client", &redirect);
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let home = client.get(format!("{host}/")).send().await.map_err(e)?;
-    let cookie = home
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("tm_session="))
-        .and_then(|v| v.split(';').next())
-        .ok_or("no session cookie")?
-        .to_owned();
-    let config: ConfigResponse = client
-        .get(format!("{host}/api/optin/config?company={COMPANY}"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .map_err(e)?
-        .json()
-        .await
-        .map_err(e)?;
-    let mut entropy = [0u8; 64];
-    rand::thread_rng().fill_bytes(&mut entropy);
-    let (authorize, pending) =
-        PendingAuthorization::start(&config, &entropy, Timestamp(chrono_now()), COMPANY, None)
-            .map_err(|e| e.to_string())?;
-    let html = client
-        .get(authorize.as_str())
-        .send()
-        .await
-        .map_err(e)?
-        .text()
-        .await
-        .map_err(e)?;
-    let txn = txn_of(&html);
-    let signin = format!("{mock_base}/lasso/signin");
-    client
-        .post(&signin)
-        .form(&[
-            ("txn", txn.as_str()),
-            ("action", "continue"),
-            ("username", "demo"),
-            ("agree", "yes"),
-        ])
-        .send()
-        .await
-        .map_err(e)?;
-    let back = client
-        .post(&signin)
-        .form(&[
-            ("txn", txn.as_str()),
-            ("action", "login"),
-            ("password", "demo-password"),
-        ])
-        .send()
-        .await
-        .map_err(e)?;
-    let location = back.headers()["location"].to_str().unwrap().to_owned();
-    let params = CallbackParams::parse(&location).unwrap().unwrap();
-    let body = pending
-        .handle_callback(params, Timestamp(chrono_now()), DEFAULT_MAX_AGE)
-        .map_err(|e| format!("{e:?}"))?
-        .into_body();
-    let answer = client
-        .post(format!("{host}/api/optin/exchange"))
-        .header("cookie", &cookie)
-        .header("origin", host)
-        .header("x-token-manager", "1")
-        .json(&exchange_json(&body))
-        .send()
-        .await
-        .map_err(e)?;
-    Ok(answer.status().as_u16())
-}
 
 /// What the database says after a crash.
 #[derive(Debug)]
@@ -723,8 +553,8 @@ async fn sigkill_during_exchange_and_refresh_never_loses_or_duplicates_anything(
         let host = setup.start(n, &[]);
         let exchange = before.as_ref().is_none_or(|b| b.status != "active") || rng.next(3) == 0;
         let task = exchange.then(|| {
-            let (url, mock, base) = (host.url.clone(), mock.clone(), mock_base.clone());
-            tokio::spawn(async move { opt_in(&url, &mock, &base).await })
+            let (url, mock) = (host.url.clone(), mock.clone());
+            tokio::spawn(async move { opt_in(&url, &mock).await })
         });
         // Exchanges take ~20-50 ms; the refresher rotates every ~0.5 s (each refresh held
         // 40 ms at the provider, so kills land mid-refresh often).
@@ -839,7 +669,7 @@ async fn the_binary_rotates_keys_on_start() {
         TokenCipher::with_old_keys(&old, std::slice::from_ref(&h.key)),
     )
     .unwrap();
-    assert_eq!(copy.reencrypt().unwrap(), 2);
+    assert_eq!(copy.reencrypt().await.unwrap(), 2);
     drop(copy);
     let old_file = dir.path().join("old.key");
     std::fs::write(&old_file, format!("{old_b64}\n")).unwrap();
@@ -881,27 +711,12 @@ async fn the_binary_rotates_keys_on_start() {
         key_b64: random_b64(),
         ..setup
     };
-    let out = Command::new(env!("CARGO_BIN_EXE_host-example"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--provider",
-            "ups",
-            "--client-id",
-            "x",
-        ])
-        .args([
-            "--ups-host",
-            &wrong.mock_base,
-            "--static-dir",
-            "/nonexistent",
-        ])
-        .arg("--client-secret-file")
-        .arg(dir.path().join("client-secret"))
-        .arg("--db")
-        .arg(&db)
-        .env("TOKEN_MANAGER_KEY", &wrong.key_b64)
-        .env("TOKEN_MANAGER_OLD_KEYS", random_b64())
+    let out = wrong
+        .command(
+            &dir.path().join("ready-wrong.json"),
+            &[("TOKEN_MANAGER_OLD_KEYS", &random_b64())],
+        )
+        .stderr(Stdio::piped())
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

@@ -1,24 +1,15 @@
-//! The demo portal's login: a random session id in the `tm_session` cookie (HttpOnly,
-//! SameSite=Strict), sessions held in memory. The portal auto-logs-in `admin` on first visit;
-//! the widget API requires a session.
+//! The demo portal's session table: a random session id per signed-in portal user, held in
+//! memory. The cookie that carries the id and the extractor that reads it are in
+//! [`crate::auth`].
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::extract::FromRequestParts;
-use axum::http::header::{COOKIE, SET_COOKIE};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
 
-use crate::error::AppError;
-use crate::state::AppState;
-
-/// Cookie name.
-pub const COOKIE_NAME: &str = "tm_session";
 /// The user the demo portal logs in automatically.
 pub const DEMO_USER: &str = "admin";
 /// Idle sessions end after this long.
@@ -105,76 +96,20 @@ impl Sessions {
     }
 }
 
-/// The `tm_session` value of a request's `Cookie` headers.
-pub fn session_id(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, value)| value.trim())
-}
-
-/// `Set-Cookie` for a session id (`Secure` when the portal is served over https).
-pub fn set_cookie(id: &str, secure: bool) -> (axum::http::HeaderName, HeaderValue) {
-    let value = format!(
-        "{COOKIE_NAME}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
-        SESSION_TTL.as_secs(),
-        if secure { "; Secure" } else { "" }
-    );
-    (
-        SET_COOKIE,
-        HeaderValue::from_str(&value).expect("base64url ids and fixed text are valid header bytes"),
-    )
-}
-
-/// Extractor: the request's portal session, or 401 `unauthenticated`.
-#[derive(Debug, Clone)]
-pub struct SessionUser {
-    /// Session id.
-    pub id: String,
-    /// The session.
-    pub session: Session,
-}
-
-impl FromRequestParts<AppState> for SessionUser {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let id = session_id(&parts.headers).ok_or(AppError::Unauthenticated)?;
-        let session = state.sessions().get(id).ok_or(AppError::Unauthenticated)?;
-        Ok(Self {
-            id: id.to_owned(),
-            session,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
-    fn cookie_parsing_and_sessions() {
+    fn sessions_live_and_end() {
         let s = Sessions::default();
         let id = s.create("admin");
         assert_eq!(id.len(), 43);
-        let mut h = HeaderMap::new();
-        h.insert(
-            COOKIE,
-            HeaderValue::from_str(&format!("a=b; {COOKIE_NAME}={id}; c=d")).unwrap(),
-        );
-        assert_eq!(session_id(&h), Some(id.as_str()));
         assert_eq!(s.get(&id).unwrap().user, "admin");
         s.set_company(&id, "acme");
         assert_eq!(s.get(&id).unwrap().company.as_deref(), Some("acme"));
         s.remove(&id);
         assert!(s.get(&id).is_none());
-        let (_, v) = set_cookie("x", true);
-        let v = v.to_str().unwrap();
-        assert!(v.contains("HttpOnly") && v.contains("SameSite=Strict") && v.ends_with("Secure"));
     }
 }

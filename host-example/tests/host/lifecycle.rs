@@ -1,29 +1,30 @@
 //! The host's background life against a real mock UPS: refresh rotation, invalidation by a
 //! password change, Clear (wiped from the file, retrieval stopped), two host processes on one
 //! SQLite file, restart.
-#![allow(clippy::unwrap_used, missing_docs)]
-
-mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::harness::*;
 use axum::http::StatusCode;
-use common::*;
+use host_example::clock::OffsetClock;
 use host_example::jobs::{refresh_due, retrieve_all};
 use host_example::ops::RefreshOutcome;
-use host_example::state::{OffsetClock, RetrievalOutcome};
+use host_example::reports::RetrievalOutcome;
 use host_example::store::Store;
 use mock_ups::{EndpointFault, FaultKind, Faults};
 use serde_json::json;
-use token_manager_core::AuthorizationStatus;
+use token_manager_core::{AuthorizationStatus, RecordStatus};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn refresh_rotates_the_pair_and_adds_a_record() {
     let h = Harness::new().await;
-    let (s, first) = h.authorize(COMPANY).await;
-    assert_eq!(s, StatusCode::CREATED);
+    let first = h
+        .authorize(COMPANY)
+        .await
+        .expect(StatusCode::CREATED)
+        .record;
     let before = h.stored_tokens(COMPANY).await.unwrap();
 
     // Not due yet: nothing happens.
@@ -49,12 +50,12 @@ async fn refresh_rotates_the_pair_and_adds_a_record() {
         "UPS rotates the refresh token"
     );
     let tokens = h.tokens(COMPANY).await;
-    assert_eq!(tokens["status"], "active");
-    assert_eq!(tokens["total"], 2);
-    assert_eq!(tokens["rows"][0]["status"], "active");
-    assert_eq!(tokens["rows"][0]["authorized_by"], "admin");
-    assert_eq!(tokens["rows"][1]["id"], first["record"]["id"]);
-    assert_eq!(tokens["rows"][1]["status"], "refreshed");
+    assert_eq!(tokens.status, AuthorizationStatus::Active);
+    assert_eq!(tokens.total, 2);
+    assert_eq!(tokens.rows[0].status, RecordStatus::Active);
+    assert_eq!(tokens.rows[0].authorized_by.as_deref(), Some("admin"));
+    assert_eq!(tokens.rows[1].id, first.id);
+    assert_eq!(tokens.rows[1].status, RecordStatus::Refreshed);
     // Rescheduled: not due again right away.
     assert!(refresh_due(&h.state).await.is_empty());
 }
@@ -83,7 +84,7 @@ async fn temporary_refresh_failures_back_off_and_recover() {
         refresh_due(&h.state).await,
         vec![(COMPANY.to_owned(), RefreshOutcome::Refreshed)]
     );
-    assert_eq!(h.tokens(COMPANY).await["total"], 2);
+    assert_eq!(h.tokens(COMPANY).await.total, 2);
 }
 
 #[tokio::test]
@@ -104,8 +105,8 @@ async fn password_change_invalidates_the_authorization() {
     assert_eq!(status["status"], "invalidated");
     assert_eq!(status["reason"], "invalid_grant");
     let tokens = h.tokens(COMPANY).await;
-    assert_eq!(tokens["status"], "invalidated");
-    assert_eq!(tokens["rows"][0]["status"], "invalidated");
+    assert_eq!(tokens.status, AuthorizationStatus::Invalidated);
+    assert_eq!(tokens.rows[0].status, RecordStatus::Invalidated);
     assert!(h.ciphertexts(COMPANY).iter().all(Option::is_none));
     // No more refresh attempts, no retrieval.
     let refreshes = h.stats().refresh_requests;
@@ -113,22 +114,25 @@ async fn password_change_invalidates_the_authorization() {
     assert_eq!(retrieve_all(&h.state, 1).await, 0);
     assert_eq!(h.stats().refresh_requests, refreshes);
     // Opting in again works (with the new password).
-    let (s, _) = h.authorize_with_password(COMPANY, "a-new-password").await;
-    assert_eq!(s, StatusCode::CREATED);
-    assert_eq!(h.tokens(COMPANY).await["status"], "active");
+    assert_eq!(
+        h.authorize_with_password(COMPANY, "a-new-password")
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    assert_eq!(h.tokens(COMPANY).await.status, AuthorizationStatus::Active);
 }
 
 #[tokio::test]
 async fn clear_wipes_the_file_and_stops_retrieval_before_returning() {
     let h = Harness::new().await;
-    let (s, _) = h.authorize(COMPANY).await;
-    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(h.authorize(COMPANY).await.status, StatusCode::CREATED);
     let stored = h.ciphertexts(COMPANY);
     assert!(stored.iter().all(Option::is_some));
 
     // The retrieval job runs every 20 ms against the mock's data API.
     let shutdown = CancellationToken::new();
-    let jobs = host_example::spawn_jobs(&h.state, &shutdown);
+    let jobs = host_example::jobs::spawn(&h.state, &shutdown);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while h.stats().data_calls_total < 3 {
         assert!(std::time::Instant::now() < deadline, "retrieval never ran");
@@ -137,7 +141,7 @@ async fn clear_wipes_the_file_and_stops_retrieval_before_returning() {
     let (s, page) = h.get(&format!("/exports?company={COMPANY}")).await;
     assert_eq!(s, StatusCode::OK);
     assert!(page.as_str().unwrap().contains("HTTP 200"), "{page}");
-    match &h.state.retrieval_reports()[COMPANY].outcome {
+    match &h.state.reports().all()[COMPANY].outcome {
         RetrievalOutcome::Data(d) => {
             assert_eq!(d.status, 200);
             assert!(d.summary.contains("trackResponse"), "{}", d.summary);
@@ -145,11 +149,8 @@ async fn clear_wipes_the_file_and_stops_retrieval_before_returning() {
         other => panic!("{other:?}"),
     }
 
-    let (s, cleared) = h
-        .post("/api/optin/clear", &json!({"company": COMPANY}))
-        .await;
-    assert_eq!(s, StatusCode::OK, "{cleared}");
-    assert_eq!(cleared["status"], "cleared");
+    let cleared = h.clear(COMPANY).await.expect(StatusCode::OK);
+    assert_eq!(cleared.status, AuthorizationStatus::Cleared);
     let calls_at_clear = h.stats().data_calls_total;
 
     // Wiped: the columns are NULL and the old ciphertext is nowhere in the file or its WAL.
@@ -160,14 +161,14 @@ async fn clear_wipes_the_file_and_stops_retrieval_before_returning() {
     }
     // Records stay as an audit trail, status Cleared with the time.
     let tokens = h.tokens(COMPANY).await;
-    assert_eq!(tokens["status"], "cleared");
-    assert_eq!(tokens["rows"][0]["status"], "cleared");
-    assert_eq!(tokens["rows"][0]["cleared_at"], cleared["cleared_at"]);
+    assert_eq!(tokens.status, AuthorizationStatus::Cleared);
+    assert_eq!(tokens.rows[0].status, RecordStatus::Cleared);
+    assert_eq!(tokens.rows[0].cleared_at, Some(cleared.cleared_at));
 
     // No request with the company's tokens leaves the host afterwards.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(h.stats().data_calls_total, calls_at_clear);
-    assert_eq!(h.state.retrieval_reports()[COMPANY].calls, calls_at_clear);
+    assert_eq!(h.state.reports().all()[COMPANY].calls, calls_at_clear);
     let (_, page) = h.get(&format!("/exports?company={COMPANY}")).await;
     assert!(page.as_str().unwrap().contains("cleared"));
     shutdown.cancel();
@@ -210,11 +211,11 @@ async fn two_hosts_on_one_database_spend_a_refresh_token_once() {
         stats.refresh_requests, 1,
         "exactly one refresh left the hosts"
     );
-    assert_eq!(h.tokens(COMPANY).await["total"], 2);
+    assert_eq!(h.tokens(COMPANY).await.total, 2);
     h.clock.reset();
     clock_b.reset();
     // Both hosts see the rotated pair.
-    let row_b = b.db(|s| s.authorization(COMPANY)).await.unwrap();
+    let row_b = b.store().authorization(COMPANY).await.unwrap();
     assert_eq!(row_b.state.status(), AuthorizationStatus::Active);
     assert!(refresh_due(&b).await.is_empty());
 }
@@ -223,7 +224,7 @@ async fn two_hosts_on_one_database_spend_a_refresh_token_once() {
 async fn restart_keeps_everything() {
     let h = Harness::new().await;
     h.authorize(COMPANY).await;
-    host_example::seed_history(&h.state, "acme", 5)
+    host_example::ops::seed_history(&h.state, "acme", 5, "admin")
         .await
         .unwrap();
     let before = h.tokens(COMPANY).await;
@@ -240,7 +241,7 @@ async fn restart_keeps_everything() {
         ..h
     };
     assert_eq!(h2.tokens(COMPANY).await, before);
-    assert_eq!(h2.tokens("acme").await["total"], 5);
+    assert_eq!(h2.tokens("acme").await.total, 5);
     let again = h2.stored_tokens(COMPANY).await.unwrap();
     assert_eq!(pair.access.secret(), again.access.secret());
     // And it keeps working: the refresher picks the authorization up.
@@ -261,12 +262,14 @@ async fn a_wrong_key_cannot_read_the_tokens() {
         host_example::crypto::TokenCipher::new(&other),
     )
     .unwrap();
-    let r = store.claim(
-        COMPANY,
-        "x",
-        token_manager_core::Timestamp(0),
-        token_manager_core::Timestamp(1),
-        host_example::store::ClaimKind::Use,
-    );
+    let r = store
+        .claim(
+            COMPANY,
+            "x",
+            token_manager_core::Timestamp(0),
+            token_manager_core::Timestamp(1),
+            host_example::store::ClaimKind::Use,
+        )
+        .await;
     assert!(matches!(r, Err(host_example::store::StoreError::Crypto(_))));
 }

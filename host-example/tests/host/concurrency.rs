@@ -4,23 +4,20 @@
 //! answer `invalid_grant` (UPS rotates them), and data calls are counted per token fingerprint.
 //!
 //! `TM_REFRESH_ROUNDS` (default 200) sets the rounds of the two-host race.
-#![allow(clippy::unwrap_used, missing_docs)]
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::harness::*;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
-use common::*;
+use host_example::clock::OffsetClock;
 use host_example::jobs::{refresh_due, retrieve_all};
 use host_example::ops::RefreshOutcome;
-use host_example::state::OffsetClock;
 use mock_ups::{token_fingerprint, Faults};
 use serde_json::{json, Value};
-use token_manager_core::AuthorizationStatus;
+use token_manager_core::{AuthorizationStatus, RecordStatus};
 use tower::ServiceExt;
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -52,7 +49,7 @@ async fn post_exchange(h: &Harness, body: Value) -> (StatusCode, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_exchanges_leave_exactly_one_active_authorization() {
-    let h = Arc::new(Harness::with(|s| s.host.exchange_per_minute = 1_000).await);
+    let h = Arc::new(Harness::builder().exchange_per_minute(1_000).start().await);
     let mut bodies = Vec::new();
     for _ in 0..50 {
         bodies.push(exchange_json(&h.sign_in(COMPANY).await));
@@ -76,17 +73,20 @@ async fn fifty_concurrent_exchanges_leave_exactly_one_active_authorization() {
     ids.dedup();
     assert_eq!(ids.len(), 50, "every response names its own record");
     let tokens = h.tokens(COMPANY).await;
-    assert_eq!(tokens["status"], "active");
-    assert_eq!(tokens["total"], 50);
-    let rows = tokens["rows"].as_array().unwrap();
-    let active: Vec<_> = rows.iter().filter(|r| r["status"] == "active").collect();
+    assert_eq!(tokens.status, AuthorizationStatus::Active);
+    assert_eq!(tokens.total, 50);
+    let rows = &tokens.rows;
+    let active: Vec<_> = rows
+        .iter()
+        .filter(|r| r.status == RecordStatus::Active)
+        .collect();
     assert_eq!(active.len(), 1, "exactly one active record");
     // The active record is the last committed grant, and its pair is the stored one.
-    assert_eq!(active[0]["id"].as_i64(), ids.last().copied());
+    assert_eq!(Some(active[0].id), ids.last().copied());
     assert!(rows
         .iter()
-        .filter(|r| r["status"] != "active")
-        .all(|r| r["status"] == "refreshed"));
+        .filter(|r| r.status != RecordStatus::Active)
+        .all(|r| r.status == RecordStatus::Refreshed));
     let pair = h.stored_tokens(COMPANY).await.unwrap();
     let calls = h.stats().data_calls_total;
     assert_eq!(retrieve_all(&h.state, 1).await, 1);
@@ -103,7 +103,7 @@ async fn fifty_concurrent_exchanges_leave_exactly_one_active_authorization() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_code_sent_ten_times_at_once_is_exchanged_once() {
-    let h = Arc::new(Harness::with(|s| s.host.exchange_per_minute = 1_000).await);
+    let h = Arc::new(Harness::builder().exchange_per_minute(1_000).start().await);
     let body = exchange_json(&h.sign_in(COMPANY).await);
     let tasks: Vec<_> = (0..10)
         .map(|_| {
@@ -127,7 +127,7 @@ async fn one_code_sent_ten_times_at_once_is_exchanged_once() {
         Some(9),
         "{outcomes:?}"
     );
-    assert_eq!(h.tokens(COMPANY).await["total"], 1);
+    assert_eq!(h.tokens(COMPANY).await.total, 1);
     assert_eq!(h.stats().tokens_issued, 1);
 }
 
@@ -135,8 +135,7 @@ async fn one_code_sent_ten_times_at_once_is_exchanged_once() {
 async fn two_hosts_racing_for_every_refresh_spend_each_refresh_token_once() {
     let rounds = env_number("TM_REFRESH_ROUNDS", 200);
     let h = Harness::new().await;
-    let (s, _) = h.authorize(COMPANY).await;
-    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(h.authorize(COMPANY).await.status, StatusCode::CREATED);
     let clock_b = Arc::new(OffsetClock::default());
     let b = h.second_host(clock_b.clone());
     // Both clocks four hours ahead: every new grant is due at once, on both hosts.
@@ -174,8 +173,8 @@ async fn two_hosts_racing_for_every_refresh_spend_each_refresh_token_once() {
     assert_eq!(stats.refresh_tokens_spent, total_refreshed);
     assert_eq!(stats.active_refresh_tokens, 1);
     let tokens = h.tokens(COMPANY).await;
-    assert_eq!(tokens["status"], "active");
-    assert_eq!(tokens["total"].as_u64(), Some(1 + total_refreshed));
+    assert_eq!(tokens.status, AuthorizationStatus::Active);
+    assert_eq!(tokens.total, 1 + total_refreshed);
     let conn = rusqlite::Connection::open(&h.db).unwrap();
     let active: i64 = conn
         .query_row(
@@ -197,7 +196,7 @@ async fn two_hosts_racing_for_every_refresh_spend_each_refresh_token_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn clear_racing_a_refresh_and_a_retrieval_leaves_no_token_in_use() {
-    let h = Arc::new(Harness::with(|s| s.host.exchange_per_minute = 1_000).await);
+    let h = Arc::new(Harness::builder().exchange_per_minute(1_000).start().await);
     let clock_b = Arc::new(OffsetClock::default());
     let b = h.second_host(clock_b.clone());
     let mut seed = 0x00C1_EA2Du64;
@@ -212,8 +211,7 @@ async fn clear_racing_a_refresh_and_a_retrieval_leaves_no_token_in_use() {
     for round in 0..rounds {
         h.clock.reset();
         clock_b.reset();
-        let (s, _) = h.authorize(COMPANY).await;
-        assert_eq!(s, StatusCode::CREATED);
+        assert_eq!(h.authorize(COMPANY).await.status, StatusCode::CREATED);
         let before = h.stored_tokens(COMPANY).await.unwrap();
         h.clock.advance(FOUR_HOURS);
         clock_b.advance(FOUR_HOURS);
@@ -272,10 +270,12 @@ async fn clear_racing_a_refresh_and_a_retrieval_leaves_no_token_in_use() {
             "round {round}: a data call with a token after Clear returned"
         );
         let tokens = h.tokens(COMPANY).await;
-        assert_eq!(tokens["status"], "cleared");
-        let rows = tokens["rows"].as_array().unwrap();
-        assert!(rows.iter().all(|r| r["status"] != "active"), "{tokens}");
-        let row_b = b.db(|s| s.authorization(COMPANY)).await.unwrap();
+        assert_eq!(tokens.status, AuthorizationStatus::Cleared);
+        assert!(
+            tokens.rows.iter().all(|r| r.status != RecordStatus::Active),
+            "{tokens:?}"
+        );
+        let row_b = b.store().authorization(COMPANY).await.unwrap();
         assert_eq!(row_b.state.status(), AuthorizationStatus::Cleared);
         *outcomes
             .entry(format!(
@@ -300,47 +300,6 @@ async fn clear_racing_a_refresh_and_a_retrieval_leaves_no_token_in_use() {
     println!("clear vs refresh, {rounds} rounds: {outcomes:#?}");
 }
 
-/// 200 storage calls at once (the read benchmark's shape): no more than the store's
-/// `concurrency()` run at a time, so the blocking pool is not grown to one parked thread per
-/// waiting request (each with its own malloc arena: the soak's RSS), and every call completes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn storage_calls_are_admitted_up_to_the_stores_concurrency() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let h = Harness::new().await;
-    let limit = h.state.db(|s| Ok(s.concurrency())).await.unwrap();
-    let running = Arc::new(AtomicUsize::new(0));
-    let peak = Arc::new(AtomicUsize::new(0));
-    let mut calls = tokio::task::JoinSet::new();
-    for _ in 0..200 {
-        let (state, running, peak) = (h.state.clone(), running.clone(), peak.clone());
-        calls.spawn(async move {
-            state
-                .db(move |s| {
-                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                    peak.fetch_max(now, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(2));
-                    let row = s.authorization("demo-co");
-                    running.fetch_sub(1, Ordering::SeqCst);
-                    row
-                })
-                .await
-        });
-    }
-    let results = calls.join_all().await;
-    assert_eq!(results.len(), 200);
-    for r in results {
-        assert_eq!(
-            r.unwrap().state.status(),
-            AuthorizationStatus::NotAuthorized
-        );
-    }
-    let peak = peak.load(Ordering::SeqCst);
-    assert!(
-        (1..=limit).contains(&peak),
-        "peak {peak} calls at once, limit {limit}"
-    );
-}
-
 /// 16 companies due at once with a provider taking 400 ms per refresh: the refresher works on
 /// `PARALLEL` of them at a time (one at a time took 16 × 400 ms and capped the refresher at
 /// ~2.5 refreshes/s), every one is refreshed once, and each spends its own refresh token once.
@@ -351,9 +310,9 @@ async fn due_companies_are_refreshed_in_parallel_each_once() {
     const SLOW_MS: u64 = 400;
     let ids: Vec<String> = (0..N).map(|i| format!("co-{i:02}")).collect();
     let list = ids.join(",");
-    let h = Harness::with(|s| s.host.companies = list.parse().unwrap()).await;
+    let h = Harness::builder().companies(&list).start().await;
     for id in &ids {
-        assert_eq!(h.authorize(id).await.0, StatusCode::CREATED, "{id}");
+        assert_eq!(h.authorize(id).await.status, StatusCode::CREATED, "{id}");
     }
     h.clock.advance(FOUR_HOURS);
     h.mock.set_faults(slow_refreshes(SLOW_MS));

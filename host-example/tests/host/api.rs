@@ -1,16 +1,15 @@
 //! Router tests of the widget API and the demo pages: `app(state)` with `oneshot`, a real mock
 //! UPS on loopback, a temporary SQLite file.
-#![allow(clippy::unwrap_used, missing_docs)]
-
-mod common;
 
 use std::time::Duration;
 
+use crate::harness::*;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
-use common::*;
 use mock_ups::{EndpointFault, FaultKind, Faults};
 use serde_json::{json, Value};
+use token_manager_core::api::ExchangeResponse;
+use token_manager_core::{AuthorizationStatus, ErrorCode, RecordStatus};
 
 fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("<none>")
@@ -19,31 +18,39 @@ fn code(body: &Value) -> &str {
 #[tokio::test]
 async fn full_exchange_stores_encrypted_tokens_and_a_record() {
     let h = Harness::new().await;
-    let (status, body) = h.authorize(COMPANY).await;
+    let (status, body) = h
+        .post(
+            "/api/optin/exchange",
+            &exchange_json(&h.sign_in(COMPANY).await),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let record = &body["record"];
-    assert_eq!(record["company"], COMPANY);
-    assert_eq!(record["status"], "active");
-    assert_eq!(record["authorized_by"], "admin");
-    // UPS lifetimes, mapped by core from numbers-as-strings.
-    let created = record["token_created"].as_i64().unwrap();
-    assert_eq!(
-        record["token_expires"].as_i64().unwrap() - created,
-        14_399_000
-    );
-    assert!(record["refresh_expires"].as_i64().unwrap() > created);
     // Metadata only: no token in the answer.
     let text = body.to_string();
     assert!(!text.contains("access_token") && !text.contains("refresh_token"));
+    let record = Reply::<ExchangeResponse>::from_json(status, body)
+        .ok()
+        .record;
+    assert_eq!(record.company, COMPANY);
+    assert_eq!(record.status, RecordStatus::Active);
+    assert_eq!(record.authorized_by.as_deref(), Some("admin"));
+    // UPS lifetimes, mapped by core from numbers-as-strings.
+    let created = record.token_created.0;
+    assert_eq!(record.token_expires.0 - created, 14_399_000);
+    assert!(record.refresh_expires.unwrap().0 > created);
 
     let tokens = h.tokens(COMPANY).await;
-    assert_eq!(tokens["status"], "active");
-    assert_eq!(tokens["total"], 1);
-    assert_eq!(tokens["rows"][0]["id"], record["id"]);
-    let (s, st) = h.get(&format!("/api/optin/status?company={COMPANY}")).await;
-    assert_eq!((s, st["status"].as_str()), (StatusCode::OK, Some("active")));
+    assert_eq!(tokens.status, AuthorizationStatus::Active);
+    assert_eq!(tokens.total, 1);
+    assert_eq!(tokens.rows[0].id, record.id);
+    let st = h.status(COMPANY).await;
+    assert_eq!(st.status, StatusCode::OK);
+    assert_eq!(st.ok().status, AuthorizationStatus::Active);
     // The other company is untouched.
-    assert_eq!(h.tokens("acme").await["status"], "not_authorized");
+    assert_eq!(
+        h.tokens("acme").await.status,
+        AuthorizationStatus::NotAuthorized
+    );
 
     // Stored encrypted: the plaintext never reaches the database file.
     let pair = h.stored_tokens(COMPANY).await.unwrap();
@@ -81,23 +88,16 @@ async fn config_is_cached_after_one_validate_client() {
 
 #[tokio::test]
 async fn config_when_the_provider_is_down_is_502_provider_unavailable() {
-    let h = Harness::with(|s| {
-        s.limits.connect_timeout = Duration::from_millis(500);
-    })
-    .await;
+    let h = Harness::builder()
+        .provider_connect_timeout(Duration::from_millis(500))
+        .start()
+        .await;
     // A provider on a closed port.
     let dead = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let state = build_state(
-        &h.dir.path().join("other.db"),
-        &h.key,
-        &format!("http://{dead}"),
-        h.host_config.clone(),
-        h.limits,
-        h.clock.clone(),
-    );
+    let state = h.host_against(&format!("http://{dead}"), &h.dir.path().join("other.db"));
     let id = state.sessions().create("admin");
     let response = tower::ServiceExt::oneshot(
         host_example::app(state),
@@ -146,7 +146,7 @@ async fn csrf_header_and_origin_are_required() {
     }
     // Nothing reached the provider and nothing was stored; the code still works.
     assert_eq!(h.stats().token_requests, 0);
-    assert_eq!(h.tokens(COMPANY).await["total"], 0);
+    assert_eq!(h.tokens(COMPANY).await.total, 0);
     let (s, _) = h.post("/api/optin/exchange", &json).await;
     assert_eq!(s, StatusCode::CREATED);
 }
@@ -174,19 +174,23 @@ async fn redirect_uri_must_be_on_the_allow_list() {
 async fn replayed_code_is_refused_and_adds_no_record() {
     let h = Harness::new().await;
     let body = h.sign_in(COMPANY).await;
-    let j = exchange_json(&body);
-    let (s, _) = h.post("/api/optin/exchange", &j).await;
-    assert_eq!(s, StatusCode::CREATED);
-    let (s, b) = h.post("/api/optin/exchange", &j).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
-    assert_eq!(code(&b), "invalid_grant");
-    assert_eq!(b["error"]["provider_code"], "invalid_grant");
-    assert_eq!(h.tokens(COMPANY).await["total"], 1);
+    assert_eq!(h.exchange(&body).await.status, StatusCode::CREATED);
+    let replay = h.exchange(&body).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST, "{replay:?}");
+    assert_eq!(replay.code(), Some(ErrorCode::InvalidGrant));
+    assert_eq!(
+        replay.err().error.provider_code.as_deref(),
+        Some("invalid_grant")
+    );
+    assert_eq!(h.tokens(COMPANY).await.total, 1);
     assert_eq!(h.stats().codes_replayed, 1);
 }
 
 async fn provider_failure(kind: FaultKind, expected: &str) {
-    let h = Harness::with(|s| s.limits.timeout = Duration::from_millis(700)).await;
+    let h = Harness::builder()
+        .provider_timeout(Duration::from_millis(700))
+        .start()
+        .await;
     let body = h.sign_in(COMPANY).await;
     h.mock.set_faults(Faults {
         token: EndpointFault {
@@ -195,14 +199,15 @@ async fn provider_failure(kind: FaultKind, expected: &str) {
         },
         ..Faults::default()
     });
-    let (s, b) = h.post("/api/optin/exchange", &exchange_json(&body)).await;
-    assert_eq!(s, StatusCode::BAD_GATEWAY, "{b}");
-    assert_eq!(code(&b), expected, "{b}");
-    assert!(b["error"]["message"].as_str().unwrap().len() > 10);
+    let r = h.exchange(&body).await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{r:?}");
+    let e = r.err().error;
+    assert_eq!(e.code.as_str(), expected, "{e:?}");
+    assert!(e.message.len() > 10);
     let tokens = h.tokens(COMPANY).await;
     assert_eq!(
-        (tokens["total"].as_u64(), tokens["status"].as_str()),
-        (Some(0), Some("not_authorized"))
+        (tokens.total, tokens.status),
+        (0, AuthorizationStatus::NotAuthorized)
     );
     assert!(h.stored_tokens(COMPANY).await.is_none());
 }
@@ -227,16 +232,20 @@ async fn provider_malformed_json_is_a_clean_502() {
 #[tokio::test]
 async fn a_second_exchange_supersedes_the_first() {
     let h = Harness::new().await;
-    let (s1, first) = h.authorize(COMPANY).await;
+    let first = h.authorize(COMPANY).await;
     let old = h.stored_tokens(COMPANY).await.unwrap();
-    let (s2, second) = h.authorize(COMPANY).await;
-    assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::CREATED));
-    let rows = h.tokens(COMPANY).await["rows"].clone();
-    assert_eq!(rows.as_array().unwrap().len(), 2);
-    assert_eq!(rows[0]["id"], second["record"]["id"]);
-    assert_eq!(rows[0]["status"], "active");
-    assert_eq!(rows[1]["id"], first["record"]["id"]);
-    assert_eq!(rows[1]["status"], "refreshed");
+    let second = h.authorize(COMPANY).await;
+    assert_eq!(
+        (first.status, second.status),
+        (StatusCode::CREATED, StatusCode::CREATED)
+    );
+    let (first, second) = (first.ok().record, second.ok().record);
+    let rows = h.tokens(COMPANY).await.rows;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].id, second.id);
+    assert_eq!(rows[0].status, RecordStatus::Active);
+    assert_eq!(rows[1].id, first.id);
+    assert_eq!(rows[1].status, RecordStatus::Refreshed);
     let new = h.stored_tokens(COMPANY).await.unwrap();
     assert_ne!(old.access.secret(), new.access.secret());
 }
@@ -334,7 +343,7 @@ async fn input_validation_and_sessions() {
 
 #[tokio::test]
 async fn exchange_is_rate_limited() {
-    let h = Harness::with(|s| s.host.exchange_per_minute = 2).await;
+    let h = Harness::builder().exchange_per_minute(2).start().await;
     let j = json!({
         "company": COMPANY, "code": "abc",
         "code_verifier": "a".repeat(43), "redirect_uri": "http://wrong.example/",
@@ -352,7 +361,7 @@ async fn exchange_is_rate_limited() {
 #[tokio::test]
 async fn tokens_are_paged_in_sql_newest_first() {
     let h = Harness::new().await;
-    let n = host_example::seed_history(&h.state, "acme", 23)
+    let n = host_example::ops::seed_history(&h.state, "acme", 23, "admin")
         .await
         .unwrap();
     assert_eq!(n, 23);
@@ -384,7 +393,10 @@ async fn tokens_are_paged_in_sql_newest_first() {
 
 #[tokio::test]
 async fn cors_allows_only_listed_origins() {
-    let h = Harness::with(|s| s.host.allowed_origins = vec!["http://portal.example".into()]).await;
+    let h = Harness::builder()
+        .host(|c| c.allowed_origins = vec!["http://portal.example".into()])
+        .start()
+        .await;
     let preflight = |origin: &'static str| {
         Request::builder()
             .method(Method::OPTIONS)
@@ -538,7 +550,10 @@ async fn widget_page_and_assets_when_built() {
     )
     .unwrap();
     let static_dir = dir.path().to_owned();
-    let h = Harness::with(move |s| s.host.static_dir = static_dir).await;
+    let h = Harness::builder()
+        .host(move |c| c.static_dir = static_dir)
+        .start()
+        .await;
     let (s, headers, body) = h
         .send(
             Request::get("/admin/token-manager?company=demo-co")
@@ -625,18 +640,14 @@ async fn demo_login_sets_a_session_whose_user_is_recorded() {
     assert_eq!(s, StatusCode::SEE_OTHER);
     let cookies: Vec<_> = headers.get_all(header::SET_COOKIE).iter().collect();
     assert_eq!(cookies.len(), 1, "{cookies:?}");
-    let session = cookies[0]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
     let alice = Harness {
-        cookie: session,
+        cookie: session_cookie(&headers).unwrap(),
         ..h
     };
-    let (s, body) = alice.authorize(COMPANY).await;
-    assert_eq!(s, StatusCode::CREATED, "{body}");
-    assert_eq!(body["record"]["authorized_by"], "alice");
+    let record = alice
+        .authorize(COMPANY)
+        .await
+        .expect(StatusCode::CREATED)
+        .record;
+    assert_eq!(record.authorized_by.as_deref(), Some("alice"));
 }

@@ -1,0 +1,240 @@
+//! The command line: clap flags (each also an env variable `TM_<FLAG>`) and their translation
+//! into [`Settings`]. No IO here: files named by flags are read at startup.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use url::Url;
+
+use crate::config::{Companies, HttpLimits, DEFAULT_COMPANIES};
+use crate::crypto::{KEY_ENV, OLD_KEYS_ENV};
+use crate::settings::{KeySettings, MockSettings, ProviderSettings, Settings, DEFAULT_UPS_HOST};
+
+/// Which provider the host talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderChoice {
+    /// The built-in mock UPS on `--mock-listen`.
+    Mock,
+    /// UPS (`--ups-host`, `--client-id`, `--client-secret-file`).
+    Ups,
+    /// Any RFC 6749 server described by RFC 8414 metadata at `--issuer`.
+    Generic,
+}
+
+/// Example Token Manager host: widget API, demo portal, refresher, retrieval job, mock UPS.
+#[derive(Debug, Parser)]
+#[command(name = "host-example", version, about)]
+pub struct Cli {
+    /// Host address (port 0 = ephemeral).
+    #[arg(long, env = "TM_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Mock UPS address (port 0 = ephemeral); unused when --provider is real.
+    #[arg(long, env = "TM_MOCK_LISTEN", default_value = "127.0.0.1:8081")]
+    mock_listen: SocketAddr,
+    /// Origin the browser uses for the host [default: http://<listen>].
+    #[arg(long, env = "TM_PUBLIC_URL")]
+    public_url: Option<Url>,
+    /// SQLite database file (created and migrated on start).
+    #[arg(long, env = "TM_DB", default_value = "./token-manager.db")]
+    db: PathBuf,
+    /// AES key file, created with mode 0600 on first run (unless TOKEN_MANAGER_KEY is set).
+    #[arg(long, env = "TM_KEY_FILE", default_value = "./token-manager.key")]
+    key_file: PathBuf,
+    /// Key rotation: a previous AES key file (repeatable). Tokens sealed under it are
+    /// re-encrypted with the current key on start (as are those under TOKEN_MANAGER_OLD_KEYS).
+    #[arg(long = "old-key-file", env = "TM_OLD_KEY_FILE", value_delimiter = ',')]
+    old_key_files: Vec<PathBuf>,
+    /// Built npm package served at /assets/token-manager/.
+    #[arg(long, env = "TM_STATIC_DIR", default_value = "pkg/dist")]
+    static_dir: PathBuf,
+    /// Provider: mock, ups or generic.
+    #[arg(long, env = "TM_PROVIDER", value_enum, default_value_t = ProviderChoice::Mock)]
+    provider: ProviderChoice,
+    /// UPS host (--provider ups), e.g. https://wwwcie.ups.com or https://onlinetools.ups.com.
+    #[arg(long, env = "TM_UPS_HOST", default_value = DEFAULT_UPS_HOST)]
+    ups_host: String,
+    /// Issuer of a generic provider (RFC 8414 metadata is read from it).
+    #[arg(long, env = "TM_ISSUER")]
+    issuer: Option<Url>,
+    /// OAuth client id [mock default: demo-client].
+    #[arg(long, env = "TM_CLIENT_ID")]
+    client_id: Option<String>,
+    /// File holding the OAuth client secret [mock default: demo-secret].
+    #[arg(long, env = "TM_CLIENT_SECRET_FILE")]
+    client_secret_file: Option<PathBuf>,
+    /// Scope requested from a generic provider.
+    #[arg(long, env = "TM_SCOPE", default_value = "")]
+    scope: String,
+    /// Mock UPS access token lifetime.
+    #[arg(long, env = "TM_ACCESS_TTL_SECS", default_value_t = 14_399)]
+    access_ttl_secs: u64,
+    /// Mock UPS refresh token lifetime.
+    #[arg(long, env = "TM_REFRESH_TTL_SECS", default_value_t = 5_183_999)]
+    refresh_ttl_secs: u64,
+    /// Refresh this long before the access token expires (capped at half its lifetime).
+    #[arg(long, env = "TM_REFRESH_SKEW_SECS", default_value_t = 300)]
+    refresh_skew_secs: u64,
+    /// How often the refresher looks for due work.
+    #[arg(long, env = "TM_REFRESH_TICK_MS", default_value_t = 1000)]
+    refresh_tick_ms: u64,
+    /// Retrieval job period.
+    #[arg(long, env = "TM_RETRIEVAL_INTERVAL_MS", default_value_t = 30_000)]
+    retrieval_interval_ms: u64,
+    /// After binding, write {"host":"http://…","mock":"http://…"} here.
+    #[arg(long, env = "TM_READY_FILE")]
+    ready_file: Option<PathBuf>,
+    /// Companies of the demo portal: id=Name,…
+    #[arg(long, env = "TM_COMPANIES", default_value = DEFAULT_COMPANIES)]
+    companies: Companies,
+    /// Extra origin allowed to call the API with credentials (repeatable).
+    #[arg(
+        long = "allowed-origin",
+        env = "TM_ALLOWED_ORIGIN",
+        value_delimiter = ','
+    )]
+    allowed_origins: Vec<String>,
+    /// Mock UPS faults from the start, as JSON (see the mock's docs).
+    #[arg(long, env = "TM_MOCK_FAULTS")]
+    mock_faults: Option<String>,
+    /// Insert COUNT synthetic past history rows for COMPANY at start if it has none
+    /// (COMPANY:COUNT, repeatable).
+    #[arg(long = "seed-history", env = "TM_SEED_HISTORY", value_delimiter = ',', value_parser = parse_seed)]
+    seed_history: Vec<(String, u32)>,
+    /// Base URL of the data API the retrieval job calls [mock: the mock's origin; real: off].
+    #[arg(long, env = "TM_DATA_URL")]
+    data_url: Option<Url>,
+    /// Connect timeout of provider calls.
+    #[arg(long, env = "TM_HTTP_CONNECT_TIMEOUT_MS", default_value_t = 3000)]
+    http_connect_timeout_ms: u64,
+    /// Total timeout of provider calls.
+    #[arg(long, env = "TM_HTTP_TIMEOUT_MS", default_value_t = 10_000)]
+    http_timeout_ms: u64,
+    /// /exchange attempts allowed per client IP per minute.
+    #[arg(long, env = "TM_EXCHANGE_PER_MINUTE", default_value_t = 20)]
+    exchange_per_minute: u32,
+}
+
+fn parse_seed(s: &str) -> Result<(String, u32), String> {
+    let (company, count) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{s:?} is not COMPANY:COUNT"))?;
+    let count = count
+        .parse::<u32>()
+        .map_err(|_| format!("{count:?} is not a row count"))?;
+    Ok((company.to_owned(), count))
+}
+
+impl Cli {
+    /// The settings these flags describe, with `TOKEN_MANAGER_KEY` / `TOKEN_MANAGER_OLD_KEYS`
+    /// as given (`key_env`, `old_keys_env`). Fails on a provider that lacks what it needs.
+    pub fn into_settings(
+        self,
+        key_env: Option<String>,
+        old_keys_env: Option<String>,
+    ) -> Result<Settings, String> {
+        let provider = match self.provider {
+            ProviderChoice::Mock => ProviderSettings::Mock(MockSettings {
+                listen: self.mock_listen,
+                client_id: self.client_id.unwrap_or_else(|| "demo-client".into()),
+                secret_file: self.client_secret_file,
+                access_ttl: Duration::from_secs(self.access_ttl_secs),
+                refresh_ttl: Duration::from_secs(self.refresh_ttl_secs),
+                faults: self.mock_faults,
+            }),
+            ProviderChoice::Ups => ProviderSettings::Ups {
+                host: self.ups_host,
+                client_id: self.client_id.ok_or("--provider ups needs --client-id")?,
+                secret_file: self
+                    .client_secret_file
+                    .ok_or("--provider ups needs --client-secret-file")?,
+            },
+            ProviderChoice::Generic => ProviderSettings::Generic {
+                issuer: self.issuer.ok_or("--provider generic needs --issuer")?,
+                client_id: self
+                    .client_id
+                    .ok_or("--provider generic needs --client-id")?,
+                secret_file: self
+                    .client_secret_file
+                    .ok_or("--provider generic needs --client-secret-file")?,
+                scope: self.scope,
+            },
+        };
+        Ok(Settings {
+            listen: self.listen,
+            public_url: self.public_url,
+            db: self.db,
+            key: KeySettings {
+                file: self.key_file,
+                env: key_env,
+                old_env: old_keys_env,
+                old_files: self.old_key_files,
+            },
+            static_dir: self.static_dir,
+            provider,
+            refresh_skew: Duration::from_secs(self.refresh_skew_secs),
+            refresh_tick: Duration::from_millis(self.refresh_tick_ms),
+            retrieval_interval: Duration::from_millis(self.retrieval_interval_ms),
+            ready_file: self.ready_file,
+            companies: self.companies,
+            allowed_origins: self
+                .allowed_origins
+                .iter()
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            seed_history: self.seed_history,
+            data_url: self.data_url,
+            limits: HttpLimits {
+                connect_timeout: Duration::from_millis(self.http_connect_timeout_ms),
+                timeout: Duration::from_millis(self.http_timeout_ms),
+            },
+            exchange_per_minute: self.exchange_per_minute,
+        })
+    }
+
+    /// The settings from the process's arguments and environment.
+    pub fn settings_from_env() -> Result<Settings, String> {
+        Self::parse().into_settings(
+            std::env::var(KEY_ENV).ok(),
+            std::env::var(OLD_KEYS_ENV).ok(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn defaults_and_provider_requirements() {
+        let s = Cli::try_parse_from(["host-example"])
+            .unwrap()
+            .into_settings(None, None)
+            .unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert!(
+            matches!(&s.provider, ProviderSettings::Mock(m) if m.listen.port() == 8081 && m.client_id == "demo-client")
+        );
+        assert_eq!(s.exchange_per_minute, 20);
+        let err = Cli::try_parse_from(["host-example", "--provider", "ups"])
+            .unwrap()
+            .into_settings(None, None)
+            .unwrap_err();
+        assert_eq!(err, "--provider ups needs --client-id");
+        let s = Cli::try_parse_from([
+            "host-example",
+            "--allowed-origin",
+            "http://a.test/, ,http://b.test",
+            "--seed-history",
+            "acme:23",
+        ])
+        .unwrap()
+        .into_settings(None, None)
+        .unwrap();
+        assert_eq!(s.allowed_origins, ["http://a.test", "http://b.test"]);
+        assert_eq!(s.seed_history, [("acme".to_owned(), 23)]);
+    }
+}

@@ -1,0 +1,92 @@
+//! The OAuth 2.0 calls: code exchange, refresh, revocation.
+
+use oauth2::basic::BasicClient;
+use oauth2::{
+    AuthType, AuthorizationCode, ClientId, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    RevocationUrl, StandardRevocableToken, TokenUrl,
+};
+use token_manager_core::config::ClientAuth;
+use token_manager_core::token::parse_error_response;
+use token_manager_core::{ProviderError, Timestamp, TokenGrant};
+
+use super::http::{describe, transport_message, Capture};
+use super::Provider;
+use crate::tokens::TokenPair;
+
+impl Provider {
+    fn auth_type(&self) -> AuthType {
+        match self.config.client_auth {
+            ClientAuth::Basic => AuthType::BasicAuth,
+            ClientAuth::RequestBody => AuthType::RequestBody,
+        }
+    }
+
+    /// Exchange an authorization code (RFC 6749 §4.1.3 + RFC 7636 §4.5).
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        code_verifier: &str,
+        redirect_uri: &str,
+        now: Timestamp,
+    ) -> Result<TokenGrant, ProviderError> {
+        let redirect = RedirectUrl::new(redirect_uri.to_owned())
+            .map_err(|_| ProviderError::transport("the redirect_uri is not a URL"))?;
+        let client = BasicClient::new(ClientId::new(self.config.client_id.clone()))
+            .set_client_secret(self.secret.clone())
+            .set_auth_type(self.auth_type())
+            .set_token_uri(TokenUrl::from_url(self.config.token_url.clone()))
+            .set_redirect_uri(redirect);
+        let capture = Capture::new(&self.http);
+        let mut request = client.exchange_code(AuthorizationCode::new(code.to_owned()));
+        if self.config.pkce {
+            request = request.set_pkce_verifier(PkceCodeVerifier::new(code_verifier.to_owned()));
+        }
+        let outcome = request.request_async(&capture).await;
+        capture.into_grant(outcome.err().map(describe), now, self.limits)
+    }
+
+    /// Refresh (RFC 6749 §6; UPS: its `/refresh` endpoint, Basic auth).
+    pub async fn refresh(
+        &self,
+        refresh_token: &RefreshToken,
+        now: Timestamp,
+    ) -> Result<TokenGrant, ProviderError> {
+        let client = BasicClient::new(ClientId::new(self.config.client_id.clone()))
+            .set_client_secret(self.secret.clone())
+            .set_auth_type(self.auth_type())
+            .set_token_uri(TokenUrl::from_url(self.config.refresh_url.clone()));
+        let capture = Capture::new(&self.http);
+        let outcome = client
+            .exchange_refresh_token(refresh_token)
+            .request_async(&capture)
+            .await;
+        capture.into_grant(outcome.err().map(describe), now, self.limits)
+    }
+
+    /// Revoke (RFC 7009) where the provider has an endpoint: the refresh token (which also
+    /// ends its access tokens at most servers), else the access token. `Ok(false)` when the
+    /// provider has no revocation (UPS).
+    pub async fn revoke(&self, tokens: &TokenPair) -> Result<bool, ProviderError> {
+        let Some(url) = &self.config.revocation_url else {
+            return Ok(false);
+        };
+        let client = BasicClient::new(ClientId::new(self.config.client_id.clone()))
+            .set_client_secret(self.secret.clone())
+            .set_auth_type(self.auth_type())
+            .set_revocation_url(RevocationUrl::from_url(url.clone()));
+        let token = match &tokens.refresh {
+            Some(r) => StandardRevocableToken::RefreshToken(r.clone()),
+            None => StandardRevocableToken::AccessToken(tokens.access.clone()),
+        };
+        let request = client
+            .revoke_token(token)
+            .map_err(|e| ProviderError::transport(format!("revocation: {e}")))?;
+        let capture = Capture::new(&self.http);
+        let outcome = request.request_async(&capture).await;
+        match capture.take() {
+            Some((status, _)) if (200..300).contains(&status) => Ok(true),
+            Some((status, body)) => Err(parse_error_response(status, &body)),
+            None => Err(transport_message(outcome.err().map(describe), self.limits)),
+        }
+    }
+}

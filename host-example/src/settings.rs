@@ -1,0 +1,151 @@
+//! The typed configuration of one host process: what [`crate::cli`] makes of the flags and
+//! what [`crate::startup::Application::build`] needs. Tests build it directly.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use token_manager_core::config::ups;
+use url::Url;
+
+use crate::config::{Companies, HttpLimits};
+
+/// Everything a host process is started with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Host address (port 0 = ephemeral).
+    pub listen: SocketAddr,
+    /// Origin the browser uses for the host; `None`: `http://<bound address>`.
+    pub public_url: Option<Url>,
+    /// SQLite database file.
+    pub db: PathBuf,
+    /// Where the token-encryption key comes from.
+    pub key: KeySettings,
+    /// Built npm package served at `/assets/token-manager/`.
+    pub static_dir: PathBuf,
+    /// The provider.
+    pub provider: ProviderSettings,
+    /// Refresh this long before the access token expires (capped at half its lifetime).
+    pub refresh_skew: Duration,
+    /// How often the refresher looks for due work.
+    pub refresh_tick: Duration,
+    /// Retrieval job period.
+    pub retrieval_interval: Duration,
+    /// After binding, write `{"host":"http://…","mock":"http://…"}` here.
+    pub ready_file: Option<PathBuf>,
+    /// Companies of the demo portal.
+    pub companies: Companies,
+    /// Extra origins allowed to call the API with credentials.
+    pub allowed_origins: Vec<String>,
+    /// Synthetic past history rows to insert at start: (company, count).
+    pub seed_history: Vec<(String, u32)>,
+    /// Base URL of the data API the retrieval job calls (mock: the mock's origin by default).
+    pub data_url: Option<Url>,
+    /// Provider call timeouts.
+    pub limits: HttpLimits,
+    /// `/exchange` attempts allowed per client IP per minute.
+    pub exchange_per_minute: u32,
+}
+
+/// The token-encryption key: `TOKEN_MANAGER_KEY` (base64) or a key file created 0600, plus
+/// previous keys during a rotation.
+#[derive(Debug, Clone)]
+pub struct KeySettings {
+    /// The key file (used unless `env` is set).
+    pub file: PathBuf,
+    /// The value of `TOKEN_MANAGER_KEY`, if set.
+    pub env: Option<String>,
+    /// Previous keys, base64, from `TOKEN_MANAGER_OLD_KEYS`.
+    pub old_env: Option<String>,
+    /// Previous key files.
+    pub old_files: Vec<PathBuf>,
+}
+
+/// Which provider the host talks to, and how it authenticates there.
+#[derive(Debug, Clone)]
+pub enum ProviderSettings {
+    /// The mock UPS, started in this process.
+    Mock(MockSettings),
+    /// UPS.
+    Ups {
+        /// e.g. `https://wwwcie.ups.com` or `https://onlinetools.ups.com`.
+        host: String,
+        /// The client id.
+        client_id: String,
+        /// File holding the client secret.
+        secret_file: PathBuf,
+    },
+    /// Any RFC 6749 server described by RFC 8414 metadata at `issuer`.
+    Generic {
+        /// The issuer.
+        issuer: Url,
+        /// The client id.
+        client_id: String,
+        /// File holding the client secret.
+        secret_file: PathBuf,
+        /// Scope requested.
+        scope: String,
+    },
+}
+
+/// The in-process mock UPS.
+#[derive(Debug, Clone)]
+pub struct MockSettings {
+    /// Its address (port 0 = ephemeral).
+    pub listen: SocketAddr,
+    /// The client id it registers [default: demo-client].
+    pub client_id: String,
+    /// File holding the client secret; `None`: `demo-secret`.
+    pub secret_file: Option<PathBuf>,
+    /// Access token lifetime.
+    pub access_ttl: Duration,
+    /// Refresh token lifetime.
+    pub refresh_ttl: Duration,
+    /// Faults from the start, as JSON (see the mock's docs).
+    pub faults: Option<String>,
+}
+
+impl Settings {
+    /// A host on `listen` over the mock UPS on `mock_listen`, every other setting at its
+    /// default (what `host-example` does with no flags, on the given addresses and files).
+    pub fn mock(
+        listen: SocketAddr,
+        mock_listen: SocketAddr,
+        db: PathBuf,
+        key_file: PathBuf,
+    ) -> Self {
+        Self {
+            listen,
+            public_url: None,
+            db,
+            key: KeySettings {
+                file: key_file,
+                env: None,
+                old_env: None,
+                old_files: Vec::new(),
+            },
+            static_dir: PathBuf::from("pkg/dist"),
+            provider: ProviderSettings::Mock(MockSettings {
+                listen: mock_listen,
+                client_id: "demo-client".into(),
+                secret_file: None,
+                access_ttl: Duration::from_secs(14_399),
+                refresh_ttl: Duration::from_secs(5_183_999),
+                faults: None,
+            }),
+            refresh_skew: Duration::from_secs(300),
+            refresh_tick: Duration::from_millis(1000),
+            retrieval_interval: Duration::from_millis(30_000),
+            ready_file: None,
+            companies: Companies::default(),
+            allowed_origins: Vec::new(),
+            seed_history: Vec::new(),
+            data_url: None,
+            limits: HttpLimits::default(),
+            exchange_per_minute: 20,
+        }
+    }
+}
+
+/// The UPS host used when none is given.
+pub const DEFAULT_UPS_HOST: &str = ups::TEST_HOST;

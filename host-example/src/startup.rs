@@ -1,0 +1,398 @@
+//! Starting a host process: bind, read the secrets, open the store, build the provider (and
+//! the mock UPS when it is the provider), then serve until told to stop.
+//!
+//! [`Application::build`] does everything that can fail before serving, so `main` and the
+//! tests (which start the real application on port 0) see the same errors;
+//! [`Application::run_until_stopped`] starts the jobs, writes the ready file, prints the
+//! banner and serves.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use oauth2::ClientSecret;
+use token_manager_core::config::ProviderConfig;
+use token_manager_core::lifecycle::RefreshPolicy;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::config::HostConfig;
+use crate::crypto::{KeySource, TokenCipher, TokenKey, KEY_ENV, OLD_KEYS_ENV};
+use crate::provider::{discovery, Provider};
+use crate::sessions::DEMO_USER;
+use crate::settings::{ProviderSettings, Settings};
+use crate::state::AppState;
+use crate::store::{SqliteStore, Store};
+use crate::{app, jobs, ops};
+
+/// Why the host could not start (or stopped with an error); the text says what to fix.
+pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A host process, bound and ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    mock: Option<MockServer>,
+    host_url: String,
+    provider_line: String,
+    key_source: KeySource,
+    settings: Settings,
+}
+
+#[cfg(feature = "mock")]
+struct MockServer {
+    mock: mock_ups::MockUps,
+    listener: TcpListener,
+}
+
+#[cfg(not(feature = "mock"))]
+enum MockServer {}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("host_url", &self.host_url)
+            .field("provider", &self.provider_line)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Bind, read keys and secrets, open and migrate the store (re-encrypting under the
+    /// current key when old keys are given), build the provider, seed history.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        // Bind first: with port 0 the URLs are only known afterwards.
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+        let public_url = match &settings.public_url {
+            Some(u) => u.clone(),
+            None => origin_of(listener.local_addr()?)?,
+        };
+        let config = host_config(&settings, public_url);
+        let redirect_uri = config.redirect_uri();
+        let (provider_config, secret, data_url, mock, provider_line) =
+            provider(&settings, &redirect_uri).await?;
+        let (store, key_source) = open_store(&settings).await?;
+        let provider = Provider::new(provider_config, secret, settings.limits, data_url)?;
+        let state = AppState::new(config, provider, store);
+        for (company, count) in &settings.seed_history {
+            let n = ops::seed_history(&state, company, *count, DEMO_USER)
+                .await
+                .map_err(|e| format!("--seed-history {company}:{count}: {e}"))?;
+            if n > 0 {
+                tracing::info!(company, rows = n, "seeded history");
+            }
+        }
+        let host_url = origin_text(&state.config().public_url);
+        Ok(Self {
+            listener,
+            state,
+            mock,
+            host_url,
+            provider_line,
+            key_source,
+            settings,
+        })
+    }
+
+    /// The port the host listens on.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map_or(0, |a| a.port())
+    }
+
+    /// The host's origin (`http://127.0.0.1:PORT` unless `--public-url` says otherwise).
+    pub fn host_url(&self) -> &str {
+        &self.host_url
+    }
+
+    /// The mock UPS's origin, when it is the provider.
+    pub fn mock_url(&self) -> Option<String> {
+        #[cfg(feature = "mock")]
+        {
+            self.mock.as_ref().map(|m| m.mock.public_url().to_owned())
+        }
+        #[cfg(not(feature = "mock"))]
+        {
+            None
+        }
+    }
+
+    /// The state the host serves (tests inspect it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serve until `shutdown` is cancelled: the jobs and the mock start, the ready file is
+    /// written, the banner printed. In-flight requests and refreshes finish before it returns.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), StartupError> {
+        banner(&self);
+        let jobs = jobs::spawn(&self.state, &shutdown);
+        let (mock_url, mock_task) = serve_mock(self.mock);
+        if let Some(path) = &self.settings.ready_file {
+            write_ready_file(path, &self.host_url, mock_url.as_deref())?;
+        }
+        let limits = self.settings.limits;
+        axum::serve(
+            self.listener,
+            app(self.state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await?;
+        // The refresher finishes (commits or rolls back) what it started; the mock is dropped.
+        if let Some(task) = mock_task {
+            task.abort();
+        }
+        let finish = async {
+            for job in jobs {
+                let _ = job.await;
+            }
+        };
+        if tokio::time::timeout(limits.timeout + Duration::from_secs(5), finish)
+            .await
+            .is_err()
+        {
+            tracing::warn!("background jobs did not stop in time");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn host_config(settings: &Settings, public_url: Url) -> HostConfig {
+    let mut config = HostConfig::new(public_url);
+    config.companies = settings.companies.clone();
+    config.allowed_origins = settings.allowed_origins.clone();
+    config.static_dir = settings.static_dir.clone();
+    config.refresh_policy = RefreshPolicy {
+        skew: settings.refresh_skew,
+        ..RefreshPolicy::default()
+    };
+    config.refresh_tick = settings.refresh_tick;
+    config.retrieval_interval = settings.retrieval_interval;
+    config.exchange_per_minute = settings.exchange_per_minute;
+    config.lease_ttl = settings.limits.timeout * 3;
+    config.request_timeout = settings.limits.timeout * 2;
+    config
+}
+
+type ProviderParts = (
+    ProviderConfig,
+    ClientSecret,
+    Option<Url>,
+    Option<MockServer>,
+    String,
+);
+
+/// The provider's settings, client secret, data API and banner line (and the mock, bound).
+async fn provider(settings: &Settings, redirect_uri: &str) -> Result<ProviderParts, StartupError> {
+    match &settings.provider {
+        ProviderSettings::Mock(m) => mock_provider(settings, m, redirect_uri).await,
+        ProviderSettings::Ups {
+            host,
+            client_id,
+            secret_file,
+        } => {
+            let secret = read_secret(secret_file)?;
+            let provider = ProviderConfig::ups(host, client_id, redirect_uri)?;
+            let line = format!("UPS at {host}");
+            Ok((provider, secret, settings.data_url.clone(), None, line))
+        }
+        ProviderSettings::Generic {
+            issuer,
+            client_id,
+            secret_file,
+            scope,
+        } => {
+            let secret = read_secret(secret_file)?;
+            let metadata = discovery::fetch_metadata(issuer, settings.limits).await?;
+            let provider =
+                ProviderConfig::from_metadata(&metadata, client_id, redirect_uri, scope)?;
+            let line = format!("{} (generic OAuth 2.0)", origin_text(issuer));
+            Ok((provider, secret, settings.data_url.clone(), None, line))
+        }
+    }
+}
+
+#[cfg(feature = "mock")]
+async fn mock_provider(
+    settings: &Settings,
+    m: &crate::settings::MockSettings,
+    redirect_uri: &str,
+) -> Result<ProviderParts, StartupError> {
+    use mock_ups::{Faults, MockClient, MockConfig, MockUps};
+
+    let listener = TcpListener::bind(m.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {} (mock UPS): {e}", m.listen))?;
+    let mock_url = origin_of(listener.local_addr()?)?;
+    let secret = match &m.secret_file {
+        Some(p) => read_secret(p)?,
+        None => ClientSecret::new("demo-secret".into()),
+    };
+    let faults: Faults = match &m.faults {
+        Some(json) => json.parse().map_err(|e| format!("--mock-faults: {e}"))?,
+        None => Faults::default(),
+    };
+    let defaults = MockConfig::default();
+    let users = defaults.users.clone();
+    let mock_config = MockConfig {
+        public_url: origin_text(&mock_url),
+        clients: vec![MockClient {
+            client_id: m.client_id.clone(),
+            client_secret: secret.secret().clone(),
+            redirect_uris: vec![redirect_uri.to_owned()],
+        }],
+        access_ttl: m.access_ttl,
+        refresh_ttl: m.refresh_ttl,
+        faults,
+        ..defaults
+    };
+    let provider = ProviderConfig::ups(mock_url.as_str(), &m.client_id, redirect_uri)?;
+    let data = settings
+        .data_url
+        .clone()
+        .unwrap_or_else(|| mock_url.clone());
+    let line = format!(
+        "mock UPS at {} (sign in as {} / {})",
+        origin_text(&mock_url),
+        users.first().map_or("?", |u| u.0.as_str()),
+        users.first().map_or("?", |u| u.1.as_str()),
+    );
+    let server = MockServer {
+        mock: MockUps::new(mock_config),
+        listener,
+    };
+    Ok((provider, secret, Some(data), Some(server), line))
+}
+
+#[cfg(not(feature = "mock"))]
+async fn mock_provider(
+    _: &Settings,
+    _: &crate::settings::MockSettings,
+    _: &str,
+) -> Result<ProviderParts, StartupError> {
+    Err("this build has no mock UPS (cargo feature `mock`); use --provider ups or generic".into())
+}
+
+#[cfg(feature = "mock")]
+fn serve_mock(mock: Option<MockServer>) -> (Option<String>, Option<tokio::task::JoinHandle<()>>) {
+    let Some(MockServer { mock, listener }) = mock else {
+        return (None, None);
+    };
+    let url = mock.public_url().to_owned();
+    let task = tokio::spawn(async move {
+        if let Err(e) = mock.serve(listener).await {
+            tracing::error!(error = %e, "mock UPS stopped");
+        }
+    });
+    (Some(url), Some(task))
+}
+
+#[cfg(not(feature = "mock"))]
+fn serve_mock(mock: Option<MockServer>) -> (Option<String>, Option<tokio::task::JoinHandle<()>>) {
+    match mock {
+        None => (None, None),
+        Some(never) => match never {},
+    }
+}
+
+/// The store over the current key, everything under old keys re-encrypted first.
+async fn open_store(settings: &Settings) -> Result<(Arc<dyn Store>, KeySource), StartupError> {
+    let keys = &settings.key;
+    let (key, key_source) = TokenKey::load(keys.env.as_deref(), &keys.file)?;
+    let mut old_keys = match &keys.old_env {
+        Some(v) => TokenKey::list_from_base64(v, OLD_KEYS_ENV)?,
+        None => Vec::new(),
+    };
+    for path in &keys.old_files {
+        old_keys.push(TokenKey::from_file(path)?);
+    }
+    let rotating = !old_keys.is_empty();
+    let db = settings.db.clone();
+    let cipher = TokenCipher::with_old_keys(&key, &old_keys);
+    drop((key, old_keys));
+    let store = tokio::task::spawn_blocking(move || SqliteStore::open(&db, cipher))
+        .await?
+        .map_err(|e| format!("database {}: {e}", settings.db.display()))?;
+    if rotating {
+        // Key rotation: everything still sealed under an old key is re-sealed now, in one
+        // transaction (values a host still on the old key writes later keep opening too).
+        let resealed = store
+            .reencrypt()
+            .await
+            .map_err(|e| format!("key rotation in {}: {e}", settings.db.display()))?;
+        tracing::info!(
+            values = resealed,
+            "key rotation: re-encrypted stored tokens with the current key"
+        );
+    }
+    Ok((Arc::new(store), key_source))
+}
+
+/// `http://<addr>`, with a wildcard address replaced by loopback (what a browser can open).
+fn origin_of(addr: SocketAddr) -> Result<Url, StartupError> {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    Ok(Url::parse(&format!(
+        "http://{}",
+        SocketAddr::new(ip, addr.port())
+    ))?)
+}
+
+fn origin_text(url: &Url) -> String {
+    url.as_str().trim_end_matches('/').to_owned()
+}
+
+fn read_secret(path: &Path) -> Result<ClientSecret, StartupError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("client secret file {}: {e}", path.display()))?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(format!("client secret file {} is empty", path.display()).into());
+    }
+    Ok(ClientSecret::new(secret.to_owned()))
+}
+
+fn write_ready_file(path: &Path, host: &str, mock: Option<&str>) -> Result<(), StartupError> {
+    let body = serde_json::json!({ "host": host, "mock": mock });
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{body}\n"))
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("ready file {}: {e}", path.display()))?;
+    Ok(())
+}
+
+fn banner(app: &Application) {
+    let (state, host, provider) = (&app.state, &app.host_url, &app.provider_line);
+    let widget = if state.config().static_dir.join("index.js").is_file() {
+        format!("{}", state.config().static_dir.display())
+    } else {
+        format!(
+            "{} (not built yet: run scripts/build-widget.sh)",
+            state.config().static_dir.display()
+        )
+    };
+    let key = match &app.key_source {
+        KeySource::Env => format!("from {KEY_ENV}"),
+        KeySource::File(p) => p.clone(),
+        KeySource::Created(p) => format!("{p} (created)"),
+    };
+    println!(
+        "\nToken Manager host example\n\
+         \x20 portal         {host}/\n\
+         \x20 token manager  {host}/admin/token-manager\n\
+         \x20 exports        {host}/exports\n\
+         \x20 widget API     {host}/api/optin  (OpenAPI: {host}/api/optin/openapi.json)\n\
+         \x20 provider       {provider}\n\
+         \x20 database       {}  (key: {key})\n\
+         \x20 widget files   {widget}\n\
+         Press Ctrl-C to stop.\n",
+        app.settings.db.display()
+    );
+}

@@ -1,0 +1,242 @@
+//! Storage: the async [`Store`] trait every engine implements, its types, and the one
+//! behaviour suite (`store/contract.rs`, run by each engine's tests) every engine must pass.
+//!
+//! One row per company (core's [`Authorization`], the sealed token pair, the next refresh
+//! time, a `generation` counter bumped by every change, and a lease that serialises token use
+//! across host processes) and an append-only history the Token History grid pages through in
+//! the database.
+//!
+//! Every state change is one [`Transition`] applied by [`Store::commit`] in one transaction:
+//! the lifecycle's [`Action`]s are translated to SQL there, so a refreshed pair is committed in
+//! the same transaction that discards the old one and a crash never loses an authorization.
+//! Tokens are sealed with [`TokenCipher`](crate::crypto::TokenCipher) before they reach the
+//! database; plaintext never does.
+//!
+//! Engines: [`SqliteStore`] (one file, one machine; its blocking calls run on tokio's blocking
+//! pool, admitted [`Store::concurrency`] at a time inside the implementation).
+
+use async_trait::async_trait;
+use token_manager_core::history::{PageWindow, PerPage, TokenRecord};
+use token_manager_core::lifecycle::{Action, Authorization};
+use token_manager_core::{GrantTimes, Timestamp};
+
+use crate::crypto::OpenError;
+use crate::tokens::TokenPair;
+
+#[cfg(test)]
+pub(crate) mod contract;
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The authorization changed since it was read (another request or host won).
+    #[error("the authorization changed concurrently")]
+    Conflict,
+    /// A stored token could not be decrypted.
+    #[error(transparent)]
+    Crypto(#[from] OpenError),
+    /// A stored value is not what this version writes.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The caller asked for something inconsistent.
+    #[error("storage misuse: {0}")]
+    Misuse(&'static str),
+}
+
+impl StoreError {
+    /// The database is busy/locked past its busy timeout, or the disk is full: nothing was
+    /// written, and the same call may succeed later.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite(e) if matches!(
+                e.sqlite_error_code(),
+                Some(
+                    rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                        | rusqlite::ErrorCode::DiskFull
+                )
+            )
+        )
+    }
+}
+
+/// A company's authorization as stored (no token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthRow {
+    /// Company id.
+    pub company: String,
+    /// Lifecycle state.
+    pub state: Authorization,
+    /// Bumped by every committed change.
+    pub generation: i64,
+    /// When the refresher should next act.
+    pub next_refresh: Option<Timestamp>,
+    /// Whether an encrypted pair is stored.
+    pub has_tokens: bool,
+    /// Who opted in.
+    pub authorized_by: Option<String>,
+}
+
+impl AuthRow {
+    /// The row of a company the store has never seen.
+    pub fn empty(company: &str) -> Self {
+        Self {
+            company: company.to_owned(),
+            state: Authorization::NotAuthorized,
+            generation: 0,
+            next_refresh: None,
+            has_tokens: false,
+            authorized_by: None,
+        }
+    }
+}
+
+/// What a lease is claimed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimKind {
+    /// The refresher: only when active, holding a refresh token, and due.
+    Refresh,
+    /// The retrieval job: only when active with an access token.
+    Use,
+    /// Clear: always (tokens decrypted best effort, for revocation).
+    Clear,
+}
+
+/// A held lease: nobody else (in any host process on this database) uses the company's tokens
+/// until it is released or expires.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// The row when claimed.
+    pub row: AuthRow,
+    /// The decrypted tokens, if any.
+    pub tokens: Option<TokenPair>,
+}
+
+/// Result of [`Store::claim`].
+#[derive(Debug)]
+pub enum ClaimOutcome {
+    /// The lease is ours.
+    Acquired(Lease),
+    /// Another owner holds it until then.
+    Busy {
+        /// Lease expiry.
+        until: Timestamp,
+    },
+    /// Nothing to do (not active, not due, no tokens).
+    Nothing,
+}
+
+/// One change of one company's authorization, applied atomically by [`Store::commit`].
+#[derive(Debug, Clone)]
+pub struct Transition {
+    /// Company.
+    pub company: String,
+    /// Refuse with [`StoreError::Conflict`] unless the stored generation is this one.
+    pub expected_generation: Option<i64>,
+    /// Release the lease if this owner holds it.
+    pub lease_owner: Option<String>,
+    /// The state after the event.
+    pub next: Authorization,
+    /// The lifecycle's actions; the storage ones are applied here, in order.
+    pub actions: Vec<Action>,
+    /// The new pair, required when `actions` contains [`Action::StoreTokens`].
+    pub tokens: Option<TokenPair>,
+    /// Who opted in (new grants); refreshes keep the stored value.
+    pub authorized_by: Option<String>,
+    /// When.
+    pub now: Timestamp,
+}
+
+/// Result of a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The new generation.
+    pub generation: i64,
+    /// The history row appended by [`Action::AppendRecord`], if any.
+    pub appended: Option<TokenRecord>,
+}
+
+/// One page of history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryPage {
+    /// Where the page falls.
+    pub window: PageWindow,
+    /// Its rows, newest first, statuses as stored.
+    pub rows: Vec<TokenRecord>,
+}
+
+/// What the panel shows for a company: its authorization and one page of its history, read
+/// from one snapshot (`GET /tokens`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryView {
+    /// The authorization.
+    pub row: AuthRow,
+    /// The page.
+    pub page: HistoryPage,
+}
+
+/// The storage contract of the host. Every engine passes the suite in `store/contract.rs`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// How many calls the engine serves at once (its connections); more callers wait, as
+    /// futures, inside the engine.
+    fn concurrency(&self) -> usize;
+    /// The company's authorization (`NotAuthorized` when never seen).
+    async fn authorization(&self, company: &str) -> Result<AuthRow, StoreError>;
+    /// Companies whose refresh is due at `now` and whose lease is free, earliest first.
+    async fn due_companies(&self, now: Timestamp, limit: usize) -> Result<Vec<String>, StoreError>;
+    /// Companies that are active and hold an access token.
+    async fn active_companies(&self) -> Result<Vec<String>, StoreError>;
+    /// Claim the company's lease for `kind` until `until`, in one transaction.
+    async fn claim(
+        &self,
+        company: &str,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+        kind: ClaimKind,
+    ) -> Result<ClaimOutcome, StoreError>;
+    /// Release the lease if `owner` holds it.
+    async fn release(&self, company: &str, owner: &str) -> Result<(), StoreError>;
+    /// Apply a transition in one transaction.
+    async fn commit(&self, transition: Transition) -> Result<Committed, StoreError>;
+    /// One page of the company's history, newest first, paged in the database.
+    async fn history_page(
+        &self,
+        company: &str,
+        page: u32,
+        per_page: PerPage,
+    ) -> Result<HistoryPage, StoreError> {
+        Ok(self.history_view(company, page, per_page).await?.page)
+    }
+    /// The authorization and one page of history, newest first, paged in the database, from one
+    /// snapshot.
+    async fn history_view(
+        &self,
+        company: &str,
+        page: u32,
+        per_page: PerPage,
+    ) -> Result<HistoryView, StoreError>;
+    /// Insert synthetic past rows (status `refreshed`) if the company has no history yet;
+    /// returns how many were inserted.
+    async fn seed_history(
+        &self,
+        company: &str,
+        rows: Vec<GrantTimes>,
+        authorized_by: &str,
+    ) -> Result<usize, StoreError>;
+    /// Key rotation: re-seal under the current key every stored token that only an old key
+    /// opens, in one transaction, then purge. Returns how many values were re-sealed. Fails,
+    /// changing nothing, if a value opens under no key at all (the company is named).
+    async fn reencrypt(&self) -> Result<usize, StoreError>;
+    /// Make wiped values physically unrecoverable (SQLite: checkpoint and truncate the WAL).
+    async fn purge(&self) -> Result<(), StoreError>;
+}

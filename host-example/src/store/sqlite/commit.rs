@@ -1,0 +1,153 @@
+//! [`Store::commit`](crate::store::Store::commit) on SQLite: the lifecycle's storage actions
+//! translated to SQL, in one immediate transaction.
+
+use rusqlite::{params, TransactionBehavior};
+use token_manager_core::history::{RecordStatus, TokenRecord};
+use token_manager_core::lifecycle::{Action, Authorization};
+use token_manager_core::AuthorizationStatus;
+
+use super::db::{insert_default, insert_history, Db};
+use super::rows::status_name;
+use crate::crypto::Field;
+use crate::store::{Committed, StoreError, Transition};
+
+impl Db {
+    pub(super) fn commit(&self, t: &Transition) -> Result<Committed, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let company = t.company.as_str();
+        insert_default(&tx, company, t.now)?;
+        let (generation, stored_by, mut next_refresh): (i64, Option<String>, Option<i64>) = tx
+            .query_row(
+                "SELECT generation, authorized_by, next_refresh_at FROM authorizations
+                 WHERE company = ?1",
+                [company],
+                |r| {
+                    Ok((
+                        r.get("generation")?,
+                        r.get("authorized_by")?,
+                        r.get("next_refresh_at")?,
+                    ))
+                },
+            )?;
+        if t.expected_generation.is_some_and(|g| g != generation) {
+            return Err(StoreError::Conflict);
+        }
+        let authorized_by = t.authorized_by.clone().or(stored_by);
+        let mut appended = None;
+        for action in &t.actions {
+            match action {
+                Action::StoreTokens => {
+                    let pair = t
+                        .tokens
+                        .as_ref()
+                        .ok_or(StoreError::Misuse("StoreTokens without a token pair"))?;
+                    let access =
+                        self.cipher
+                            .seal(company, Field::AccessToken, pair.access.secret());
+                    let refresh = pair
+                        .refresh
+                        .as_ref()
+                        .map(|r| self.cipher.seal(company, Field::RefreshToken, r.secret()));
+                    tx.execute(
+                        "UPDATE authorizations SET access_ct = ?2, access_nonce = ?3,
+                             refresh_ct = ?4, refresh_nonce = ?5 WHERE company = ?1",
+                        params![
+                            company,
+                            access.ciphertext,
+                            access.nonce.as_slice(),
+                            refresh.as_ref().map(|s| s.ciphertext.as_slice()),
+                            refresh.as_ref().map(|s| s.nonce.as_slice()),
+                        ],
+                    )?;
+                }
+                Action::SupersedeRecords => {
+                    tx.execute(
+                        "UPDATE history SET status = 'refreshed' WHERE company = ?1 AND status = 'active'",
+                        [company],
+                    )?;
+                }
+                Action::AppendRecord(times) => {
+                    let id = insert_history(
+                        &tx,
+                        company,
+                        times,
+                        RecordStatus::Active,
+                        authorized_by.as_deref(),
+                    )?;
+                    appended = Some(TokenRecord {
+                        id,
+                        company: company.to_owned(),
+                        token_created: times.token_created,
+                        token_expires: times.token_expires,
+                        refresh_created: times.refresh_created,
+                        refresh_expires: times.refresh_expires,
+                        status: RecordStatus::Active,
+                        cleared_at: None,
+                        authorized_by: authorized_by.clone(),
+                    });
+                }
+                Action::ScheduleRefresh { at } | Action::RetryRefresh { at, .. } => {
+                    next_refresh = Some(at.0);
+                }
+                Action::WipeTokens => {
+                    tx.execute(
+                        "UPDATE authorizations SET access_ct = NULL, access_nonce = NULL,
+                             refresh_ct = NULL, refresh_nonce = NULL WHERE company = ?1",
+                        [company],
+                    )?;
+                }
+                Action::MarkCleared { at } => {
+                    tx.execute(
+                        "UPDATE history SET status = 'cleared', cleared_at = ?2
+                         WHERE company = ?1 AND status = 'active'",
+                        params![company, at.0],
+                    )?;
+                }
+                Action::MarkInvalidated => {
+                    tx.execute(
+                        "UPDATE history SET status = 'invalidated' WHERE company = ?1 AND status = 'active'",
+                        [company],
+                    )?;
+                }
+                // Not storage: the shell performs these (retrieval job, revocation).
+                Action::StartRetrieval | Action::StopRetrieval | Action::RevokeTokens => {}
+                other => {
+                    tracing::warn!(action = ?other, "storage ignores an action it does not know");
+                }
+            }
+        }
+        let failures = match &t.next {
+            Authorization::Active { failures, .. } => *failures,
+            _ => 0,
+        };
+        if t.next.status() != AuthorizationStatus::Active {
+            next_refresh = None;
+        }
+        let state = serde_json::to_string(&t.next)
+            .map_err(|e| StoreError::Corrupt(format!("cannot encode state: {e}")))?;
+        tx.execute(
+            "UPDATE authorizations SET state = ?2, status = ?3, failures = ?4,
+                 next_refresh_at = ?5, generation = generation + 1, authorized_by = ?6,
+                 updated_at = ?7,
+                 lease_owner = CASE WHEN lease_owner = ?8 THEN NULL ELSE lease_owner END,
+                 lease_until = CASE WHEN lease_owner = ?8 THEN NULL ELSE lease_until END
+             WHERE company = ?1",
+            params![
+                company,
+                state,
+                status_name(t.next.status()),
+                failures,
+                next_refresh,
+                authorized_by,
+                t.now.0,
+                t.lease_owner,
+            ],
+        )?;
+        tx.commit()?;
+        Ok(Committed {
+            generation: generation + 1,
+            appended,
+        })
+    }
+}

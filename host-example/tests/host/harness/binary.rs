@@ -1,0 +1,150 @@
+//! The real `host-example` binary in tests: started with a ready file on ephemeral ports,
+//! SIGKILLed when dropped, and an opt-in driven against it as a browser would.
+
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use mock_ups::MockUps;
+use rand::RngCore;
+use serde_json::Value;
+use token_manager_core::api::ConfigResponse;
+use token_manager_core::flow::{CallbackParams, PendingAuthorization, DEFAULT_MAX_AGE};
+use token_manager_core::Timestamp;
+
+use super::{chrono_now, exchange_json, session_cookie, COMPANY};
+
+/// A host-example process; killed (SIGKILL) when dropped.
+pub struct HostProcess {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct BinarySetup {
+    pub dir: PathBuf,
+    pub db: PathBuf,
+    pub mock_base: String,
+    pub key_b64: String,
+}
+
+impl BinarySetup {
+    /// The binary with this setup's flags and environment (`ready` as its ready file), its
+    /// output appended to `host.log` in the setup's folder; `env` is applied last.
+    pub fn command(&self, ready: &std::path::Path, env: &[(&str, &str)]) -> Command {
+        let secret = self.dir.join("client-secret");
+        if !secret.exists() {
+            std::fs::write(&secret, "demo-secret").unwrap();
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("host.log"))
+            .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_host-example"));
+        cmd.args(["--listen", "127.0.0.1:0", "--mock-listen", "127.0.0.1:0"])
+            .arg("--ready-file")
+            .arg(ready)
+            .arg("--db")
+            .arg(&self.db)
+            .arg("--key-file")
+            .arg(self.dir.join("unused.key"))
+            .args(["--static-dir", "/nonexistent-widget-dir"])
+            .args(["--provider", "ups", "--ups-host", &self.mock_base])
+            .args(["--client-id", "demo-client", "--client-secret-file"])
+            .arg(&secret)
+            .args(["--data-url", &self.mock_base])
+            .args(["--refresh-tick-ms", "10", "--retrieval-interval-ms", "100"])
+            .args([
+                "--http-timeout-ms",
+                "500",
+                "--http-connect-timeout-ms",
+                "300",
+            ])
+            .args(["--exchange-per-minute", "100000"])
+            .env_remove("TOKEN_MANAGER_OLD_KEYS")
+            .env("TOKEN_MANAGER_KEY", &self.key_b64)
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Start the binary (process number `n` of this setup) and wait for its ready file.
+    pub fn start(&self, n: usize, env: &[(&str, &str)]) -> HostProcess {
+        let ready = self.dir.join(format!("ready-{n}.json"));
+        let mut cmd = self.command(&ready, env);
+        let mut child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&ready) {
+                let v: Value = serde_json::from_str(&text).unwrap();
+                let url = v["host"].as_str().unwrap().to_owned();
+                return HostProcess { child, url };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "host-example exited early ({status}); log:\n{}",
+                    std::fs::read_to_string(self.dir.join("host.log")).unwrap_or_default()
+                );
+            }
+            assert!(Instant::now() < deadline, "host-example did not start");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// The whole opt-in against a running binary, as a browser would do it. Errors are expected
+/// when the host is killed meanwhile.
+pub async fn opt_in(host: &str, mock: &MockUps) -> Result<u16, String> {
+    let e = |e: reqwest::Error| e.to_string();
+    let redirect = format!("{host}/admin/token-manager");
+    mock.add_redirect_uri("demo-client", &redirect);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let home = client.get(format!("{host}/")).send().await.map_err(e)?;
+    let cookie = session_cookie(home.headers()).ok_or("no session cookie")?;
+    let config: ConfigResponse = client
+        .get(format!("{host}/api/optin/config?company={COMPANY}"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .map_err(e)?
+        .json()
+        .await
+        .map_err(e)?;
+    let mut entropy = [0u8; 64];
+    rand::thread_rng().fill_bytes(&mut entropy);
+    let (authorize, pending) =
+        PendingAuthorization::start(&config, &entropy, Timestamp(chrono_now()), COMPANY, None)
+            .map_err(|e| e.to_string())?;
+    let back = mock_ups::testing::sign_in(&client, authorize.as_str(), "demo", "demo-password")
+        .await
+        .map_err(|e| e.to_string())?;
+    let params = CallbackParams::parse(back.as_str()).unwrap().unwrap();
+    let body = pending
+        .handle_callback(params, Timestamp(chrono_now()), DEFAULT_MAX_AGE)
+        .map_err(|e| format!("{e:?}"))?
+        .into_body();
+    let answer = client
+        .post(format!("{host}/api/optin/exchange"))
+        .header("cookie", &cookie)
+        .header("origin", host)
+        .header("x-token-manager", "1")
+        .json(&exchange_json(&body))
+        .send()
+        .await
+        .map_err(e)?;
+    Ok(answer.status().as_u16())
+}

@@ -1,0 +1,359 @@
+//! The test harness: `app(state)` driven with `oneshot`, a real mock UPS on an ephemeral
+//! loopback port, a temporary SQLite file, and a clock the test can move forward.
+//!
+//! [`Harness::builder`] sets the knobs before the host starts; [`calls`] holds the typed calls
+//! of the widget API (core's `api` types in and out); [`binary`] starts the real binary.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use host_example::clock::OffsetClock;
+use host_example::config::{HostConfig, HttpLimits};
+use host_example::crypto::{TokenCipher, TokenKey};
+use host_example::provider::Provider;
+use host_example::store::{ClaimKind, ClaimOutcome, SqliteStore, Store};
+use host_example::tokens::TokenPair;
+use host_example::{app, AppState};
+use http_body_util::BodyExt;
+use mock_ups::{spawn, EndpointFault, FaultKind, Faults, MockConfig, MockStats, MockUps};
+use oauth2::ClientSecret;
+use serde_json::{json, Value};
+use token_manager_core::api::ExchangeBody;
+use token_manager_core::config::ProviderConfig;
+use token_manager_core::Timestamp;
+use tower::ServiceExt;
+use url::Url;
+
+pub mod binary;
+pub mod calls;
+
+pub use calls::Reply;
+
+pub const PUBLIC: &str = "http://127.0.0.1:8080";
+pub const REDIRECT: &str = "http://127.0.0.1:8080/admin/token-manager";
+pub const COMPANY: &str = "demo-co";
+pub const FOUR_HOURS: Duration = Duration::from_secs(4 * 3600);
+
+/// The knobs a test may turn before the host starts; [`Builder::start`] starts it.
+pub struct Builder {
+    host: HostConfig,
+    mock: MockConfig,
+    limits: HttpLimits,
+}
+
+impl Builder {
+    /// Any host setting.
+    pub fn host(mut self, f: impl FnOnce(&mut HostConfig)) -> Self {
+        f(&mut self.host);
+        self
+    }
+    /// `/exchange` attempts per client IP per minute.
+    pub fn exchange_per_minute(self, n: u32) -> Self {
+        self.host(|h| h.exchange_per_minute = n)
+    }
+    /// The companies of the demo portal (`id=Name,…`).
+    pub fn companies(self, list: &str) -> Self {
+        let companies = list.parse().unwrap();
+        self.host(|h| h.companies = companies)
+    }
+    /// Total timeout of provider calls.
+    pub fn provider_timeout(mut self, d: Duration) -> Self {
+        self.limits.timeout = d;
+        self
+    }
+    /// Connect timeout of provider calls.
+    pub fn provider_connect_timeout(mut self, d: Duration) -> Self {
+        self.limits.connect_timeout = d;
+        self
+    }
+
+    /// Start the mock UPS and build the host's state.
+    pub async fn start(self) -> Harness {
+        let (addr, mock) = spawn(self.mock).await.unwrap();
+        let mock_base = format!("http://{addr}");
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("tm.db");
+        let key = TokenKey::generate();
+        let clock = Arc::new(OffsetClock::default());
+        let state = build_state(
+            &db,
+            &key,
+            &mock_base,
+            self.host.clone(),
+            self.limits,
+            clock.clone(),
+        );
+        let id = state.sessions().create("admin");
+        Harness {
+            dir,
+            db,
+            key,
+            mock,
+            mock_base,
+            state,
+            clock,
+            cookie: format!("tm_session={id}"),
+            browser: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            host_config: self.host,
+            limits: self.limits,
+        }
+    }
+}
+
+/// A host (its state, over a temporary database) and the mock UPS it talks to.
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub db: PathBuf,
+    pub key: TokenKey,
+    pub mock: MockUps,
+    pub mock_base: String,
+    pub state: AppState,
+    pub clock: Arc<OffsetClock>,
+    /// The `Cookie` header of the session the harness signed in (user `admin`).
+    pub cookie: String,
+    /// A client that follows no redirects, for the mock's screens.
+    pub browser: reqwest::Client,
+    pub host_config: HostConfig,
+    pub limits: HttpLimits,
+}
+
+impl Harness {
+    /// The knobs, at the harness defaults (jobs ticking every 20 ms, 5 s provider timeout).
+    pub fn builder() -> Builder {
+        let mut host = HostConfig::new(Url::parse(PUBLIC).unwrap());
+        host.static_dir = PathBuf::from("/nonexistent-widget-dir");
+        host.retrieval_interval = Duration::from_millis(20);
+        host.refresh_tick = Duration::from_millis(20);
+        Builder {
+            host,
+            mock: MockConfig::default(),
+            limits: HttpLimits {
+                connect_timeout: Duration::from_secs(2),
+                timeout: Duration::from_secs(5),
+            },
+        }
+    }
+
+    /// A host with the defaults.
+    pub async fn new() -> Self {
+        Self::builder().start().await
+    }
+
+    /// Another host process on the same database file (its own store, sessions and locks).
+    pub fn second_host(&self, clock: Arc<OffsetClock>) -> AppState {
+        build_state(
+            &self.db,
+            &self.key,
+            &self.mock_base,
+            self.host_config.clone(),
+            self.limits,
+            clock,
+        )
+    }
+
+    /// The same host over another provider origin and database (e.g. a dead provider).
+    pub fn host_against(&self, provider_base: &str, db: &Path) -> AppState {
+        build_state(
+            db,
+            &self.key,
+            provider_base,
+            self.host_config.clone(),
+            self.limits,
+            self.clock.clone(),
+        )
+    }
+
+    pub fn app(&self) -> Router {
+        app(self.state.clone())
+    }
+
+    /// Send a request through `app(state)`; returns status, headers and the body as JSON
+    /// (or as a JSON string when it is not JSON).
+    pub async fn send(&self, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
+        send_to(self.app(), request).await
+    }
+
+    /// A GET in the harness's session; status and JSON body.
+    pub async fn get(&self, uri: &str) -> (StatusCode, Value) {
+        let (s, _, b) = self
+            .send(
+                Request::get(uri)
+                    .header(header::COOKIE, &self.cookie)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        (s, b)
+    }
+
+    /// A same-origin state-changing call, as the widget makes it.
+    pub async fn post(&self, uri: &str, body: &Value) -> (StatusCode, Value) {
+        let (s, _, b) = self
+            .send(
+                Request::builder()
+                    .method(Method::POST)
+                    .uri(uri)
+                    .header(header::COOKIE, &self.cookie)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .header(header::ORIGIN, PUBLIC)
+                    .header("X-Token-Manager", "1")
+                    .body(Body::from(body.to_string()))
+                    .unwrap(),
+            )
+            .await;
+        (s, b)
+    }
+
+    /// Drive the mock's screens (Log In → Password) from `authorize`; returns the redirect
+    /// back to the host.
+    pub async fn mock_sign_in(&self, authorize: &str, user: &str, password: &str) -> Url {
+        let back = mock_ups::testing::sign_in(&self.browser, authorize, user, password)
+            .await
+            .unwrap();
+        assert!(back.as_str().starts_with(REDIRECT), "{back}");
+        back
+    }
+
+    pub fn stats(&self) -> MockStats {
+        self.mock.stats()
+    }
+
+    /// The stored pair, decrypted (for assertions only).
+    pub async fn stored_tokens(&self, company: &str) -> Option<TokenPair> {
+        stored_tokens(self.state.store(), company).await
+    }
+
+    /// Every byte SQLite has on disk for this database (main file, WAL).
+    pub fn raw_db_bytes(&self) -> Vec<u8> {
+        let mut all = Vec::new();
+        for suffix in ["", "-wal", "-journal"] {
+            let p = PathBuf::from(format!("{}{suffix}", self.db.display()));
+            if let Ok(bytes) = std::fs::read(&p) {
+                all.extend(bytes);
+            }
+        }
+        all
+    }
+
+    /// Ciphertext columns of the company's row, read with a separate connection.
+    pub fn ciphertexts(&self, company: &str) -> Vec<Option<Vec<u8>>> {
+        ciphertexts(&self.db, company)
+    }
+}
+
+/// Send a request through a router; status, headers, and the body as JSON (or a JSON string).
+pub async fn send_to(
+    router: Router,
+    request: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let response = router.oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, headers, body)
+}
+
+/// The `tm_session=…` pair a response sets, for a later request's `Cookie` header.
+pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("tm_session="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+}
+
+/// The company's stored pair, decrypted through a Clear claim released at once.
+pub async fn stored_tokens(store: &dyn Store, company: &str) -> Option<TokenPair> {
+    let lease = store
+        .claim(
+            company,
+            "test-inspector",
+            Timestamp(0),
+            Timestamp(1),
+            ClaimKind::Clear,
+        )
+        .await
+        .unwrap();
+    store.release(company, "test-inspector").await.unwrap();
+    match lease {
+        ClaimOutcome::Acquired(l) => l.tokens,
+        other => panic!("{other:?}"),
+    }
+}
+
+pub fn ciphertexts(db: &Path, company: &str) -> Vec<Option<Vec<u8>>> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(
+        "SELECT access_ct, access_nonce, refresh_ct, refresh_nonce FROM authorizations WHERE company = ?1",
+        [company],
+        |r| {
+            Ok(vec![
+                r.get("access_ct")?,
+                r.get("access_nonce")?,
+                r.get("refresh_ct")?,
+                r.get("refresh_nonce")?,
+            ])
+        },
+    )
+    .unwrap()
+}
+
+pub fn build_state(
+    db: &Path,
+    key: &TokenKey,
+    mock_base: &str,
+    host: HostConfig,
+    limits: HttpLimits,
+    clock: Arc<OffsetClock>,
+) -> AppState {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db, TokenCipher::new(key)).unwrap());
+    let provider = Provider::new(
+        ProviderConfig::ups(mock_base, "demo-client", REDIRECT).unwrap(),
+        ClientSecret::new("demo-secret".into()),
+        limits,
+        Some(Url::parse(mock_base).unwrap()),
+    )
+    .unwrap();
+    AppState::with_clock(host, provider, store, clock)
+}
+
+pub fn exchange_json(body: &ExchangeBody) -> Value {
+    json!({
+        "company": body.company,
+        "code": body.code,
+        "code_verifier": body.code_verifier,
+        "redirect_uri": body.redirect_uri,
+    })
+}
+
+pub fn chrono_now() -> i64 {
+    host_example::clock::system_now().0
+}
+
+/// `needle` occurs in `hay`.
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Mock faults that hold every refresh `ms` milliseconds at the provider (then answer it).
+pub fn slow_refreshes(ms: u64) -> Faults {
+    Faults {
+        refresh: EndpointFault {
+            kind: FaultKind::Slow,
+            slow_ms: Some(ms),
+            times: None,
+        },
+        ..Faults::default()
+    }
+}

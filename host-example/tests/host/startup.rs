@@ -1,0 +1,107 @@
+//! The real application (`startup::Application`, what `main` runs) on ephemeral ports: it
+//! binds, serves the widget API and the mock UPS, writes its ready file, and stops cleanly
+//! when cancelled.
+
+use std::path::Path;
+use std::time::Duration;
+
+use host_example::settings::{ProviderSettings, Settings};
+use host_example::startup::Application;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::harness::session_cookie;
+
+/// The defaults (mock UPS), on ephemeral ports, with the database and key file in `dir`.
+fn settings_in(dir: &Path) -> Settings {
+    Settings::mock(
+        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        dir.join("tm.db"),
+        dir.join("tm.key"),
+    )
+}
+
+#[tokio::test]
+async fn the_application_serves_on_port_zero_and_stops_when_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings_in(dir.path());
+    settings.ready_file = Some(dir.path().join("ready.json"));
+    settings.seed_history = vec![("acme".into(), 3)];
+    let app = Application::build(settings).await.unwrap();
+    let port = app.port();
+    assert_ne!(port, 0);
+    let host = app.host_url().to_owned();
+    assert_eq!(host, format!("http://127.0.0.1:{port}"));
+    let mock = app.mock_url().unwrap();
+    assert_ne!(mock, host);
+    let shutdown = CancellationToken::new();
+    let serving = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+
+    let ready: Value = loop {
+        if let Ok(text) = std::fs::read_to_string(dir.path().join("ready.json")) {
+            break serde_json::from_str(&text).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(ready["host"], host.as_str());
+    assert_eq!(ready["mock"], mock.as_str());
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let openapi: Value = http
+        .get(format!("{host}/api/optin/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(openapi["openapi"].as_str().map(|v| &v[..3]), Some("3.1"));
+    // The portal signs the demo user in; the seeded history is there.
+    let home = http.get(format!("{host}/")).send().await.unwrap();
+    let cookie = session_cookie(home.headers()).unwrap();
+    let tokens: Value = http
+        .get(format!("{host}/api/optin/tokens?company=acme"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tokens["total"], 3);
+    // The mock answers on its own origin.
+    let signin = http
+        .get(format!("{mock}/lasso/signin"))
+        .send()
+        .await
+        .unwrap();
+    assert!(signin.status().is_client_error() || signin.status().is_success());
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), serving)
+        .await
+        .expect("stops when cancelled")
+        .unwrap()
+        .unwrap();
+    assert!(http.get(format!("{host}/")).send().await.is_err());
+}
+
+#[tokio::test]
+async fn a_provider_missing_what_it_needs_fails_to_build_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings_in(dir.path());
+    settings.provider = ProviderSettings::Ups {
+        host: "http://127.0.0.1:9".into(),
+        client_id: "x".into(),
+        secret_file: dir.path().join("missing-secret"),
+    };
+    let err = Application::build(settings).await.unwrap_err().to_string();
+    assert!(
+        err.contains("client secret file") && err.contains("missing-secret"),
+        "{err}"
+    );
+}
