@@ -11,6 +11,7 @@ mod api;
 mod concurrency;
 mod hostile;
 
+mod layers;
 mod lifecycle;
 mod reliability;
 mod startup;
