@@ -49,8 +49,8 @@ if wants bundle || wants render; then
   bash scripts/build-widget.sh
 fi
 if needs_host; then
-  step "cargo build -p host-example --release"
-  cargo build -p host-example --release
+  step "cargo build --locked -p host-example --release"
+  cargo build --locked -p host-example --release
 fi
 
 # --- measurements ---------------------------------------------------------------------------

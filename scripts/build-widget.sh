@@ -21,8 +21,8 @@ for tool in pkg/node_modules/.bin/wasm-opt pkg/node_modules/.bin/esbuild; do
   [ -x "$tool" ] || die "$tool is missing: run bash scripts/setup.sh (npm ci in pkg/)"
 done
 
-step "cargo build -p token-manager-widget --profile wasm-release --target wasm32-unknown-unknown"
-cargo build -p token-manager-widget --profile wasm-release --target wasm32-unknown-unknown
+step "cargo build --locked -p token-manager-widget --profile wasm-release --target wasm32-unknown-unknown"
+cargo build --locked -p token-manager-widget --profile wasm-release --target wasm32-unknown-unknown
 
 step "wasm-bindgen --target web → $dist/"
 staging="$(mktemp -d "${TMPDIR:-/tmp}/tm-widget.XXXXXX")"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Check that token-manager-core stays sans-IO (DESIGN, STYLE 1): no clock, randomness, file,
+# Check that token-manager-core stays sans-IO (callers pass `now` and entropy): no clock, randomness, file,
 # network, environment, thread or DOM access in its source, and no IO stack in its dependencies.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

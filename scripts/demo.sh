@@ -8,8 +8,8 @@ cd "$REPO_ROOT"
 
 bash scripts/setup.sh
 bash scripts/build-widget.sh
-step "cargo build -p host-example --release"
-cargo build -p host-example --release
+step "cargo build --locked -p host-example --release"
+cargo build --locked -p host-example --release
 
 listen="${TM_LISTEN:-127.0.0.1:8080}"
 prev=""

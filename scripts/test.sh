@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # README command 2 (also .ci/run): install what is missing, then every check and test, in order,
 # stopping at the first failure:
-#   fmt · clippy (native, wasm32) · rustdoc · core is sans-IO · cargo test (native) ·
+#   fmt · clippy (native, host without the mock, wasm32) · rustdoc · core is sans-IO · cargo test (native) ·
 #   widget tests in headless Chromium · widget package build · host release build ·
 #   Node tests in Chromium (tests/pkg: the npm package; tests/e2e: user paths end to end).
 # Environment: TM_SKIP_SETUP=1 skips scripts/setup.sh; TM_TEST_LOG=1 echoes host logs.
@@ -53,15 +53,19 @@ cargo fmt --all --check
 done_section
 
 begin "cargo clippy --workspace --all-targets (native)"
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
+done_section
+
+begin "cargo clippy -p host-example --no-default-features (a host without the mock UPS)"
+cargo clippy --locked -p host-example --no-default-features -- -D warnings
 done_section
 
 begin "cargo clippy core + widget (wasm32-unknown-unknown)"
-cargo clippy -p token-manager-core -p token-manager-widget --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --locked -p token-manager-core -p token-manager-widget --target wasm32-unknown-unknown -- -D warnings
 done_section
 
 begin "cargo doc -p token-manager-core (warnings are errors)"
-RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps -p token-manager-core
+RUSTDOCFLAGS=-Dwarnings cargo doc --locked --no-deps -p token-manager-core
 done_section
 
 begin "token-manager-core is sans-IO"
@@ -69,12 +73,12 @@ bash scripts/check-core-pure.sh
 done_section
 
 begin "cargo test --workspace (native)"
-cargo test --workspace
+cargo test --locked --workspace
 done_section
 
 # The host serves the widget's browser tests (TM_TEST_HOST) as well as the Node tests below.
 begin "cargo build -p host-example --release"
-cargo build -p host-example --release
+cargo build --locked -p host-example --release
 done_section
 
 begin "widget tests in headless Chromium (wasm-bindgen-test)"
@@ -103,7 +107,7 @@ TM_TEST_HOST="$TM_TEST_HOST" TM_TEST_MOCK="$TM_TEST_MOCK" \
   CHROMEDRIVER=/usr/bin/chromedriver \
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   WASM_BINDGEN_TEST_TIMEOUT=120 \
-  cargo test -p token-manager-widget --target wasm32-unknown-unknown
+  cargo test --locked -p token-manager-widget --target wasm32-unknown-unknown
 cleanup
 host_pid=""
 host_dir=""
