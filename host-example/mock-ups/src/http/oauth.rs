@@ -275,6 +275,16 @@ fn form_error(e: &FormRejection) -> Response {
     )))
 }
 
+/// A refused token or refresh request (`what`): logged, then answered with the UPS error.
+fn refused(e: UpsError, what: &str) -> Response {
+    tracing::info!(
+        code = e.code,
+        message = e.message,
+        "mock UPS: {what} refused"
+    );
+    ups_error(e)
+}
+
 /// Form of `POST /security/v1/oauth/token`.
 #[derive(Debug, Deserialize)]
 pub(super) struct TokenForm {
@@ -333,14 +343,7 @@ pub(super) async fn token(
             );
             token_answer(t)
         }
-        Err(e) => {
-            tracing::info!(
-                code = e.code,
-                message = e.message,
-                "mock UPS: token request refused"
-            );
-            ups_error(e)
-        }
+        Err(e) => refused(e, "token request"),
     }
 }
 
@@ -401,14 +404,7 @@ pub(super) async fn refresh(
             );
             token_answer(t)
         }
-        Err(e) => {
-            tracing::info!(
-                code = e.code,
-                message = e.message,
-                "mock UPS: refresh refused"
-            );
-            ups_error(e)
-        }
+        Err(e) => refused(e, "refresh"),
     }
 }
 

@@ -163,13 +163,10 @@ pub(super) async fn submit(
     };
     let action = form.action.as_deref().unwrap_or_default();
     if action == "cancel" {
-        let mut st = m.lock();
-        st.end_txn(&txn_id);
-        st.count_declined();
-        drop(st);
-        return redirect_error(
+        return decline(
+            &m,
+            &txn_id,
             &txn,
-            "access_denied",
             "The user canceled the sign-in at UPS.com",
         );
     }
@@ -232,13 +229,10 @@ pub(super) async fn submit(
             if password.len() > MAX_PASSWORD || !m.lock().check_password(&typed, &password) {
                 txn.failed_passwords += 1;
                 if txn.failed_passwords >= MAX_PASSWORD_ATTEMPTS {
-                    let mut st = m.lock();
-                    st.end_txn(&txn_id);
-                    st.count_declined();
-                    drop(st);
-                    return redirect_error(
+                    return decline(
+                        &m,
+                        &txn_id,
                         &txn,
-                        "access_denied",
                         "Too many failed sign-in attempts at UPS.com",
                     );
                 }
@@ -253,6 +247,17 @@ pub(super) async fn submit(
             finish(&m, &txn_id, &txn, &typed, now)
         }
     }
+}
+
+/// End sign-in `txn_id` without a code (the user canceled, or typed too many wrong
+/// passwords): redirect back with `error=access_denied`.
+fn decline(m: &MockUps, txn_id: &str, txn: &Txn, description: &str) -> Response {
+    {
+        let mut st = m.lock();
+        st.end_txn(txn_id);
+        st.count_declined();
+    }
+    redirect_error(txn, "access_denied", description)
 }
 
 /// Signed in: redirect back with a code (or, with faults, a declined consent or a wrong

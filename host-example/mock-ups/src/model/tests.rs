@@ -7,6 +7,8 @@ use super::*;
 use crate::config::Settings;
 use crate::error::UpsError;
 
+const REDIRECT: &str = "http://127.0.0.1:8080/admin/token-manager";
+
 fn setup() -> (State, Settings) {
     let config = MockConfig::default();
     let settings = Settings {
@@ -21,7 +23,7 @@ fn setup() -> (State, Settings) {
 fn txn(challenge: Option<String>) -> Txn {
     Txn {
         client_id: "demo-client".into(),
-        redirect_uri: Url::parse("http://127.0.0.1:8080/admin/token-manager").unwrap(),
+        redirect_uri: Url::parse(REDIRECT).unwrap(),
         state: Some("s".into()),
         scope: "read".into(),
         challenge,
@@ -31,40 +33,26 @@ fn txn(challenge: Option<String>) -> Txn {
     }
 }
 
-const REDIRECT: &str = "http://127.0.0.1:8080/admin/token-manager";
+/// demo-client, with its secret proven, redeems `code` for [`REDIRECT`] without a verifier
+/// (the cases below override what they vary).
+fn redemption(code: &str) -> Redemption<'_> {
+    Redemption {
+        client_id: "demo-client",
+        secret_proven: true,
+        code,
+        redirect_uri: REDIRECT,
+        code_verifier: None,
+    }
+}
 
 #[test]
 fn code_is_single_use_and_replay_revokes() {
     let (mut s, set) = setup();
     let code = s.issue_code(&set, &txn(None), "Demo", 1_000);
-    let t = s
-        .redeem_code(
-            &set,
-            &Redemption {
-                client_id: "demo-client",
-                secret_proven: true,
-                code: &code,
-                redirect_uri: REDIRECT,
-                code_verifier: None,
-            },
-            2_000,
-        )
-        .unwrap();
+    let t = s.redeem_code(&set, &redemption(&code), 2_000).unwrap();
     assert_eq!(t.refresh_count, "0");
     assert!(s.data_call(Some(&t.access_token), 3_000).is_ok());
-    let replay = s
-        .redeem_code(
-            &set,
-            &Redemption {
-                client_id: "demo-client",
-                secret_proven: true,
-                code: &code,
-                redirect_uri: REDIRECT,
-                code_verifier: None,
-            },
-            3_000,
-        )
-        .unwrap_err();
+    let replay = s.redeem_code(&set, &redemption(&code), 3_000).unwrap_err();
     assert_eq!(replay.code, "invalid_grant");
     assert_eq!(
         s.data_call(Some(&t.access_token), 3_000),
@@ -80,19 +68,7 @@ fn code_is_single_use_and_replay_revokes() {
 fn code_expiry_and_redirect_and_pkce() {
     let (mut s, set) = setup();
     let code = s.issue_code(&set, &txn(None), "demo", 1_000);
-    let e = s
-        .redeem_code(
-            &set,
-            &Redemption {
-                client_id: "demo-client",
-                secret_proven: true,
-                code: &code,
-                redirect_uri: REDIRECT,
-                code_verifier: None,
-            },
-            61_000,
-        )
-        .unwrap_err();
+    let e = s.redeem_code(&set, &redemption(&code), 61_000).unwrap_err();
     assert!(e.message.contains("expired"));
 
     let code = s.issue_code(&set, &txn(None), "demo", 1_000);
@@ -100,11 +76,8 @@ fn code_expiry_and_redirect_and_pkce() {
         .redeem_code(
             &set,
             &Redemption {
-                client_id: "demo-client",
-                secret_proven: true,
-                code: &code,
                 redirect_uri: "http://127.0.0.1:8080/x",
-                code_verifier: None,
+                ..redemption(&code)
             },
             2_000,
         )
@@ -118,11 +91,8 @@ fn code_expiry_and_redirect_and_pkce() {
         .redeem_code(
             &set,
             &Redemption {
-                client_id: "demo-client",
-                secret_proven: true,
-                code: &code,
-                redirect_uri: REDIRECT,
                 code_verifier: Some(&"b".repeat(43)),
+                ..redemption(&code)
             },
             2_000,
         )
@@ -133,11 +103,9 @@ fn code_expiry_and_redirect_and_pkce() {
         .redeem_code(
             &set,
             &Redemption {
-                client_id: "demo-client",
                 secret_proven: false,
-                code: &code,
-                redirect_uri: REDIRECT,
-                code_verifier: Some(&verifier)
+                code_verifier: Some(&verifier),
+                ..redemption(&code)
             },
             2_000
         )
@@ -148,11 +116,8 @@ fn code_expiry_and_redirect_and_pkce() {
         s.redeem_code(
             &set,
             &Redemption {
-                client_id: "demo-client",
                 secret_proven: false,
-                code: &code,
-                redirect_uri: REDIRECT,
-                code_verifier: None
+                ..redemption(&code)
             },
             2_000
         )
@@ -165,19 +130,7 @@ fn code_expiry_and_redirect_and_pkce() {
 fn refresh_rotates_and_password_change_revokes() {
     let (mut s, set) = setup();
     let code = s.issue_code(&set, &txn(None), "demo", 1_000);
-    let t0 = s
-        .redeem_code(
-            &set,
-            &Redemption {
-                client_id: "demo-client",
-                secret_proven: true,
-                code: &code,
-                redirect_uri: REDIRECT,
-                code_verifier: None,
-            },
-            1_000,
-        )
-        .unwrap();
+    let t0 = s.redeem_code(&set, &redemption(&code), 1_000).unwrap();
     let t1 = s
         .refresh(&set, "demo-client", &t0.refresh_token, 2_000)
         .unwrap();
