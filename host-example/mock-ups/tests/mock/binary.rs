@@ -76,12 +76,16 @@ fn http() -> reqwest::Client {
         .unwrap()
 }
 
-fn validate_client_url(base: &str, client_id: &str, redirect: &str) -> Url {
-    let mut u = Url::parse(&format!("{base}/security/v1/oauth/validate-client")).unwrap();
-    u.query_pairs_mut()
-        .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", redirect);
-    u
+async fn validate_client(
+    http: &reqwest::Client,
+    base: &str,
+    client_id: &str,
+    redirect: &str,
+) -> reqwest::Response {
+    http.get(validate_client_url(base, client_id, redirect))
+        .send()
+        .await
+        .unwrap()
 }
 
 fn authorize_url(base: &str, path: &str, client_id: &str, redirect: &str) -> String {
@@ -103,13 +107,12 @@ async fn exchange(
     code: &str,
     redirect: &str,
 ) -> reqwest::Response {
-    http.post(format!("{base}/security/v1/oauth/token"))
-        .basic_auth(client.0, Some(client.1))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", redirect),
-        ])
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect),
+    ];
+    form_request(http, &format!("{base}{TOKEN_PATH}"), Some(client), &form)
         .send()
         .await
         .unwrap()
@@ -128,11 +131,7 @@ async fn binary_serves_on_an_ephemeral_port_and_stops_on_sigterm() {
     let http = http();
 
     // The defaults: demo-client, its default redirect URI, the mock's origin.
-    let resp = http
-        .get(validate_client_url(&base, "demo-client", REDIRECT))
-        .send()
-        .await
-        .unwrap();
+    let resp = validate_client(&http, &base, "demo-client", REDIRECT).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["LassoRedirectURL"], format!("{base}/lasso/signin"));
@@ -150,14 +149,7 @@ async fn binary_serves_on_an_ephemeral_port_and_stops_on_sigterm() {
     assert!(back.as_str().starts_with(REDIRECT));
     assert_eq!(query(&back, "state").as_deref(), Some("bin-state"));
     let code = query(&back, "code").unwrap();
-    let resp = exchange(
-        &http,
-        &base,
-        ("demo-client", "demo-secret"),
-        &code,
-        REDIRECT,
-    )
-    .await;
+    let resp = exchange(&http, &base, DEMO_CLIENT, &code, REDIRECT).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let t: Value = resp.json().await.unwrap();
     assert_eq!(s(&t, "expires_in"), "14399");
@@ -241,26 +233,14 @@ async fn binary_flags_set_client_redirects_lifetimes_faults_and_public_url() {
 
     // Both redirect URIs are registered for app-1; the default one and demo-client are not.
     for cb in [cb1, cb2] {
-        let resp = http
-            .get(validate_client_url(&base, "app-1", cb))
-            .send()
-            .await
-            .unwrap();
+        let resp = validate_client(&http, &base, "app-1", cb).await;
         assert_eq!(resp.status(), StatusCode::OK, "{cb}");
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["LassoRedirectURL"], format!("{public}/lasso/signin"));
     }
-    let resp = http
-        .get(validate_client_url(&base, "app-1", REDIRECT))
-        .send()
-        .await
-        .unwrap();
+    let resp = validate_client(&http, &base, "app-1", REDIRECT).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let resp = http
-        .get(validate_client_url(&base, "demo-client", REDIRECT))
-        .send()
-        .await
-        .unwrap();
+    let resp = validate_client(&http, &base, "demo-client", REDIRECT).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 
     // The secret comes from the file (trimmed); the lifetimes from the flags.
@@ -279,15 +259,12 @@ async fn binary_flags_set_client_redirects_lifetimes_faults_and_public_url() {
     assert_eq!(s(&t, "refresh_token_expires_in"), "600");
 
     // The fault from --faults: the first refresh answers 503, the next one works.
-    let refresh = || {
-        http.post(format!("{base}/security/v1/oauth/refresh"))
-            .basic_auth("app-1", Some("s3cret-from-file"))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &s(&t, "refresh_token")),
-            ])
-            .send()
-    };
+    let url = format!("{base}{REFRESH_PATH}");
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", &s(&t, "refresh_token")),
+    ];
+    let refresh = || form_request(&http, &url, Some(("app-1", "s3cret-from-file")), &form).send();
     assert_eq!(
         refresh().await.unwrap().status(),
         StatusCode::SERVICE_UNAVAILABLE

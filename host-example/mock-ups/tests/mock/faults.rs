@@ -37,12 +37,7 @@ async fn malformed_json_fault() {
         let text = resp.text().await.unwrap();
         assert!(serde_json::from_str::<Value>(&text).is_err(), "{text}");
     }
-    let resp = m
-        .http
-        .post(format!("{}/mock/reset", m.base))
-        .send()
-        .await
-        .unwrap();
+    let resp = m.http.post(m.url("/mock/reset")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(m.mock.faults().is_none());
     assert_eq!(
@@ -64,7 +59,7 @@ async fn slow_fault_delays_then_answers() {
         ..Faults::default()
     });
     let started = Instant::now();
-    let resp = m.refresh(&s(&t, "refresh_token")).await;
+    let resp = m.refresh(&t).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(started.elapsed() >= Duration::from_millis(400));
     assert!(m.mock.faults().is_none(), "times: 1 used up");
@@ -77,13 +72,7 @@ async fn timeout_fault_hangs() {
     m.set_faults(json!({"refresh": {"kind": "timeout"}})).await;
     let started = Instant::now();
     let err = m
-        .http
-        .post(format!("{}/security/v1/oauth/refresh", m.base))
-        .basic_auth("demo-client", Some("demo-secret"))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &s(&t, "refresh_token")),
-        ])
+        .refresh_request(&t)
         .timeout(Duration::from_millis(500))
         .send()
         .await
@@ -97,10 +86,7 @@ async fn timeout_fault_hangs() {
         StatusCode::OK
     );
     m.mock.set_faults(Faults::default());
-    assert_eq!(
-        m.refresh(&s(&t, "refresh_token")).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(m.refresh(&t).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -111,21 +97,13 @@ async fn refresh_status_fault_is_separate_from_token() {
         .await;
     for _ in 0..2 {
         assert_eq!(
-            m.refresh(&s(&t, "refresh_token")).await.status(),
+            m.refresh(&t).await.status(),
             StatusCode::SERVICE_UNAVAILABLE
         );
     }
-    let faults: Value = m
-        .get(&format!("{}/mock/faults", m.base))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let faults: Value = m.get(&m.url("/mock/faults")).await.json().await.unwrap();
     assert_eq!(faults["refresh"]["kind"], "none");
-    assert_eq!(
-        m.refresh(&s(&t, "refresh_token")).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(m.refresh(&t).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]

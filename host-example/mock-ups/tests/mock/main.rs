@@ -22,6 +22,10 @@ use serde_json::{json, Value};
 use url::Url;
 
 const REDIRECT: &str = "http://127.0.0.1:8080/admin/token-manager";
+const TOKEN_PATH: &str = "/security/v1/oauth/token";
+const REFRESH_PATH: &str = "/security/v1/oauth/refresh";
+/// The default client: its id and secret.
+const DEMO_CLIENT: (&str, &str) = ("demo-client", "demo-secret");
 const AGREEMENT: &str = "By continuing, I agree to the UPS Technology Agreement and authorize Token Manager Demo to access data associated with my UPS.com username listed above, including UPS shipping account numbers, contact information, rates, and package tracking status.";
 
 struct Mock {
@@ -52,6 +56,43 @@ fn ups_error_code(body: &Value) -> &str {
     body["response"]["errors"][0]["code"].as_str().unwrap()
 }
 
+/// Check that `resp` is a UPS error answer with `status` and error `code`; returns its body.
+async fn ups_error(resp: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(resp.status(), status);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(ups_error_code(&body), code, "{body}");
+    body
+}
+
+/// Check that `resp` is a 302; returns its `Location`.
+fn redirect_of(resp: &reqwest::Response) -> Url {
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    Url::parse(resp.headers()[LOCATION].to_str().unwrap()).unwrap()
+}
+
+/// `/security/v1/oauth/validate-client` of the mock at `base`, for `client_id` and `redirect`.
+fn validate_client_url(base: &str, client_id: &str, redirect: &str) -> Url {
+    let mut u = Url::parse(&format!("{base}/security/v1/oauth/validate-client")).unwrap();
+    u.query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect);
+    u
+}
+
+/// A POST of `form` to `url`, with the Basic credentials of `client` (id, secret) if any.
+fn form_request(
+    http: &reqwest::Client,
+    url: &str,
+    client: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    let req = http.post(url).form(form);
+    match client {
+        Some((id, secret)) => req.basic_auth(id, Some(secret)),
+        None => req,
+    }
+}
+
 impl Mock {
     async fn new() -> Self {
         Self::with(MockConfig::default()).await
@@ -71,7 +112,7 @@ impl Mock {
     }
 
     fn signin_url(&self, state: &str, challenge: Option<&str>) -> String {
-        let mut url = Url::parse(&format!("{}/lasso/signin", self.base)).unwrap();
+        let mut url = Url::parse(&self.url("/lasso/signin")).unwrap();
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("client_id", "demo-client")
@@ -88,17 +129,63 @@ impl Mock {
         url.into()
     }
 
+    /// The mock's URL of `path`.
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
     async fn get(&self, url: &str) -> reqwest::Response {
         self.http.get(url).send().await.unwrap()
     }
 
-    async fn post_signin(&self, fields: &[(&str, &str)]) -> reqwest::Response {
-        self.http
-            .post(format!("{}/lasso/signin", self.base))
-            .form(fields)
+    /// POST `form` to the mock's `path`, with the Basic credentials of `client` if any.
+    async fn post_form(
+        &self,
+        path: &str,
+        client: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        form_request(&self.http, &self.url(path), client, form)
             .send()
             .await
             .unwrap()
+    }
+
+    /// POST `body` as JSON to the mock's `path`.
+    async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn post_signin(&self, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.post_form("/lasso/signin", None, fields).await
+    }
+
+    /// Log In screen of sign-in `txn`: Continue as `user`, the agreement checked.
+    async fn continue_as(&self, txn: &str, user: &str) -> reqwest::Response {
+        self.post_signin(&[
+            ("txn", txn),
+            ("action", "continue"),
+            ("username", user),
+            ("agree", "yes"),
+        ])
+        .await
+    }
+
+    /// Password screen of sign-in `txn`: Login with `password`.
+    async fn login(&self, txn: &str, password: &str) -> reqwest::Response {
+        self.post_signin(&[("txn", txn), ("action", "login"), ("password", password)])
+            .await
+    }
+
+    /// Cancel on either screen of sign-in `txn`.
+    async fn cancel(&self, txn: &str) -> reqwest::Response {
+        self.post_signin(&[("txn", txn), ("action", "cancel")])
+            .await
     }
 
     /// Open the Log In screen (200, with a `txn` field); returns the transaction id.
@@ -107,6 +194,14 @@ impl Mock {
             .await
             .unwrap_or_else(|e| panic!("the Log In screen should open: {e}"));
         signin.txn().to_owned()
+    }
+
+    /// Open the Log In screen and Continue as demo, to the Password screen; returns the
+    /// transaction id.
+    async fn open_password_screen(&self, state: &str) -> String {
+        let txn = self.open(state, None).await;
+        self.continue_as(&txn, "demo").await;
+        txn
     }
 
     /// Log In → Password ("Welcome back,") → redirect; returns the redirect target.
@@ -149,13 +244,7 @@ impl Mock {
         if let Some(v) = verifier {
             form.push(("code_verifier", v));
         }
-        self.http
-            .post(format!("{}/security/v1/oauth/token", self.base))
-            .basic_auth("demo-client", Some("demo-secret"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
+        self.post_form(TOKEN_PATH, Some(DEMO_CLIENT), &form).await
     }
 
     async fn tokens(&self) -> Value {
@@ -165,24 +254,29 @@ impl Mock {
         resp.json().await.unwrap()
     }
 
-    async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
-        self.http
-            .post(format!("{}/security/v1/oauth/refresh", self.base))
-            .basic_auth("demo-client", Some("demo-secret"))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh_token),
-            ])
-            .send()
-            .await
-            .unwrap()
+    /// A refresh request of demo-client with the refresh token of the token answer `tokens`.
+    fn refresh_request(&self, tokens: &Value) -> reqwest::RequestBuilder {
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &s(tokens, "refresh_token")),
+        ];
+        form_request(
+            &self.http,
+            &self.url(REFRESH_PATH),
+            Some(DEMO_CLIENT),
+            &form,
+        )
+    }
+
+    /// Refresh with the refresh token of the token answer `tokens`.
+    async fn refresh(&self, tokens: &Value) -> reqwest::Response {
+        self.refresh_request(tokens).send().await.unwrap()
     }
 
     async fn track(&self, access_token: Option<&str>) -> reqwest::Response {
-        let mut req = self.http.get(format!(
-            "{}/api/track/v1/details/1Z999AA10123456784",
-            self.base
-        ));
+        let mut req = self
+            .http
+            .get(self.url("/api/track/v1/details/1Z999AA10123456784"));
         if let Some(t) = access_token {
             req = req.bearer_auth(t);
         }
@@ -190,16 +284,15 @@ impl Mock {
     }
 
     async fn set_faults(&self, faults: Value) -> reqwest::Response {
-        self.http
-            .post(format!("{}/mock/faults", self.base))
-            .json(&faults)
-            .send()
-            .await
-            .unwrap()
+        self.post_json("/mock/faults", &faults).await
+    }
+
+    async fn password_change(&self, body: &Value) -> reqwest::Response {
+        self.post_json("/mock/password-change", body).await
     }
 
     async fn stats(&self) -> MockStats {
-        self.get(&format!("{}/mock/stats", self.base))
+        self.get(&self.url("/mock/stats"))
             .await
             .json()
             .await

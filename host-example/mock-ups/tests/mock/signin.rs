@@ -6,13 +6,8 @@ use super::*;
 #[tokio::test]
 async fn validate_client_json_is_exact() {
     let m = Mock::new().await;
-    let url = |client: &str, redirect: &str| {
-        let mut u = Url::parse(&format!("{}/security/v1/oauth/validate-client", m.base)).unwrap();
-        u.query_pairs_mut()
-            .append_pair("client_id", client)
-            .append_pair("redirect_uri", redirect);
-        u.to_string()
-    };
+    let url =
+        |client: &str, redirect: &str| validate_client_url(&m.base, client, redirect).to_string();
     let resp = m.get(&url("demo-client", REDIRECT)).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let text = resp.text().await.unwrap();
@@ -44,22 +39,14 @@ async fn validate_client_json_is_exact() {
         assert_eq!(ups_error_code(&body), "invalid_request");
     }
     let resp = m
-        .get(&format!(
-            "{}/security/v1/oauth/validate-client?client_id=demo-client",
-            m.base
-        ))
+        .get(&m.url("/security/v1/oauth/validate-client?client_id=demo-client"))
         .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 
     // A redirect URI registered at run time (host on an ephemeral port).
-    m.mock
-        .add_redirect_uri("demo-client", "http://127.0.0.1:45678/admin/token-manager");
-    let resp = m
-        .get(&url(
-            "demo-client",
-            "http://127.0.0.1:45678/admin/token-manager",
-        ))
-        .await;
+    let ephemeral = "http://127.0.0.1:45678/admin/token-manager";
+    m.mock.add_redirect_uri("demo-client", ephemeral);
+    let resp = m.get(&url("demo-client", ephemeral)).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(m.stats().await.validate_client_requests, 8);
 }
@@ -68,7 +55,7 @@ async fn validate_client_json_is_exact() {
 async fn authorize_redirects_to_the_signin_screens() {
     let m = Mock::new().await;
     let (_, challenge) = pkce_pair();
-    let mut u = Url::parse(&format!("{}/security/v1/oauth/authorize", m.base)).unwrap();
+    let mut u = Url::parse(&m.url("/security/v1/oauth/authorize")).unwrap();
     u.query_pairs_mut()
         .append_pair("client_id", "demo-client")
         .append_pair("redirect_uri", REDIRECT)
@@ -77,9 +64,8 @@ async fn authorize_redirects_to_the_signin_screens() {
         .append_pair("state", "abc")
         .append_pair("code_challenge", &challenge);
     let resp = m.get(u.as_str()).await;
-    assert_eq!(resp.status(), StatusCode::FOUND);
+    let loc = redirect_of(&resp);
     assert_eq!(resp.headers()["appname"], "Token Manager Demo");
-    let loc = Url::parse(resp.headers()[LOCATION].to_str().unwrap()).unwrap();
     assert_eq!(loc.path(), "/lasso/signin");
     assert_eq!(query(&loc, "type").as_deref(), Some("ups_com_api"));
     assert_eq!(query(&loc, "state").as_deref(), Some("abc"));
@@ -90,10 +76,7 @@ async fn authorize_redirects_to_the_signin_screens() {
     assert_eq!(m.get(loc.as_str()).await.status(), StatusCode::OK);
 
     let resp = m
-        .get(&format!(
-            "{}/security/v1/oauth/authorize?client_id=x&redirect_uri=y&response_type=code",
-            m.base
-        ))
+        .get(&m.url("/security/v1/oauth/authorize?client_id=x&redirect_uri=y&response_type=code"))
         .await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
@@ -131,7 +114,7 @@ async fn signin_screens_and_full_code_exchange() {
     ] {
         assert!(html.contains(needle), "Log In page lacks {needle:?}");
     }
-    let css = m.get(&format!("{}/lasso/assets/signin.css", m.base)).await;
+    let css = m.get(&m.url("/lasso/assets/signin.css")).await;
     assert_eq!(css.status(), StatusCode::OK);
     assert!(css.text().await.unwrap().contains("--ups-brown"));
 
@@ -161,14 +144,7 @@ async fn signin_screens_and_full_code_exchange() {
         .contains("Enter your Email or Username."));
 
     // Screen 2: Welcome back.
-    let resp = m
-        .post_signin(&[
-            ("txn", &txn),
-            ("action", "continue"),
-            ("username", "Demo"),
-            ("agree", "yes"),
-        ])
-        .await;
+    let resp = m.continue_as(&txn, "Demo").await;
     let html = resp.text().await.unwrap();
     assert!(html.contains("Welcome back, demo"), "{html}");
     assert!(html.contains(r#"<label for="password">Password</label>"#));
@@ -178,37 +154,21 @@ async fn signin_screens_and_full_code_exchange() {
     assert!(html.contains(">Cancel</button>"));
 
     // Wrong password: same screen with an error.
-    let resp = m
-        .post_signin(&[("txn", &txn), ("action", "login"), ("password", "nope")])
-        .await;
+    let resp = m.login(&txn, "nope").await;
     assert_eq!(resp.status(), StatusCode::OK);
     let html = resp.text().await.unwrap();
     assert!(html.contains("Welcome back, demo"));
     assert!(html.contains("don&#39;t match our records"));
 
     // Right password: 302 back with code and the same state.
-    let resp = m
-        .post_signin(&[
-            ("txn", &txn),
-            ("action", "login"),
-            ("password", "demo-password"),
-        ])
-        .await;
-    assert_eq!(resp.status(), StatusCode::FOUND);
-    let back = Url::parse(resp.headers()[LOCATION].to_str().unwrap()).unwrap();
+    let back = redirect_of(&m.login(&txn, "demo-password").await);
     assert!(back.as_str().starts_with(REDIRECT));
     assert_eq!(query(&back, "state").as_deref(), Some("state-123"));
     let code = query(&back, "code").unwrap();
     assert!(code.len() >= 32);
 
     // The transaction is over: replaying the form shows the expired page.
-    let resp = m
-        .post_signin(&[
-            ("txn", &txn),
-            ("action", "login"),
-            ("password", "demo-password"),
-        ])
-        .await;
+    let resp = m.login(&txn, "demo-password").await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert!(resp.headers().get(LOCATION).is_none());
 
@@ -287,45 +247,23 @@ async fn declined_consent_and_cancel_return_access_denied() {
 
     // Cancel on the Log In screen.
     let txn = m.open("st-c1", None).await;
-    let resp = m.post_signin(&[("txn", &txn), ("action", "cancel")]).await;
-    assert_eq!(resp.status(), StatusCode::FOUND);
-    let back = Url::parse(resp.headers()[LOCATION].to_str().unwrap()).unwrap();
+    let back = redirect_of(&m.cancel(&txn).await);
     assert_eq!(query(&back, "error").as_deref(), Some("access_denied"));
     assert_eq!(query(&back, "state").as_deref(), Some("st-c1"));
 
     // Cancel on the Password screen.
-    let txn = m.open("st-c2", None).await;
-    m.post_signin(&[
-        ("txn", &txn),
-        ("action", "continue"),
-        ("username", "demo"),
-        ("agree", "yes"),
-    ])
-    .await;
-    let resp = m.post_signin(&[("txn", &txn), ("action", "cancel")]).await;
-    let back = Url::parse(resp.headers()[LOCATION].to_str().unwrap()).unwrap();
+    let txn = m.open_password_screen("st-c2").await;
+    let back = redirect_of(&m.cancel(&txn).await);
     assert_eq!(query(&back, "error").as_deref(), Some("access_denied"));
     assert_eq!(query(&back, "state").as_deref(), Some("st-c2"));
 
     // Too many wrong passwords.
-    let txn = m.open("st-p", None).await;
-    m.post_signin(&[
-        ("txn", &txn),
-        ("action", "continue"),
-        ("username", "demo"),
-        ("agree", "yes"),
-    ])
-    .await;
+    let txn = m.open_password_screen("st-p").await;
     let mut last = None;
     for _ in 0..5 {
-        last = Some(
-            m.post_signin(&[("txn", &txn), ("action", "login"), ("password", "wrong")])
-                .await,
-        );
+        last = Some(m.login(&txn, "wrong").await);
     }
-    let resp = last.unwrap();
-    assert_eq!(resp.status(), StatusCode::FOUND);
-    let back = Url::parse(resp.headers()[LOCATION].to_str().unwrap()).unwrap();
+    let back = redirect_of(&last.unwrap());
     assert_eq!(query(&back, "error").as_deref(), Some("access_denied"));
     assert_eq!(m.stats().await.signins_declined, 4);
 }
@@ -338,7 +276,7 @@ async fn signin_never_redirects_to_an_unregistered_uri() {
         ("demo-client", "https://evil.example/steal"),
         ("demo-client", "http://127.0.0.1:8080/admin/token-manager/x"),
     ] {
-        let mut u = Url::parse(&format!("{}/lasso/signin", m.base)).unwrap();
+        let mut u = Url::parse(&m.url("/lasso/signin")).unwrap();
         u.query_pairs_mut()
             .append_pair("client_id", client)
             .append_pair("redirect_uri", redirect)
@@ -354,9 +292,7 @@ async fn signin_never_redirects_to_an_unregistered_uri() {
     let url = m
         .signin_url("rt", None)
         .replace("response_type=code", "response_type=token");
-    let resp = m.get(&url).await;
-    assert_eq!(resp.status(), StatusCode::FOUND);
-    let back = Url::parse(resp.headers()[LOCATION].to_str().unwrap()).unwrap();
+    let back = redirect_of(&m.get(&url).await);
     assert_eq!(
         query(&back, "error").as_deref(),
         Some("unsupported_response_type")

@@ -3,11 +3,15 @@
 
 use super::*;
 
+/// A refresh request whose refresh token the mock never issued.
+const UNKNOWN_REFRESH: [(&str, &str); 2] =
+    [("grant_type", "refresh_token"), ("refresh_token", "x")];
+
 #[tokio::test]
 async fn client_authentication_is_checked() {
     let m = Mock::new().await;
     let code = m.code(None).await;
-    let url = format!("{}/security/v1/oauth/token", m.base);
+    let url = m.url(TOKEN_PATH);
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
@@ -30,13 +34,8 @@ async fn client_authentication_is_checked() {
         assert_eq!(ups_error_code(&body), expected, "{header:?}");
     }
     let resp = m
-        .http
-        .post(&url)
-        .basic_auth("other-client", Some("demo-secret"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+        .post_form(TOKEN_PATH, Some(("other-client", "demo-secret")), &form)
+        .await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     // Failed client authentication does not spend the code.
     assert_eq!(
@@ -45,13 +44,12 @@ async fn client_authentication_is_checked() {
     );
     // Wrong secret on refresh too.
     let resp = m
-        .http
-        .post(format!("{}/security/v1/oauth/refresh", m.base))
-        .basic_auth("demo-client", Some("nope"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", "x")])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            REFRESH_PATH,
+            Some(("demo-client", "nope")),
+            &UNKNOWN_REFRESH,
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -66,19 +64,13 @@ async fn form_encoded_basic_credentials_are_decoded() {
         ..MockConfig::default()
     };
     let m = Mock::with(config).await;
+    // RFC 6749 §2.3.1: form-urlencode, then Basic.
+    let client = ("id%3Awith+space", "s3cr%26t%2B%25");
     let resp = m
-        .http
-        .post(format!("{}/security/v1/oauth/refresh", m.base))
-        // RFC 6749 §2.3.1: form-urlencode, then Basic.
-        .basic_auth("id%3Awith+space", Some("s3cr%26t%2B%25"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", "x")])
-        .send()
-        .await
-        .unwrap();
+        .post_form(REFRESH_PATH, Some(client), &UNKNOWN_REFRESH)
+        .await;
     // Authenticated: the refresh token is what fails.
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(ups_error_code(&body), "invalid_grant");
+    ups_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
 }
 
 #[tokio::test]
@@ -90,9 +82,7 @@ async fn pkce_is_verified() {
     let code = m.code(Some(&challenge)).await;
     let (other, _) = pkce_pair();
     let resp = m.exchange(&code, REDIRECT, Some(&other)).await;
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(ups_error_code(&body), "invalid_grant");
+    let body = ups_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
     assert!(body.to_string().contains("code_verifier"));
     // The failed attempt spent the code.
     assert_eq!(
@@ -116,26 +106,21 @@ async fn pkce_is_verified() {
 
     // UPS's PKCE flow 2: no Basic header, client_id and code_verifier in the body.
     let code = m.code(Some(&challenge)).await;
-    let resp = m
-        .http
-        .post(format!("{}/security/v1/oauth/token", m.base))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("client_id", "demo-client"),
-            ("code_verifier", &verifier),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", REDIRECT),
+        ("client_id", "demo-client"),
+        ("code_verifier", &verifier),
+    ];
+    assert_eq!(
+        m.post_form(TOKEN_PATH, None, &form).await.status(),
+        StatusCode::OK
+    );
 
     // A bad challenge or method never reaches the screens: the error goes back.
     let mut u = Url::parse(&m.signin_url("st", Some("short"))).unwrap();
-    let resp = m.get(u.as_str()).await;
-    assert_eq!(resp.status(), StatusCode::FOUND);
-    let back = Url::parse(resp.headers()[LOCATION].to_str().unwrap()).unwrap();
+    let back = redirect_of(&m.get(u.as_str()).await);
     assert_eq!(query(&back, "error").as_deref(), Some("invalid_request"));
     assert_eq!(query(&back, "state").as_deref(), Some("st"));
     u.set_query(Some(
@@ -162,17 +147,14 @@ async fn code_replay_is_rejected_and_revokes_its_tokens() {
     assert_eq!(m.track(Some(&access)).await.status(), StatusCode::OK);
 
     let resp = m.exchange(&code, REDIRECT, None).await;
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(ups_error_code(&body), "invalid_grant");
+    ups_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
 
     // RFC 6749 §4.1.2: the tokens issued from the code are revoked.
     assert_eq!(
         m.track(Some(&access)).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let resp = m.refresh(&s(&t, "refresh_token")).await;
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(m.refresh(&t).await.status(), StatusCode::BAD_REQUEST);
     assert_eq!(m.stats().await.codes_replayed, 1);
 }
 
@@ -186,63 +168,44 @@ async fn code_expires_and_redirect_uri_must_match() {
     let code = m.code(None).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     let resp = m.exchange(&code, REDIRECT, None).await;
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(ups_error_code(&body), "invalid_grant");
+    let body = ups_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
     assert!(body.to_string().contains("expired"));
 
     let code = m.code(None).await;
     let resp = m
         .exchange(&code, "http://127.0.0.1:8080/admin/token-manager/", None)
         .await;
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(ups_error_code(&body), "invalid_grant");
+    ups_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
 
     let resp = m.exchange("no-such-code", REDIRECT, None).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 
     // Wrong grant type, missing parameters, not a form.
-    let url = format!("{}/security/v1/oauth/token", m.base);
+    for (grant_type, code) in [
+        ("password", "unsupported_grant_type"),
+        ("authorization_code", "invalid_request"),
+    ] {
+        let resp = m
+            .post_form(TOKEN_PATH, Some(DEMO_CLIENT), &[("grant_type", grant_type)])
+            .await;
+        ups_error(resp, StatusCode::BAD_REQUEST, code).await;
+    }
     let resp = m
         .http
-        .post(&url)
-        .basic_auth("demo-client", Some("demo-secret"))
-        .form(&[("grant_type", "password")])
-        .send()
-        .await
-        .unwrap();
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(ups_error_code(&body), "unsupported_grant_type");
-    let resp = m
-        .http
-        .post(&url)
-        .basic_auth("demo-client", Some("demo-secret"))
-        .form(&[("grant_type", "authorization_code")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(ups_error_code(&body), "invalid_request");
-    let resp = m
-        .http
-        .post(&url)
-        .basic_auth("demo-client", Some("demo-secret"))
+        .post(m.url(TOKEN_PATH))
+        .basic_auth(DEMO_CLIENT.0, Some(DEMO_CLIENT.1))
         .json(&json!({"grant_type": "authorization_code"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(ups_error_code(&body), "invalid_request");
+    ups_error(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
 }
 
 #[tokio::test]
 async fn refresh_rotates_and_the_old_refresh_token_is_dead() {
     let m = Mock::new().await;
     let t0 = m.tokens().await;
-    let resp = m.refresh(&s(&t0, "refresh_token")).await;
+    let resp = m.refresh(&t0).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let t1: Value = resp.json().await.unwrap();
     assert!(t1.as_object().unwrap().values().all(Value::is_string));
@@ -253,10 +216,8 @@ async fn refresh_rotates_and_the_old_refresh_token_is_dead() {
 
     // The spent refresh token: invalid_grant, every time.
     for _ in 0..2 {
-        let resp = m.refresh(&s(&t0, "refresh_token")).await;
-        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-        let body: Value = resp.json().await.unwrap();
-        assert_eq!(ups_error_code(&body), "invalid_grant");
+        let resp = m.refresh(&t0).await;
+        let body = ups_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
         let err = token_manager_core::token::parse_error_response(400, body.to_string().as_bytes());
         assert_eq!(
             err.kind,
@@ -264,12 +225,7 @@ async fn refresh_rotates_and_the_old_refresh_token_is_dead() {
         );
     }
     // The new one works and rotates again.
-    let t2: Value = m
-        .refresh(&s(&t1, "refresh_token"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let t2: Value = m.refresh(&t1).await.json().await.unwrap();
     assert_eq!(s(&t2, "refresh_count"), "2");
     // Access tokens stay valid until they expire.
     assert_eq!(
@@ -286,19 +242,12 @@ async fn refresh_rotates_and_the_old_refresh_token_is_dead() {
     assert_eq!(stats.users["demo"].refreshes, 2);
 
     // Wrong grant type on refresh.
-    let resp = m
-        .http
-        .post(format!("{}/security/v1/oauth/refresh", m.base))
-        .basic_auth("demo-client", Some("demo-secret"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("refresh_token", &s(&t2, "refresh_token")),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(ups_error_code(&body), "unsupported_grant_type");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("refresh_token", &s(&t2, "refresh_token")),
+    ];
+    let resp = m.post_form(REFRESH_PATH, Some(DEMO_CLIENT), &form).await;
+    ups_error(resp, StatusCode::BAD_REQUEST, "unsupported_grant_type").await;
 }
 
 #[tokio::test]
@@ -309,21 +258,15 @@ async fn password_change_invalidates_refresh_and_access_tokens() {
     assert_eq!(m.track(Some(&access)).await.status(), StatusCode::OK);
 
     let resp = m
-        .http
-        .post(format!("{}/mock/password-change", m.base))
-        .json(&json!({"user": "demo", "new_password": "changed-1"}))
-        .send()
-        .await
-        .unwrap();
+        .password_change(&json!({"user": "demo", "new_password": "changed-1"}))
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let change: Value = resp.json().await.unwrap();
     assert_eq!(change["revoked_refresh_tokens"], 1);
     assert_eq!(change["revoked_access_tokens"], 1);
 
-    let resp = m.refresh(&s(&t, "refresh_token")).await;
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(ups_error_code(&body), "invalid_grant");
+    let resp = m.refresh(&t).await;
+    let body = ups_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
     assert!(body.to_string().contains("revoked"));
 
     let resp = m.track(Some(&access)).await;
@@ -335,21 +278,8 @@ async fn password_change_invalidates_refresh_and_access_tokens() {
     );
 
     // The old password no longer signs in; the new one does.
-    let txn = m.open("s", None).await;
-    m.post_signin(&[
-        ("txn", &txn),
-        ("action", "continue"),
-        ("username", "demo"),
-        ("agree", "yes"),
-    ])
-    .await;
-    let resp = m
-        .post_signin(&[
-            ("txn", &txn),
-            ("action", "login"),
-            ("password", "demo-password"),
-        ])
-        .await;
+    let txn = m.open_password_screen("s").await;
+    let resp = m.login(&txn, "demo-password").await;
     assert_eq!(resp.status(), StatusCode::OK);
     let back = m.sign_in_as("demo", "changed-1", "s2", None).await;
     assert!(query(&back, "code").is_some());
@@ -363,10 +293,7 @@ async fn password_change_invalidates_refresh_and_access_tokens() {
         .await
         .unwrap();
     m.mock.change_password("demo", "changed-2");
-    assert_eq!(
-        m.refresh(&s(&t2, "refresh_token")).await.status(),
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(m.refresh(&t2).await.status(), StatusCode::BAD_REQUEST);
     let stats = m.mock.stats();
     assert_eq!(stats.users["demo"].password_changes, 2);
     assert_eq!(stats.active_access_tokens, 0);
@@ -374,20 +301,10 @@ async fn password_change_invalidates_refresh_and_access_tokens() {
 
     // Unknown user / bad body.
     let resp = m
-        .http
-        .post(format!("{}/mock/password-change", m.base))
-        .json(&json!({"user": "nobody", "new_password": "x"}))
-        .send()
-        .await
-        .unwrap();
+        .password_change(&json!({"user": "nobody", "new_password": "x"}))
+        .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-    let resp = m
-        .http
-        .post(format!("{}/mock/password-change", m.base))
-        .json(&json!({"usr": "demo"}))
-        .send()
-        .await
-        .unwrap();
+    let resp = m.password_change(&json!({"usr": "demo"})).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -411,7 +328,7 @@ async fn data_api_counts_calls_per_token() {
     );
     let resp = m
         .http
-        .get(format!("{}/api/track/v1/details/not-a-number!", m.base))
+        .get(m.url("/api/track/v1/details/not-a-number!"))
         .bearer_auth(&access)
         .send()
         .await
@@ -428,12 +345,7 @@ async fn data_api_counts_calls_per_token() {
     assert_eq!(stats.users["demo"].data_calls, 4);
 
     // Stats never carry a token.
-    let raw = m
-        .get(&format!("{}/mock/stats", m.base))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let raw = m.get(&m.url("/mock/stats")).await.text().await.unwrap();
     assert!(!raw.contains(&access));
     assert!(!raw.contains(&s(&t, "refresh_token")));
 }
@@ -456,8 +368,5 @@ async fn expired_access_tokens_are_refused() {
     );
     assert_eq!(m.stats().await.active_access_tokens, 0);
     // The refresh token still works.
-    assert_eq!(
-        m.refresh(&s(&t, "refresh_token")).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(m.refresh(&t).await.status(), StatusCode::OK);
 }
