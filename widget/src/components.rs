@@ -437,14 +437,21 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
         _ => (None, Tone::Info),
     };
 
+    // A viewer session gets no Authorize and no Clear (the host refuses them anyway).
+    let can_manage = state.can_manage;
     let authorize_button = |busy: bool| {
+        if !can_manage {
+            return Html::default();
+        }
         let on_click = props.actions.authorize.reform(|_: MouseEvent| ());
         html! {
-            <button type="button" class="btn primary" part="button authorize-button"
-                ref={authorize_ref.clone()} disabled={busy} aria-disabled={busy.to_string()}
-                onclick={on_click}>
-                {text(UiText::Authorize)}
-            </button>
+            <div class="actions">
+                <button type="button" class="btn primary" part="button authorize-button"
+                    ref={authorize_ref.clone()} disabled={busy} aria-disabled={busy.to_string()}
+                    onclick={on_click}>
+                    {text(UiText::Authorize)}
+                </button>
+            </div>
         }
     };
     let notes = html! {
@@ -462,14 +469,14 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
         View::NotAuthorized { .. } => html! {
             <>
                 <p class="explanation">{text(UiText::Explanation)}</p>
-                <div class="actions">{ authorize_button(false) }</div>
+                { authorize_button(false) }
                 { notes.clone() }
             </>
         },
         View::Redirecting { .. } => html! {
             <>
                 <p class="explanation">{text(UiText::Explanation)}</p>
-                <div class="actions">{ authorize_button(true) }</div>
+                { authorize_button(true) }
                 { notes.clone() }
             </>
         },
@@ -478,10 +485,11 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
                 <div class="alert warning-box" part="message invalidated" role="alert">
                     <p class="text">{text(UiText::InvalidatedWarning)}</p>
                 </div>
-                <div class="actions">{ authorize_button(false) }</div>
+                { authorize_button(false) }
                 { notes.clone() }
             </>
         },
+        View::Authorized { .. } if !can_manage => Html::default(),
         View::Authorized { .. } => {
             let on_clear = props.actions.open_clear.reform(|_: MouseEvent| ());
             let after = focus_after_clear.clone();
@@ -513,7 +521,8 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
             detail,
             retry,
         } => {
-            let retry_value = *retry;
+            // A viewer cannot authorize: its way out of any error is loading again.
+            let retry_value = if can_manage { *retry } else { Retry::Reload };
             let label = match retry {
                 Retry::Authorize => text(UiText::Authorize),
                 Retry::Reload => text(UiText::Retry),

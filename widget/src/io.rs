@@ -1,9 +1,10 @@
 //! The widget's IO, behind two small traits so tests can swap it.
 //!
 //! * [`HostApi`]: the widget ↔ host HTTP contract ([`token_manager_core::api`]; the host
-//!   serves it as `openapi.json`).
+//!   serves it as `openapi.json`). Every call says how it authenticates ([`Auth`]: the portal's
+//!   session token as a bearer token, or the portal's cookies).
 //!   [`HttpHost`] speaks it with `gloo-net`, a timeout and the CSRF header.
-//! * [`Browser`]: the tab: `sessionStorage`, the URL, navigation, popups, entropy and the clock.
+//! * [`Browser`]: the tab: `sessionStorage`, the URL, navigation, popups and the clock.
 //!   [`WebBrowser`] is the real one.
 //!
 //! Everything here only *carries* data; every decision is made by `token-manager-core` or the
@@ -20,7 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use token_manager_core::api::{
     ApiErrorBody, ClearBody, ClearResponse, ConfigResponse, ExchangeBody, ExchangeResponse,
-    StatusResponse, TokensQuery, TokensResponse, CSRF_HEADER,
+    StartBody, StartResponse, StatusResponse, TokensQuery, TokensResponse, CSRF_HEADER,
 };
 use token_manager_core::{ErrorCode, Timestamp};
 use wasm_bindgen::{JsCast, JsValue};
@@ -32,15 +33,75 @@ pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 /// Default time the widget waits for the host before showing [`ErrorCode::Timeout`].
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// `sessionStorage` key prefix of pending authorizations; the company follows.
+/// `sessionStorage` key prefix of the tab's pending authorizations (core's
+/// [`ReturnMarker`](token_manager_core::ReturnMarker): no verifier); the company follows.
 pub const PENDING_KEY_PREFIX: &str = "token-manager:pending:";
 
 /// `postMessage` type a popup sends to its opener with the return's query string.
 pub const CALLBACK_MESSAGE_TYPE: &str = "token-manager:callback";
 
-/// The `sessionStorage` key holding the pending authorization of `company`.
+/// The `sessionStorage` key holding the return marker of `company`'s pending authorization.
 pub fn pending_key(company: &str) -> String {
     format!("{PENDING_KEY_PREFIX}{company}")
+}
+
+/// A session token of the portal, sent as `Authorization: Bearer <token>`. Its `Debug` is
+/// redacted and it is never serialized: it is not logged, not put in a URL, not stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionToken(Rc<str>);
+
+impl SessionToken {
+    /// Longest accepted token (bytes; a token carries its user's companies).
+    pub const MAX_LEN: usize = 16 * 1024;
+
+    /// `token`, trimmed, when it can travel in an `Authorization` header: 1 to
+    /// [`MAX_LEN`](Self::MAX_LEN) visible ASCII characters (no spaces, no line breaks).
+    pub fn new(token: &str) -> Option<Self> {
+        let token = token.trim();
+        let usable = !token.is_empty()
+            && token.len() <= Self::MAX_LEN
+            && token.bytes().all(|b| b.is_ascii_graphic());
+        usable.then(|| Self(token.into()))
+    }
+
+    /// The token itself (for the `Authorization` header only).
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionToken([redacted])")
+    }
+}
+
+/// How a host call authenticates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// The portal's cookies (`credentials: "include"`): the widget has no session token.
+    Cookies,
+    /// `Authorization: Bearer <token>` and no cookies (`credentials: "omit"`), so a host on
+    /// another site works with third-party cookies blocked.
+    Bearer(SessionToken),
+}
+
+impl Auth {
+    /// The `fetch` credentials mode of the call: `"include"` or `"omit"`.
+    pub fn credentials(&self) -> &'static str {
+        match self {
+            Auth::Cookies => "include",
+            Auth::Bearer(_) => "omit",
+        }
+    }
+
+    /// The token, when the call carries one.
+    pub fn token(&self) -> Option<&SessionToken> {
+        match self {
+            Auth::Cookies => None,
+            Auth::Bearer(token) => Some(token),
+        }
+    }
 }
 
 /// Why a host call failed: a stable code (mapped to text by core's `Messages`) and, when the
@@ -65,8 +126,9 @@ impl ApiFailure {
         }
     }
 
-    /// The failure of a non-2xx response: the host's `{"error":{"code":…}}` when it sent one,
-    /// otherwise a code chosen from the status (a proxy or a foreign backend answered).
+    /// The failure of a non-2xx response: the host's `{"error":{"code":…}}` when it sent one
+    /// (so a 403 `csrf_rejected` stays that), otherwise a code chosen from the status (a proxy
+    /// or a foreign backend answered; a bare 403 is `forbidden`).
     pub fn from_response(status: u16, body: Option<ApiErrorBody>) -> Self {
         if let Some(body) = body {
             return Self {
@@ -77,7 +139,7 @@ impl ApiFailure {
         }
         let code = match status {
             401 => ErrorCode::Unauthenticated,
-            403 => ErrorCode::CsrfRejected,
+            403 => ErrorCode::Forbidden,
             404 => ErrorCode::NotFound,
             408 => ErrorCode::Timeout,
             429 => ErrorCode::RateLimited,
@@ -94,25 +156,49 @@ impl ApiFailure {
 }
 
 /// The widget ↔ host HTTP contract, one method per endpoint, in the types of
-/// [`token_manager_core::api`]. Paths are relative to the widget's `api` base URL.
+/// [`token_manager_core::api`]. Paths are relative to the widget's `api` base URL; `auth` says
+/// how each call authenticates (the widget renews a session token and retries once when a call
+/// answers `unauthenticated`).
 ///
 /// Implement it to serve the widget from another backend in Rust apps, or to fake the host in
 /// tests. Every method resolves (never hangs): implementations own their timeouts.
 pub trait HostApi {
     /// `GET /config?company=`.
-    fn config(&self, company: &str) -> LocalFuture<Result<ConfigResponse, ApiFailure>>;
+    fn config(&self, auth: &Auth, company: &str)
+        -> LocalFuture<Result<ConfigResponse, ApiFailure>>;
     /// `GET /tokens?company=&page=&per_page=`.
-    fn tokens(&self, query: &TokensQuery) -> LocalFuture<Result<TokensResponse, ApiFailure>>;
-    /// `POST /exchange` (CSRF header, credentials).
-    fn exchange(&self, body: ExchangeBody) -> LocalFuture<Result<ExchangeResponse, ApiFailure>>;
-    /// `POST /clear` (CSRF header, credentials).
-    fn clear(&self, body: &ClearBody) -> LocalFuture<Result<ClearResponse, ApiFailure>>;
+    fn tokens(
+        &self,
+        auth: &Auth,
+        query: &TokensQuery,
+    ) -> LocalFuture<Result<TokensResponse, ApiFailure>>;
+    /// `POST /start` (CSRF header): the host starts the authorization (it keeps the PKCE
+    /// verifier) and answers the authorize URL and the tab's return marker.
+    fn start(
+        &self,
+        auth: &Auth,
+        body: &StartBody,
+    ) -> LocalFuture<Result<StartResponse, ApiFailure>>;
+    /// `POST /exchange` (CSRF header): the return's code and state.
+    fn exchange(
+        &self,
+        auth: &Auth,
+        body: &ExchangeBody,
+    ) -> LocalFuture<Result<ExchangeResponse, ApiFailure>>;
+    /// `POST /clear` (CSRF header).
+    fn clear(
+        &self,
+        auth: &Auth,
+        body: &ClearBody,
+    ) -> LocalFuture<Result<ClearResponse, ApiFailure>>;
     /// `GET /status?company=`.
-    fn status(&self, company: &str) -> LocalFuture<Result<StatusResponse, ApiFailure>>;
+    fn status(&self, auth: &Auth, company: &str)
+        -> LocalFuture<Result<StatusResponse, ApiFailure>>;
 }
 
-/// [`HostApi`] over HTTP with `gloo-net`: JSON bodies, cookies included, the CSRF header on
-/// state-changing calls, and a timeout that aborts the request.
+/// [`HostApi`] over HTTP with `gloo-net`: JSON bodies; with a session token, `Authorization:
+/// Bearer` and no cookies, otherwise the portal's cookies; the CSRF header on state-changing
+/// calls; and a timeout that aborts the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpHost {
     base: String,
@@ -145,30 +231,44 @@ impl HttpHost {
 
     fn get<T: DeserializeOwned + 'static>(
         &self,
+        auth: &Auth,
         path: &str,
         query: &[(&str, &str)],
     ) -> LocalFuture<Result<T, ApiFailure>> {
-        let builder = Request::get(&self.url(path))
-            .query(query.iter().copied())
-            .credentials(RequestCredentials::Include);
+        let builder = authenticate(
+            Request::get(&self.url(path)).query(query.iter().copied()),
+            auth,
+        );
         let answer = send(builder, None, self.timeout);
         Box::pin(async move { parse(answer.await?) })
     }
 
     fn post<B: Serialize, T: DeserializeOwned + 'static>(
         &self,
+        auth: &Auth,
         path: &str,
         body: &B,
     ) -> LocalFuture<Result<T, ApiFailure>> {
-        let builder = Request::post(&self.url(path))
-            .header(CSRF_HEADER, "1")
-            .credentials(RequestCredentials::Include);
+        let builder = authenticate(
+            Request::post(&self.url(path)).header(CSRF_HEADER, "1"),
+            auth,
+        );
         let answer =
             crate::json::to_string(body).map(|json| send(builder, Some(json), self.timeout));
         Box::pin(async move {
             let answer = answer.ok_or(ApiFailure::new(ErrorCode::Internal))?;
             parse(answer.await?)
         })
+    }
+}
+
+/// The request with its credentials: the bearer token and no cookies, or the cookies.
+fn authenticate(builder: RequestBuilder, auth: &Auth) -> RequestBuilder {
+    match auth {
+        Auth::Cookies => builder.credentials(RequestCredentials::Include),
+        Auth::Bearer(token) => builder
+            .header("Authorization", &format!("Bearer {}", token.secret()))
+            .credentials(RequestCredentials::Omit),
     }
 }
 
@@ -230,13 +330,22 @@ fn send(
 }
 
 impl HostApi for HttpHost {
-    fn config(&self, company: &str) -> LocalFuture<Result<ConfigResponse, ApiFailure>> {
-        self.get("config", &[("company", company)])
+    fn config(
+        &self,
+        auth: &Auth,
+        company: &str,
+    ) -> LocalFuture<Result<ConfigResponse, ApiFailure>> {
+        self.get(auth, "config", &[("company", company)])
     }
 
-    fn tokens(&self, query: &TokensQuery) -> LocalFuture<Result<TokensResponse, ApiFailure>> {
+    fn tokens(
+        &self,
+        auth: &Auth,
+        query: &TokensQuery,
+    ) -> LocalFuture<Result<TokensResponse, ApiFailure>> {
         let (page, per_page) = (query.page.to_string(), query.per_page.get().to_string());
         self.get(
+            auth,
             "tokens",
             &[
                 ("company", query.company.as_str()),
@@ -246,16 +355,36 @@ impl HostApi for HttpHost {
         )
     }
 
-    fn exchange(&self, body: ExchangeBody) -> LocalFuture<Result<ExchangeResponse, ApiFailure>> {
-        self.post("exchange", &body)
+    fn start(
+        &self,
+        auth: &Auth,
+        body: &StartBody,
+    ) -> LocalFuture<Result<StartResponse, ApiFailure>> {
+        self.post(auth, "start", body)
     }
 
-    fn clear(&self, body: &ClearBody) -> LocalFuture<Result<ClearResponse, ApiFailure>> {
-        self.post("clear", body)
+    fn exchange(
+        &self,
+        auth: &Auth,
+        body: &ExchangeBody,
+    ) -> LocalFuture<Result<ExchangeResponse, ApiFailure>> {
+        self.post(auth, "exchange", body)
     }
 
-    fn status(&self, company: &str) -> LocalFuture<Result<StatusResponse, ApiFailure>> {
-        self.get("status", &[("company", company)])
+    fn clear(
+        &self,
+        auth: &Auth,
+        body: &ClearBody,
+    ) -> LocalFuture<Result<ClearResponse, ApiFailure>> {
+        self.post(auth, "clear", body)
+    }
+
+    fn status(
+        &self,
+        auth: &Auth,
+        company: &str,
+    ) -> LocalFuture<Result<StatusResponse, ApiFailure>> {
+        self.get(auth, "status", &[("company", company)])
     }
 }
 
@@ -274,6 +403,9 @@ pub trait Popup {
     fn is_closed(&self) -> bool;
     /// Close it.
     fn close(&self);
+    /// Send it to `url` (it is opened blank within the click, before the host answered: a
+    /// popup opened later would be blocked).
+    fn navigate(&self, url: &str);
 }
 
 /// Keeps a subscription alive; dropping it unsubscribes.
@@ -305,15 +437,13 @@ pub trait Browser {
     fn post_to_opener(&self, search: &str) -> bool;
     /// `window.close()`.
     fn close_window(&self);
-    /// 64 bytes from `crypto.getRandomValues`; `None` when unavailable.
-    fn random_64(&self) -> Option<[u8; 64]>;
     /// `Date.now()`.
     fn now(&self) -> Timestamp;
     /// Listen for [`BrowserEvent`]s until the returned subscription is dropped.
     fn listen(&self, handler: Rc<dyn Fn(BrowserEvent)>) -> Subscription;
 }
 
-/// The real [`Browser`]: `window`, `sessionStorage`, `crypto`, `history`, `postMessage`.
+/// The real [`Browser`]: `window`, `sessionStorage`, `history`, `postMessage`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WebBrowser;
 
@@ -351,6 +481,9 @@ impl Popup for WebPopup {
     }
     fn close(&self) {
         let _ = self.0.close();
+    }
+    fn navigate(&self, url: &str) {
+        let _ = self.0.location().set_href(url);
     }
 }
 
@@ -433,14 +566,6 @@ impl Browser for WebBrowser {
         if let Some(w) = window() {
             let _ = w.close();
         }
-    }
-
-    fn random_64(&self) -> Option<[u8; 64]> {
-        let crypto = window()?.crypto().ok()?;
-        let mut bytes = [0u8; 64];
-        crypto.get_random_values_with_u8_array(&mut bytes).ok()?;
-        // An all-zero result means the call silently did nothing; never use it as a secret.
-        bytes.iter().any(|&b| b != 0).then_some(bytes)
     }
 
     fn now(&self) -> Timestamp {
@@ -538,9 +663,43 @@ mod tests {
         let code = |s| ApiFailure::from_response(s, None).code;
         assert_eq!(code(502), ErrorCode::HostUnreachable);
         assert_eq!(code(401), ErrorCode::Unauthenticated);
+        assert_eq!(code(403), ErrorCode::Forbidden);
         assert_eq!(code(429), ErrorCode::RateLimited);
         assert_eq!(code(400), ErrorCode::InvalidRequest);
         assert_eq!(code(500), ErrorCode::Internal);
+    }
+
+    #[test]
+    fn a_403_body_keeps_csrf_rejected() {
+        let body = serde_json::from_str(r#"{"error":{"code":"csrf_rejected","message":"no"}}"#);
+        let f = ApiFailure::from_response(403, body.ok());
+        assert_eq!(f.code, ErrorCode::CsrfRejected);
+        let body = serde_json::from_str(r#"{"error":{"code":"forbidden","message":"viewer"}}"#);
+        assert_eq!(
+            ApiFailure::from_response(403, body.ok()).code,
+            ErrorCode::Forbidden
+        );
+    }
+
+    #[test]
+    fn session_tokens_fit_a_header_and_never_print() {
+        let token = SessionToken::new("  tms_abc.DEF-123~+/=  ").expect("a usable token");
+        assert_eq!(token.secret(), "tms_abc.DEF-123~+/=");
+        assert_eq!(format!("{token:?}"), "SessionToken([redacted])");
+        let auth = Auth::Bearer(token);
+        assert!(!format!("{auth:?}").contains("tms_abc"));
+        assert_eq!(auth.credentials(), "omit");
+        assert_eq!(Auth::Cookies.credentials(), "include");
+        for bad in [
+            "",
+            "   ",
+            "a b",
+            "a\r\nX-Evil: 1",
+            "é",
+            &"x".repeat(16 * 1024 + 1),
+        ] {
+            assert!(SessionToken::new(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

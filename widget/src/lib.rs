@@ -4,14 +4,17 @@
 //! admin clicks **Authorize**, signs in at UPS.com (or any OAuth 2.0 server), comes back, and
 //! sees the **Token History** grid; **Clear** dissolves the authorization.
 //!
-//! The widget holds no flow rules of its own: `token-manager-core` builds the state, the PKCE
-//! verifier and the authorize URL, validates the return, labels the grid, formats timestamps and
-//! supplies every message. The widget only carries data between core, the browser and the host.
+//! The widget holds no flow rules of its own: the host starts the authorization (it keeps the
+//! state and the PKCE verifier: the BFF pattern), `token-manager-core` decides whose a return
+//! is and validates it against the tab's [`ReturnMarker`](token_manager_core::ReturnMarker),
+//! labels the grid, formats timestamps and supplies every message. The widget only carries data
+//! between core, the browser and the host, with the portal's session token when it has one.
 //!
 //! ```text
 //!  props / mount options ─▶ TokenManager ─▶ use_opt_in (effects in hook/) ─▶ HostApi (gloo-net)
+//!                                │                 │  │  ▲ Auth (session.rs: token, renewal)
 //!                                │                 │  └────────────────────▶ Browser (storage, URL,
-//!                                │                 ▼                          popup, crypto, clock)
+//!                                │                 ▼                          popup, clock)
 //!                                │          PanelState reducer (state.rs, wraps core types)
 //!                                ▼
 //!        Panel ─ StatusMessage · ErrorMessage · HistoryGrid ─ Pager · ConfirmDialog
@@ -41,12 +44,14 @@ mod hook;
 pub mod io;
 mod json;
 mod mount;
+mod session;
 pub mod state;
 pub mod tz;
 
 pub use events::WidgetEvent;
-pub use io::{Browser, HostApi, HttpHost, Services, WebBrowser};
+pub use io::{Auth, Browser, HostApi, HttpHost, Services, SessionToken, WebBrowser};
 pub use mount::{mount, WidgetHandle};
+pub use session::{GetSessionToken, SessionGrant, RENEW_BEFORE_MS};
 
 /// The widget stylesheet (put inside the shadow root by [`mount`]; Rust apps that render
 /// [`TokenManager`] in the light DOM include it themselves, scoped as they see fit).
@@ -85,6 +90,18 @@ pub struct TokenManagerProps {
     /// Help tip under the panel (default: the seed's tip about the Account Executive).
     #[prop_or_default]
     pub help_text: Option<AttrValue>,
+    /// The portal's session token for the host: sent as `Authorization: Bearer` on every call,
+    /// and then no cookies are sent. A new value replaces it without restarting the panel.
+    /// Without one (and without [`get_session_token`](Self::get_session_token)) the calls carry
+    /// the portal's cookies.
+    #[prop_or_default]
+    pub session_token: Option<SessionToken>,
+    /// Gets a fresh session token from the portal's backend: called for the first call when
+    /// there is no [`session_token`](Self::session_token), when the host answers
+    /// `unauthenticated` (the call is then retried once), and [`RENEW_BEFORE_MS`] before a
+    /// token whose expiry it gave expires. Concurrent needs share one call.
+    #[prop_or_default]
+    pub get_session_token: Option<GetSessionToken>,
     /// Events for the embedding page.
     #[prop_or_default]
     pub on_event: Callback<WidgetEvent>,

@@ -6,17 +6,23 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use serde::Deserialize;
-use token_manager_core::PerPage;
+use token_manager_core::{PerPage, Timestamp};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{CssStyleSheet, Element, HtmlElement, ShadowRoot, ShadowRootInit, ShadowRootMode};
 use yew::{AppHandle, AttrValue, Callback};
 
+use crate::io::{LocalFuture, SessionToken};
+use crate::session::{GetSessionToken, SessionGrant};
 use crate::{Mode, TokenManager, TokenManagerProps, WidgetEvent, STYLESHEET};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
 /** Names of the events passed to `onEvent`. */
 export type TokenManagerEventName = "authorized" | "cleared" | "error" | "statechange";
+
+/** What `getSessionToken` resolves to: the token, or the token and its expiry (ms since the epoch). */
+export type SessionTokenGrant = string | { sessionToken: string; expiresAt?: number };
 
 /** Panel states reported by `statechange`. */
 export type TokenManagerState =
@@ -57,12 +63,24 @@ export interface MountOptions {
   timeZone?: string;
   /** Help tip under the panel; default the tip about the Account Executive. */
   helpText?: string;
+  /**
+   * The portal's session token for the host: sent as `Authorization: Bearer`, and then no
+   * cookies are sent. A new value in `update` replaces it without restarting the panel.
+   */
+  sessionToken?: string;
+  /**
+   * Fetches a fresh session token from the portal's backend: called when there is no
+   * `sessionToken`, when the host refuses the token (the call is then retried once), and a
+   * minute before `expiresAt`. Concurrent needs share one call.
+   */
+  getSessionToken?: () => Promise<SessionTokenGrant> | SessionTokenGrant;
   /** Called for every event. */
   onEvent?: (name: TokenManagerEventName, detail: TokenManagerEventDetail) => void;
 }
 "#;
 
-/// The serializable part of the options (`onEvent` is read separately).
+/// The serializable part of the options (`onEvent`, `sessionToken` and `getSessionToken` are
+/// read separately: a serde error would quote the value).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Options {
@@ -102,15 +120,9 @@ fn props_from(options: &JsValue) -> Result<TokenManagerProps, JsValue> {
         Some(n) => PerPage::try_from(n)
             .map_err(|_| type_error("options.pageSize must be 10, 25, 50 or 100"))?,
     };
-    let on_event = js_sys::Reflect::get(options, &JsValue::from_str("onEvent"))
-        .ok()
-        .filter(|f| !f.is_undefined() && !f.is_null());
-    let on_event = match on_event {
+    let on_event = match function(options, "onEvent")? {
         None => Callback::noop(),
         Some(f) => {
-            let f: js_sys::Function = f
-                .dyn_into()
-                .map_err(|_| type_error("options.onEvent must be a function"))?;
             Callback::from(move |event: WidgetEvent| {
                 let serializer = serde_wasm_bindgen::Serializer::json_compatible();
                 let detail = serde::Serialize::serialize(&event.detail(), &serializer)
@@ -120,6 +132,17 @@ fn props_from(options: &JsValue) -> Result<TokenManagerProps, JsValue> {
             })
         }
     };
+    let session_token = match field(options, "sessionToken") {
+        None => None,
+        Some(token) => Some(token.as_string().and_then(|t| SessionToken::new(&t)).ok_or_else(
+            || {
+                type_error(
+                    "options.sessionToken must be a session token (visible ASCII characters, no spaces)",
+                )
+            },
+        )?),
+    };
+    let get_session_token = function(options, "getSessionToken")?.map(session_getter);
     Ok(TokenManagerProps {
         api: parsed.api.trim().to_owned().into(),
         company: parsed.company.trim().to_owned().into(),
@@ -128,8 +151,85 @@ fn props_from(options: &JsValue) -> Result<TokenManagerProps, JsValue> {
         locale: Rc::new(parsed.locale.unwrap_or_default()),
         time_zone: parsed.time_zone.map(AttrValue::from),
         help_text: parsed.help_text.map(AttrValue::from),
+        session_token,
+        get_session_token,
         on_event,
         services: None,
+    })
+}
+
+/// `options[name]`, unless undefined or null.
+fn field(options: &JsValue, name: &str) -> Option<JsValue> {
+    js_sys::Reflect::get(options, &JsValue::from_str(name))
+        .ok()
+        .filter(|v| !v.is_undefined() && !v.is_null())
+}
+
+/// `options[name]` as a function, if given; a `TypeError` if it is something else.
+fn function(options: &JsValue, name: &str) -> Result<Option<js_sys::Function>, JsValue> {
+    field(options, name)
+        .map(|f| {
+            f.dyn_into()
+                .map_err(|_| type_error(&format!("options.{name} must be a function")))
+        })
+        .transpose()
+}
+
+/// `getSessionToken` as the widget calls it: its result (a value or a promise) settled, read as
+/// a token or `{sessionToken, expiresAt}`. A throw, a rejection or another value is `None`
+/// (reported on the console without the value: it may be a token).
+fn session_getter(f: js_sys::Function) -> GetSessionToken {
+    Callback::from(move |()| -> LocalFuture<Option<SessionGrant>> {
+        let called = f.call0(&JsValue::NULL);
+        Box::pin(async move {
+            let settled = match called {
+                Ok(value) => JsFuture::from(js_sys::Promise::resolve(&value)).await,
+                Err(thrown) => Err(thrown),
+            };
+            let grant = match settled {
+                Ok(value) => read_grant(&value),
+                Err(reason) => {
+                    web_sys::console::warn_2(
+                        &"token-manager: getSessionToken() failed:".into(),
+                        &reason,
+                    );
+                    return None;
+                }
+            };
+            if grant.is_none() {
+                web_sys::console::warn_1(
+                    &"token-manager: getSessionToken() must resolve to a session token string or { sessionToken, expiresAt }"
+                        .into(),
+                );
+            }
+            grant
+        })
+    })
+}
+
+/// A token string, or `{sessionToken: string, expiresAt?: number}` (ms since the epoch).
+fn read_grant(value: &JsValue) -> Option<SessionGrant> {
+    if let Some(token) = value.as_string() {
+        return Some(SessionGrant {
+            token: SessionToken::new(&token)?,
+            expires_at: None,
+        });
+    }
+    if !value.is_object() {
+        return None;
+    }
+    let token = field(value, "sessionToken")?.as_string()?;
+    let expires_at = match field(value, "expiresAt") {
+        None => None,
+        // A finite number of ms; fractions are dropped.
+        #[allow(clippy::cast_possible_truncation)]
+        Some(at) => Some(Timestamp::from_millis(
+            at.as_f64().filter(|n| n.is_finite())? as i64,
+        )),
+    };
+    Some(SessionGrant {
+        token: SessionToken::new(&token)?,
+        expires_at,
     })
 }
 

@@ -14,6 +14,9 @@
 //!  (return found) ── Returning ──▶ Generating ── Exchanged ──▶ Authorized {just_generated: true}
 //!  Authorized ── OpenConfirm ▶ dialog ── Clearing ▶ … ── Cleared ──▶ NotAuthorized {cleared: true}
 //! ```
+//!
+//! A `viewer` session (`can_manage: false` in `GET /tokens`) sees the same views without
+//! Authorize and Clear: `Redirecting` and `OpenConfirm` do nothing for it.
 
 use std::rc::Rc;
 
@@ -130,6 +133,9 @@ pub struct PanelState {
     pub grid_busy: bool,
     /// The Clear dialog.
     pub confirm: Confirm,
+    /// The session may authorize and clear (the host's last `can_manage`; `true` until a page
+    /// says otherwise: the host enforces it either way).
+    pub can_manage: bool,
 }
 
 impl PanelState {
@@ -143,7 +149,13 @@ impl PanelState {
             per_page,
             grid_busy: false,
             confirm: Confirm::Closed,
+            can_manage: true,
         }
+    }
+
+    /// May Authorize start now (an idle view, and a session that may manage)?
+    pub fn may_authorize(&self) -> bool {
+        self.can_manage && self.view.can_authorize()
     }
 
     /// The page the grid shows (1 before anything is loaded).
@@ -233,6 +245,10 @@ impl PanelState {
             Action::TokensLoaded(page) => {
                 self.status = Some(page.status);
                 self.per_page = page.per_page;
+                self.can_manage = page.can_manage;
+                if !page.can_manage && self.confirm == Confirm::Open {
+                    self.confirm = Confirm::Closed;
+                }
                 self.grid_busy = false;
                 self.view = match &self.view {
                     View::Loading => View::for_status(page.status),
@@ -260,7 +276,7 @@ impl PanelState {
                 self.history = Some(Rc::new(page));
             }
             Action::Redirecting { popup } => {
-                if self.view.can_authorize() {
+                if self.may_authorize() {
                     self.view = View::Redirecting { popup };
                 }
             }
@@ -282,7 +298,10 @@ impl PanelState {
                 };
             }
             Action::OpenConfirm => {
-                if matches!(self.view, View::Authorized { .. }) && self.confirm == Confirm::Closed {
+                if self.can_manage
+                    && matches!(self.view, View::Authorized { .. })
+                    && self.confirm == Confirm::Closed
+                {
                     self.confirm = Confirm::Open;
                 }
             }
@@ -339,11 +358,14 @@ mod tests {
                     status: RecordStatus::Active,
                     cleared_at: None,
                     authorized_by: None,
+                    cleared_by: None,
+                    superseded_by: None,
                 })
                 .collect(),
             total: rows as u64,
             page: 1,
             per_page: PerPage::Ten,
+            can_manage: true,
         }
     }
 
@@ -466,6 +488,39 @@ mod tests {
         ]);
         assert_eq!(s.view, View::NotAuthorized { cleared: true });
         assert_eq!(s.history.map(|h| h.rows.len()), Some(2));
+    }
+
+    #[test]
+    fn a_viewer_can_neither_authorize_nor_clear() {
+        let viewer = |status, rows| TokensResponse {
+            can_manage: false,
+            ..page(status, rows)
+        };
+        let s = run([
+            Action::TokensLoaded(viewer(AuthorizationStatus::NotAuthorized, 0)),
+            Action::Redirecting { popup: false },
+        ]);
+        assert_eq!(s.view, View::NotAuthorized { cleared: false });
+        assert!(!s.may_authorize());
+        let s = run([
+            Action::TokensLoaded(viewer(AuthorizationStatus::Active, 2)),
+            Action::OpenConfirm,
+        ]);
+        assert_eq!(s.confirm, Confirm::Closed);
+        assert_eq!(s.view.name(), "authorized");
+        // A page that says "viewer" closes a dialog opened before it.
+        let s = run([
+            Action::TokensLoaded(page(AuthorizationStatus::Active, 2)),
+            Action::OpenConfirm,
+            Action::TokensLoaded(viewer(AuthorizationStatus::Active, 2)),
+        ]);
+        assert_eq!(s.confirm, Confirm::Closed);
+        // Hosts that predate roles: everything, as before.
+        let s = run([
+            Action::TokensLoaded(page(AuthorizationStatus::Invalidated, 1)),
+            Action::Redirecting { popup: true },
+        ]);
+        assert_eq!(s.view, View::Redirecting { popup: true });
     }
 
     #[test]

@@ -87,6 +87,10 @@ async fn not_authorized_shows_explanation_authorize_warning_and_tip() {
     .await;
     assert_eq!(f.host.calls_to("tokens"), 1);
     assert_eq!(f.host.calls_to("config"), 1);
+    // Without a session token the calls carry the portal's cookies and no Authorization.
+    for call in f.host.requests.borrow().iter() {
+        assert_eq!((call.credentials, &call.authorization), ("include", &None));
+    }
 }
 
 #[wasm_bindgen_test]
@@ -322,7 +326,7 @@ async fn page_size_prop_is_used() {
 }
 
 #[wasm_bindgen_test]
-async fn authorize_stores_a_pending_authorization_and_navigates_once() {
+async fn authorize_has_the_host_start_keeps_only_the_marker_and_navigates_once() {
     let f = Fixture::new(
         FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
         FakeBrowser::new(),
@@ -333,6 +337,12 @@ async fn authorize_stores_a_pending_authorization_and_navigates_once() {
     button.click();
     button.click();
     f.wait_state("redirecting").await;
+    wait_for(
+        "the navigation",
+        || (!f.browser.navigations.borrow().is_empty()).then_some(()),
+        || format!("{:?}", f.host.calls.borrow()),
+    )
+    .await;
     settle().await;
     assert_eq!(f.text("[role=status]"), "Redirecting to UPS.com…");
     assert!(f
@@ -341,33 +351,53 @@ async fn authorize_stores_a_pending_authorization_and_navigates_once() {
         .has_attribute("disabled"));
     let navigations = f.browser.navigations.borrow().clone();
     assert_eq!(navigations.len(), 1, "{navigations:?}");
-    let pending = f.browser.pending(COMPANY).expect("pending stored");
-    assert_eq!(pending.company, COMPANY);
-    assert_eq!(pending.redirect_uri, PORTAL);
-    assert_eq!(pending.created_at, Timestamp(NOW));
-    assert_eq!(pending.return_to.as_deref(), Some("/admin/token-manager"));
-    // The URL core builds from the config and the entropy.
-    assert!(navigations[0].starts_with("https://www.ups.com/lasso/signin?"));
-    let q = query_of(&navigations[0]);
-    assert_eq!(q["client_id"], "client-1");
-    assert_eq!(q["redirect_uri"], PORTAL);
-    assert_eq!(q["response_type"], "code");
-    assert_eq!(q["scope"], "read");
-    assert_eq!(q["type"], "ups_com_api");
-    assert_eq!(q["code_challenge_method"], "S256");
-    assert!(pending.state_matches(&q["state"]));
-    assert_eq!(q["state"].len(), 43);
-    // The same entropy through core gives the same URL.
+    // The host started it: one `POST /start` for this company and this page.
+    assert_eq!(f.host.calls_to("start"), 1);
+    let starts = f.host.starts.borrow().clone();
+    assert_eq!(starts[0].company, COMPANY);
+    assert_eq!(starts[0].return_to.as_deref(), Some("/admin/token-manager"));
+    // The tab went to the URL the host answered (core's, from the host's entropy).
     let (expected, _) = token_manager_core::PendingAuthorization::start(
         &config(),
-        &[7; 64],
-        Timestamp(NOW),
+        &entropy(7),
+        Timestamp(NOW - 60_000),
         COMPANY,
         Some("/admin/token-manager"),
     )
     .unwrap();
     assert_eq!(navigations[0], expected.as_str());
-    assert_eq!(q["code_challenge"].len(), 43);
+    let q = query_of(&navigations[0]);
+    assert_eq!(q["client_id"], "client-1");
+    assert_eq!(q["redirect_uri"], PORTAL);
+    assert_eq!(q["code_challenge_method"], "S256");
+    // sessionStorage holds the marker: company, state, when, where to come back — and no
+    // verifier (the host keeps it).
+    let pending = f.browser.pending(COMPANY).expect("marker stored");
+    assert_eq!(pending.company, COMPANY);
+    assert!(pending.state_matches(&q["state"]));
+    assert_eq!(
+        pending.created_at,
+        Timestamp(NOW),
+        "the tab's clock, not the host's"
+    );
+    assert_eq!(pending.return_to.as_deref(), Some("/admin/token-manager"));
+    let json = f.browser.pending_json(COMPANY).unwrap();
+    let verifier = verifier_of(&f.host.pendings.borrow()[0]);
+    assert_eq!(verifier.len(), 43);
+    assert_ne!(verifier, q["state"]);
+    assert!(!json.contains(&verifier), "{json}");
+    let keys: Vec<String> =
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&json)
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+    assert_eq!(keys, ["company", "created_at", "return_to", "state"]);
+    assert_eq!(
+        f.browser.storage.borrow().len(),
+        1,
+        "nothing else is stored"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -391,14 +421,14 @@ async fn a_restored_page_offers_authorize_again() {
 #[wasm_bindgen_test]
 async fn a_good_return_exchanges_exactly_once() {
     let browser = FakeBrowser::new();
-    let state = browser.store_pending(COMPANY, 20_000, 3);
-    *browser.url.borrow_mut() = format!("{PORTAL}?code=SplxlOBeZQQYbYS6WxSbIA&state={state}&tab=1");
     let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let state = authorized_earlier(&host, &browser, COMPANY, 20_000, 3, None);
+    *browser.url.borrow_mut() = format!("{PORTAL}?code=SplxlOBeZQQYbYS6WxSbIA&state={state}&tab=1");
     host.delay_ms.set(150);
     let f = Fixture::new(host, browser);
     f.wait_state("generating").await;
     assert_eq!(f.text("[role=status]"), "Generating token…");
-    // Single use: the pending entry is gone before the exchange answers, the query is stripped.
+    // Single use: the marker is gone before the exchange answers, the query is stripped.
     assert!(f.browser.pending(COMPANY).is_none());
     assert_eq!(*f.browser.replaced.borrow(), [format!("{PORTAL}?tab=1")]);
     f.wait_state("authorized").await;
@@ -408,8 +438,11 @@ async fn a_good_return_exchanges_exactly_once() {
     assert_eq!(exchanges.len(), 1);
     assert_eq!(exchanges[0].code, "SplxlOBeZQQYbYS6WxSbIA");
     assert_eq!(exchanges[0].company, COMPANY);
-    assert_eq!(exchanges[0].redirect_uri, PORTAL);
-    assert_eq!(exchanges[0].code_verifier.len(), 43);
+    // `{company, code, state}`: the host finds its pending authorization by the state and
+    // redeems the code with the verifier it kept.
+    assert_eq!(exchanges[0].state, state);
+    assert_eq!(f.host.redeemed.borrow().len(), 1);
+    assert!(f.host.pendings.borrow().is_empty(), "used once");
     assert!(f.event_names().contains(&"authorized".to_owned()));
     assert!(f
         .events
@@ -430,12 +463,10 @@ async fn a_good_return_exchanges_exactly_once() {
 #[wasm_bindgen_test]
 async fn a_mismatched_state_shows_the_error_and_makes_no_exchange() {
     let browser = FakeBrowser::new();
-    browser.store_pending(COMPANY, 20_000, 3);
+    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    authorized_earlier(&host, &browser, COMPANY, 20_000, 3, None);
     *browser.url.borrow_mut() = format!("{PORTAL}?code=abc&state=forged-state");
-    let f = Fixture::new(
-        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
-        browser,
-    );
+    let f = Fixture::new(host, browser);
     f.wait_state("error").await;
     let alert = f.q("[role=alert]").unwrap();
     assert_eq!(
@@ -455,18 +486,21 @@ async fn a_mismatched_state_shows_the_error_and_makes_no_exchange() {
     let retry = f.button("authorize-button").unwrap();
     retry.click();
     f.wait_state("redirecting").await;
-    assert_eq!(f.browser.navigations.borrow().len(), 1);
+    wait_for(
+        "the navigation",
+        || (f.browser.navigations.borrow().len() == 1).then_some(()),
+        || format!("{:?}", f.browser.navigations.borrow()),
+    )
+    .await;
 }
 
 #[wasm_bindgen_test]
 async fn a_stale_attempt_is_refused() {
     let browser = FakeBrowser::new();
-    let state = browser.store_pending(COMPANY, 11 * 60_000, 3);
+    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let state = authorized_earlier(&host, &browser, COMPANY, 11 * 60_000, 3, None);
     *browser.url.borrow_mut() = format!("{PORTAL}?code=abc&state={state}");
-    let f = Fixture::new(
-        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
-        browser,
-    );
+    let f = Fixture::new(host, browser);
     f.wait_state("error").await;
     assert_eq!(
         f.q("[role=alert]")
@@ -499,14 +533,12 @@ async fn a_return_nobody_waits_for_is_refused() {
 #[wasm_bindgen_test]
 async fn another_companys_return_is_left_alone() {
     let browser = FakeBrowser::new();
-    let state = browser.store_pending("acme", 20_000, 9);
-    browser.store_pending(COMPANY, 20_000, 3);
+    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let state = authorized_earlier(&host, &browser, "acme", 20_000, 9, None);
+    authorized_earlier(&host, &browser, COMPANY, 20_000, 3, None);
     let url = format!("{PORTAL}?code=abc&state={state}");
     *browser.url.borrow_mut() = url.clone();
-    let f = Fixture::new(
-        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
-        browser,
-    );
+    let f = Fixture::new(host, browser);
     f.wait_state("not_authorized").await;
     assert_eq!(f.host.calls_to("exchange"), 0);
     assert_eq!(
@@ -523,14 +555,18 @@ async fn another_companys_return_goes_back_to_its_authorize_page() {
     // Tab A clicked Authorize for acme on `?company=acme`; the redirect URI page came back
     // showing this company (the portal's last choice): the return is carried to acme's page.
     let browser = FakeBrowser::new();
-    let state =
-        browser.store_pending_from("acme", 20_000, 9, Some("/admin/token-manager?company=acme"));
+    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let state = authorized_earlier(
+        &host,
+        &browser,
+        "acme",
+        20_000,
+        9,
+        Some("/admin/token-manager?company=acme"),
+    );
     let url = format!("{PORTAL}?code=abc&state={state}");
     *browser.url.borrow_mut() = url;
-    let f = Fixture::new(
-        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
-        browser,
-    );
+    let f = Fixture::new(host, browser);
     let expected = format!("/admin/token-manager?company=acme&code=abc&state={state}");
     for _ in 0..200 {
         if !f.browser.navigations.borrow().is_empty() {
@@ -555,16 +591,14 @@ async fn another_companys_return_goes_back_to_its_authorize_page() {
 #[wasm_bindgen_test]
 async fn a_declined_consent_shows_the_providers_text_as_text() {
     let browser = FakeBrowser::new();
-    let state = browser.store_pending(COMPANY, 20_000, 3);
+    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let state = authorized_earlier(&host, &browser, COMPANY, 20_000, 3, None);
     let evil = "<img src=x onerror=alert(1)><b>No thanks</b>";
     *browser.url.borrow_mut() = format!(
         "{PORTAL}?error=access_denied&error_description={}&state={state}",
         js_sys::encode_uri_component(evil)
     );
-    let f = Fixture::new(
-        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
-        browser,
-    );
+    let f = Fixture::new(host, browser);
     f.wait_state("error").await;
     assert_eq!(
         f.q("[role=alert]")
@@ -587,9 +621,9 @@ async fn a_declined_consent_shows_the_providers_text_as_text() {
 #[wasm_bindgen_test]
 async fn a_failed_exchange_shows_the_hosts_code() {
     let browser = FakeBrowser::new();
-    let state = browser.store_pending(COMPANY, 20_000, 3);
-    *browser.url.borrow_mut() = format!("{PORTAL}?code=used&state={state}");
     let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let state = authorized_earlier(&host, &browser, COMPANY, 20_000, 3, None);
+    *browser.url.borrow_mut() = format!("{PORTAL}?code=used&state={state}");
     host.fail_next("exchange", ErrorCode::InvalidGrant);
     let f = Fixture::new(host, browser);
     f.wait_state("error").await;
@@ -753,6 +787,7 @@ async fn a_config_failure_at_authorize_is_reported() {
     );
     assert!(f.browser.navigations.borrow().is_empty());
     assert!(f.browser.pending(COMPANY).is_none());
+    assert_eq!(f.host.calls_to("start"), 0);
     // Third time lucky.
     f.button("authorize-button").unwrap().click();
     f.wait_state("redirecting").await;
@@ -774,9 +809,24 @@ async fn popup_mode_takes_the_result_by_message() {
     f.wait_state("not_authorized").await;
     f.button("authorize-button").unwrap().click();
     f.wait_state("redirecting").await;
+    // Opened blank within the click (a popup opened after the host's answer would be
+    // blocked), then sent to the authorize URL the host answered.
+    let (blank, name) = f.browser.popups.borrow()[0].clone();
+    assert_eq!(
+        (blank.as_str(), name.as_str()),
+        ("about:blank", "token-manager-demo-co")
+    );
+    let url = wait_for(
+        "the popup to go to the provider",
+        || f.browser.popup_navigations.borrow().first().cloned(),
+        String::new,
+    )
+    .await;
+    assert!(
+        url.starts_with("https://www.ups.com/lasso/signin?"),
+        "{url}"
+    );
     assert!(f.browser.navigations.borrow().is_empty(), "the page stays");
-    let (url, name) = f.browser.popups.borrow()[0].clone();
-    assert_eq!(name, "token-manager-demo-co");
     let state = query_of(&url)["state"].clone();
     // A message for someone else is ignored.
     f.browser
@@ -790,12 +840,13 @@ async fn popup_mode_takes_the_result_by_message() {
     f.wait_state("authorized").await;
     assert_eq!(f.text("[role=status]"), "A token was generated");
     assert_eq!(f.host.exchanges.borrow()[0].code, "popup-code");
+    assert_eq!(f.host.exchanges.borrow()[0].state, state);
     assert!(f.browser.popup_closed.get());
     assert!(
         f.browser.replaced.borrow().is_empty(),
         "the opener's URL has no query"
     );
-    // A replayed message does nothing: the pending entry was used.
+    // A replayed message does nothing: the marker was used.
     f.browser.fire(BrowserEvent::CallbackMessage(format!(
         "?code=popup-code&state={state}"
     )));
@@ -816,6 +867,7 @@ async fn a_popup_closed_without_result_returns_to_not_authorized() {
     f.browser.popup_closed.set(true);
     f.wait_state("not_authorized").await;
     assert_eq!(f.host.calls_to("exchange"), 0);
+    assert!(f.browser.navigations.borrow().is_empty());
 }
 
 #[wasm_bindgen_test]
@@ -830,21 +882,25 @@ async fn a_blocked_popup_falls_back_to_redirect() {
     f.wait_state("not_authorized").await;
     f.button("authorize-button").unwrap().click();
     f.wait_state("redirecting").await;
-    assert_eq!(f.browser.navigations.borrow().len(), 1);
+    wait_for(
+        "the navigation",
+        || (f.browser.navigations.borrow().len() == 1).then_some(()),
+        || format!("{:?}", f.browser.navigations.borrow()),
+    )
+    .await;
+    assert!(f.browser.popups.borrow().is_empty());
 }
 
 #[wasm_bindgen_test]
 async fn the_popup_hands_the_return_to_its_opener_and_closes() {
     let opener = FakeBrowser::new();
-    let state = opener.store_pending(COMPANY, 20_000, 3);
+    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let state = authorized_earlier(&host, &opener, COMPANY, 20_000, 3, None);
     let popup = FakeBrowser::at(&format!("{PORTAL}?code=abc&state={state}"));
     *popup.opener_storage.borrow_mut() = Some(opener.storage.borrow().clone());
     // Chromium copies sessionStorage into the popup: that copy must not be usable.
     *popup.storage.borrow_mut() = opener.storage.borrow().clone();
-    let f = Fixture::new(
-        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
-        popup,
-    );
+    let f = Fixture::new(host, popup);
     wait_for(
         "the post to the opener",
         || f.browser.closed_self.get().then_some(()),
@@ -857,4 +913,376 @@ async fn the_popup_hands_the_return_to_its_opener_and_closes() {
     );
     assert!(f.browser.pending(COMPANY).is_none());
     assert_eq!(f.host.calls_to("exchange"), 0, "the opener exchanges");
+    assert!(f.host.calls.borrow().is_empty(), "the popup calls nobody");
+}
+
+// ---- the portal session: token, renewal, roles -------------------------------------------
+
+/// The session token `token` as a prop.
+fn token(token: &str) -> Option<token_manager_widget::SessionToken> {
+    token_manager_widget::SessionToken::new(token)
+}
+
+fn bearer(token: &str) -> Option<String> {
+    Some(format!("Bearer {token}"))
+}
+
+/// Does any event's JS `detail` mention `needle`?
+fn events_mention(f: &Fixture, needle: &str) -> bool {
+    f.events
+        .borrow()
+        .iter()
+        .any(|e| serde_json::to_string(&e.detail()).unwrap().contains(needle))
+}
+
+#[wasm_bindgen_test]
+async fn with_a_session_token_every_call_is_bearer_and_sends_no_cookies() {
+    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    host.accept_only(&["tms1.first"]);
+    let f = Fixture::with(host, FakeBrowser::new(), |p| {
+        p.session_token = token("tms1.first");
+    });
+    f.wait_state("not_authorized").await;
+    f.button("authorize-button").unwrap().click();
+    wait_for(
+        "the navigation",
+        || (!f.browser.navigations.borrow().is_empty()).then_some(()),
+        || format!("{:?}", f.host.calls.borrow()),
+    )
+    .await;
+    let requests = f.host.requests.borrow().clone();
+    let calls: Vec<_> = requests.iter().map(|c| c.call.as_str()).collect();
+    assert_eq!(calls, ["tokens 1 10", "config demo-co", "start demo-co"]);
+    for call in &requests {
+        assert_eq!(call.authorization, bearer("tms1.first"), "{call:?}");
+        assert_eq!(call.credentials, "omit", "{call:?}");
+    }
+    // Never in a URL, in storage or in an event.
+    assert!(!f.browser.navigations.borrow()[0].contains("tms1.first"));
+    assert!(f
+        .browser
+        .storage
+        .borrow()
+        .values()
+        .all(|v| !v.contains("tms1.first")));
+    assert!(!events_mention(&f, "tms1.first"));
+}
+
+#[wasm_bindgen_test]
+async fn without_a_token_get_session_token_is_asked_once_at_start() {
+    let host = FakeHost::new(AuthorizationStatus::Active, rows(3));
+    host.accept_only(&["tms1.fetched"]);
+    let sessions = FakeSessions::new(&[("tms1.fetched", None)]);
+    let f = Fixture::with(host, FakeBrowser::new(), |p| {
+        p.get_session_token = Some(sessions.callback());
+    });
+    f.wait_state("authorized").await;
+    settle().await;
+    assert_eq!(sessions.calls.get(), 1);
+    assert_eq!(
+        f.host.authorizations("tokens"),
+        [bearer("tms1.fetched")],
+        "the first call already carries it"
+    );
+    assert_eq!(f.host.authorizations("config"), [bearer("tms1.fetched")]);
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_token_is_renewed_once_and_the_call_retried() {
+    let host = FakeHost::new(AuthorizationStatus::Active, rows(3));
+    // The page's token has expired: the host takes only the renewed one.
+    host.accept_only(&["tms1.renewed"]);
+    let sessions = FakeSessions::new(&[("tms1.renewed", None)]);
+    let f = Fixture::with(host, FakeBrowser::new(), |p| {
+        p.session_token = token("tms1.expired");
+        p.get_session_token = Some(sessions.callback());
+    });
+    f.wait_state("authorized").await;
+    f.wait_text(".range", "1-3 of 3").await;
+    assert_eq!(sessions.calls.get(), 1);
+    assert_eq!(
+        f.host.authorizations("tokens"),
+        [bearer("tms1.expired"), bearer("tms1.renewed")],
+        "refused once, retried once with the new token"
+    );
+    // The new token stays: later calls carry it without asking again.
+    assert_eq!(f.host.authorizations("config"), [bearer("tms1.renewed")]);
+    f.button("clear-button").unwrap().click();
+    wait_for("the dialog", || f.q("[role=dialog]"), String::new).await;
+    f.button("confirm-button").unwrap().click();
+    f.wait_state("not_authorized").await;
+    assert_eq!(f.host.authorizations("clear"), [bearer("tms1.renewed")]);
+    assert_eq!(sessions.calls.get(), 1);
+    assert!(!events_mention(&f, "tms1."));
+}
+
+#[wasm_bindgen_test]
+async fn a_second_refusal_shows_the_session_error() {
+    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    host.accept_only(&["tms1.someone-else"]);
+    let sessions = FakeSessions::new(&[("tms1.renewed", None), ("tms1.again", None)]);
+    let f = Fixture::with(host, FakeBrowser::new(), |p| {
+        p.session_token = token("tms1.expired");
+        p.get_session_token = Some(sessions.callback());
+    });
+    f.wait_state("error").await;
+    assert_eq!(
+        f.q("[role=alert]")
+            .unwrap()
+            .get_attribute("data-code")
+            .as_deref(),
+        Some("unauthenticated")
+    );
+    assert_eq!(
+        f.text("[role=alert] .text"),
+        m().error(ErrorCode::Unauthenticated)
+    );
+    assert_eq!(sessions.calls.get(), 1, "one renewal per refused call");
+    assert_eq!(
+        f.host.authorizations("tokens"),
+        [bearer("tms1.expired"), bearer("tms1.renewed")]
+    );
+    assert!(!events_mention(&f, "tms1."));
+}
+
+#[wasm_bindgen_test]
+async fn concurrent_refusals_share_one_renewal() {
+    let host = FakeHost::new(AuthorizationStatus::Active, rows(30));
+    host.accept_only(&["tms1.first"]);
+    let sessions = FakeSessions::new(&[("tms1.second", None)]);
+    sessions.delay_ms.set(80);
+    let mut f = Fixture::with(host, FakeBrowser::new(), |p| {
+        p.session_token = token("tms1.first");
+        p.get_session_token = Some(sessions.callback());
+    });
+    f.wait_state("authorized").await;
+    settle().await;
+    assert_eq!(sessions.calls.get(), 0);
+    // The token expires; two grid requests are in flight together.
+    f.host.accept_only(&["tms1.second"]);
+    f.host.delay_ms.set(50);
+    f.click("button[aria-label='Next page']");
+    f.update(|p| p.page_size = PerPage::TwentyFive);
+    wait_for(
+        "both retries",
+        || (f.host.calls_to("tokens") == 5).then_some(()),
+        || format!("{:?}", f.host.requests.borrow()),
+    )
+    .await;
+    wait_for(
+        "the grid to settle",
+        || (f.q("table[aria-busy=false]").is_some() && f.state() == "authorized").then_some(()),
+        || f.root.inner_html(),
+    )
+    .await;
+    assert_eq!(sessions.calls.get(), 1, "one getSessionToken for both");
+    let tokens = f.host.authorizations("tokens");
+    assert_eq!(
+        tokens[1..],
+        [
+            bearer("tms1.first"),
+            bearer("tms1.first"),
+            bearer("tms1.second"),
+            bearer("tms1.second")
+        ]
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_token_is_renewed_before_it_expires() {
+    let host = FakeHost::new(AuthorizationStatus::Active, rows(23));
+    // expiresAt: the renewal is due RENEW_BEFORE_MS earlier, i.e. 1.2 s from now.
+    let expires_at = NOW + token_manager_widget::RENEW_BEFORE_MS + 1_200;
+    let sessions = FakeSessions::new(&[("tms1.short", Some(expires_at)), ("tms1.fresh", None)]);
+    let f = Fixture::with(host, FakeBrowser::new(), |p| {
+        p.get_session_token = Some(sessions.callback());
+    });
+    f.wait_state("authorized").await;
+    assert_eq!(sessions.calls.get(), 1);
+    wait_for(
+        "the renewal before expiry",
+        || (sessions.calls.get() == 2).then_some(()),
+        || format!("{} calls", sessions.calls.get()),
+    )
+    .await;
+    settle().await;
+    // No refusal was needed: the next call carries the fresh token.
+    f.click("button[aria-label='Next page']");
+    f.wait_text(".range", "11-20 of 23").await;
+    assert_eq!(
+        f.host.authorizations("tokens"),
+        [bearer("tms1.short"), bearer("tms1.fresh")]
+    );
+    // The fresh token said no expiry: nothing more is scheduled.
+    gloo_timers::future::sleep(std::time::Duration::from_millis(1_500)).await;
+    assert_eq!(sessions.calls.get(), 2);
+}
+
+#[wasm_bindgen_test]
+async fn a_new_session_token_replaces_the_old_without_restarting() {
+    let mut f = Fixture::with(
+        FakeHost::new(AuthorizationStatus::Active, rows(23)),
+        FakeBrowser::new(),
+        |p| p.session_token = token("tms1.first"),
+    );
+    f.wait_state("authorized").await;
+    f.update(|p| p.session_token = token("tms1.second"));
+    settle().await;
+    f.click("button[aria-label='Next page']");
+    f.wait_text(".range", "11-20 of 23").await;
+    assert_eq!(
+        *f.host.calls.borrow(),
+        ["tokens 1 10", "config demo-co", "tokens 2 10"],
+        "no reload"
+    );
+    assert_eq!(
+        f.host.authorizations("tokens"),
+        [bearer("tms1.first"), bearer("tms1.second")]
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_session_that_cannot_be_had_says_so_and_try_again_asks_again() {
+    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let sessions = FakeSessions::new(&[]);
+    sessions.queue(None); // the portal's backend failed
+    let f = Fixture::with(host, FakeBrowser::new(), |p| {
+        p.get_session_token = Some(sessions.callback());
+    });
+    f.wait_state("error").await;
+    assert_eq!(
+        f.text("[role=alert] .text"),
+        m().error(ErrorCode::Unauthenticated)
+    );
+    assert!(f.host.calls.borrow().is_empty(), "no call without a token");
+    sessions.queue(Some(("tms1.later", None)));
+    f.button("retry-button").unwrap().click();
+    f.wait_state("not_authorized").await;
+    assert_eq!(sessions.calls.get(), 2);
+    assert_eq!(f.host.authorizations("tokens"), [bearer("tms1.later")]);
+}
+
+#[wasm_bindgen_test]
+async fn a_viewer_sees_the_rows_but_no_authorize_and_no_clear() {
+    for status in [
+        AuthorizationStatus::Active,
+        AuthorizationStatus::NotAuthorized,
+        AuthorizationStatus::Cleared,
+        AuthorizationStatus::Invalidated,
+    ] {
+        let host = FakeHost::new(status, rows(2));
+        host.can_manage.set(false);
+        let f = Fixture::new(host, FakeBrowser::new());
+        wait_for(
+            "a settled panel",
+            || (!matches!(f.state().as_str(), "" | "loading")).then_some(()),
+            || f.root.inner_html(),
+        )
+        .await;
+        settle().await;
+        assert_ne!(f.state(), "error");
+        assert_eq!(f.all("tbody tr").len(), 2, "{status:?}: the grid is shown");
+        assert!(f.button("authorize-button").is_none(), "{status:?}");
+        assert!(f.button("clear-button").is_none(), "{status:?}");
+        assert!(f.q("[role=dialog]").is_none());
+        assert!(f.q(".note").is_none(), "no 'Click Clear' note");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_viewers_error_offers_try_again_not_authorize() {
+    // A return a viewer cannot finish (the host forbids the exchange).
+    let browser = FakeBrowser::new();
+    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    host.can_manage.set(false);
+    let state = authorized_earlier(&host, &browser, COMPANY, 20_000, 3, None);
+    *browser.url.borrow_mut() = format!("{PORTAL}?code=abc&state={state}");
+    host.fail_next("exchange", ErrorCode::Forbidden);
+    let f = Fixture::new(host, browser);
+    f.wait_state("error").await;
+    f.wait_text(
+        "[role=alert] .text",
+        "You are not allowed to manage this company's authorization.",
+    )
+    .await;
+    wait_for(
+        "Try again",
+        || f.button("retry-button"),
+        || f.root.inner_html(),
+    )
+    .await;
+    assert!(f.button("authorize-button").is_none());
+}
+
+#[wasm_bindgen_test]
+async fn forbidden_shows_its_sentence() {
+    // A start the host refuses (e.g. the session lost its admin role meanwhile).
+    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    host.fail_next("start", ErrorCode::Forbidden);
+    let f = Fixture::new(host, FakeBrowser::new());
+    f.wait_state("not_authorized").await;
+    f.button("authorize-button").unwrap().click();
+    f.wait_state("error").await;
+    let alert = f.q("[role=alert]").unwrap();
+    assert_eq!(
+        alert.get_attribute("data-code").as_deref(),
+        Some("forbidden")
+    );
+    assert_eq!(
+        f.text("[role=alert] .text"),
+        "You are not allowed to manage this company's authorization."
+    );
+    assert_eq!(
+        m().error(ErrorCode::Forbidden),
+        f.text("[role=alert] .text")
+    );
+    assert!(f.browser.navigations.borrow().is_empty());
+    assert!(
+        f.browser.pending(COMPANY).is_none(),
+        "no marker without a start"
+    );
+    assert!(f.events.borrow().iter().any(|e| matches!(
+        e,
+        WidgetEvent::Error {
+            code: ErrorCode::Forbidden,
+            ..
+        }
+    )));
+}
+
+#[wasm_bindgen_test]
+async fn a_popup_closed_while_the_host_starts_goes_nowhere() {
+    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let f = Fixture::with(host, FakeBrowser::new(), |p| p.mode = Mode::Popup);
+    f.wait_state("not_authorized").await;
+    f.host.delay_ms.set(1_200);
+    f.button("authorize-button").unwrap().click();
+    f.wait_state("redirecting").await;
+    f.browser.popup_closed.set(true);
+    f.wait_state("not_authorized").await;
+    gloo_timers::future::sleep(std::time::Duration::from_millis(1_300)).await;
+    assert_eq!(f.host.calls_to("start"), 1);
+    assert!(f.browser.popup_navigations.borrow().is_empty());
+    assert!(f.browser.navigations.borrow().is_empty());
+    assert!(f.browser.pending(COMPANY).is_none());
+    assert_eq!(f.state(), "not_authorized");
+}
+
+#[wasm_bindgen_test]
+async fn superseded_rows_have_their_badge() {
+    let mut all = rows(2);
+    all[1].status = token_manager_core::RecordStatus::Superseded;
+    all[1].superseded_by = Some("dana".into());
+    let f = Fixture::new(
+        FakeHost::new(AuthorizationStatus::Active, all.clone()),
+        FakeBrowser::new(),
+    );
+    f.wait_state("authorized").await;
+    assert_eq!(f.q("tbody").unwrap().inner_html(), expected_rows(&all));
+    let badge = &f.all("tbody .badge")[1];
+    assert_eq!(badge.text_content().unwrap(), "Superseded");
+    assert_eq!(
+        badge.get_attribute("class").as_deref(),
+        Some("badge superseded")
+    );
 }

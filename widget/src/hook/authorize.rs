@@ -1,13 +1,14 @@
-//! Authorize: core builds the authorize URL and the pending authorization from fresh entropy;
-//! the pending entry goes to `sessionStorage`, then the tab (or a popup) goes to the provider.
+//! Authorize: the host starts the authorization (`POST /start`: it keeps the state and the
+//! PKCE verifier) and answers the authorize URL and the tab's return marker; the marker goes to
+//! `sessionStorage`, then the tab (or a popup) goes to the provider.
 //! And giving up on it: a navigation that never happened, a page restored from the
 //! back/forward cache, a popup closed without a result.
 
 use std::cell::Cell;
 
-use token_manager_core::api::ConfigResponse;
-use token_manager_core::flow::{self, StartError};
-use token_manager_core::{ErrorCode, PendingAuthorization};
+use token_manager_core::api::{StartBody, StartResponse};
+use token_manager_core::flow;
+use token_manager_core::ErrorCode;
 use wasm_bindgen_futures::spawn_local;
 
 use super::Run;
@@ -20,6 +21,8 @@ const POPUP_POLL_MS: u32 = 400;
 /// After this long on the page after a redirect was started, the panel stops waiting (the
 /// navigation was cancelled or blocked) and offers Authorize again.
 const REDIRECT_GIVE_UP_MS: u32 = 30_000;
+/// What a popup shows until the host answered (same origin, empty).
+const BLANK: &str = "about:blank";
 
 /// A popup being watched for closing without a result.
 pub(super) struct PopupWatch {
@@ -28,78 +31,90 @@ pub(super) struct PopupWatch {
 }
 
 impl Run {
-    /// Authorize clicked (or the error's Authorize button): with the config loaded (or loaded
-    /// now), [`redirect`](Self::redirect).
+    /// Authorize clicked (or the error's Authorize button): in popup mode the popup opens now,
+    /// blank (within the click, so it is not blocked), then [`start_authorization`](Self::start_authorization).
     pub(super) fn authorize(&self) {
-        if self.starting.get() || !self.state().view.can_authorize() {
+        if self.starting.get() || !self.state().may_authorize() {
             return;
         }
         self.starting.set(true);
+        let attempt = self.attempt.get().wrapping_add(1);
+        self.attempt.set(attempt);
         let popup = self.latest.borrow().mode == Mode::Popup;
         self.dispatch(Action::Redirecting { popup });
-        match self.state().config.clone() {
-            Some(config) => self.redirect(&config, popup),
-            None => {
-                let run = self.clone();
-                spawn_local(async move {
-                    match run.services.host.config(&run.company).await {
-                        Ok(config) => {
-                            run.dispatch(Action::ConfigLoaded(config.clone()));
-                            run.redirect(&config, popup);
-                        }
-                        Err(failure) => run.fail(failure.code, None, Retry::Authorize),
-                    }
-                });
-            }
-        }
-    }
-
-    fn redirect(&self, config: &ConfigResponse, popup: bool) {
-        if !self.alive.get() {
-            return;
-        }
-        let browser = self.services.browser.clone();
-        let Some(entropy) = browser.random_64() else {
-            return self.fail(ErrorCode::Internal, None, Retry::Authorize);
-        };
-        let now = browser.now();
-        let return_to = flow::return_path(&browser.current_url());
-        let started =
-            PendingAuthorization::start(config, &entropy, now, &self.company, Some(&return_to))
-                .or_else(|e| match e {
-                    StartError::BadReturnTo => {
-                        PendingAuthorization::start(config, &entropy, now, &self.company, None)
-                    }
-                    other => Err(other),
-                });
-        let (url, pending) = match started {
-            Ok(started) => started,
-            Err(StartError::BadCompany) => {
-                return self.fail(ErrorCode::UnknownCompany, None, Retry::Reload)
-            }
-            Err(_) => return self.fail(ErrorCode::InvalidConfig, None, Retry::Reload),
-        };
-        let stored = crate::json::to_string(&pending)
-            .is_some_and(|json| browser.storage_set(&pending_key(&self.company), &json));
-        if !stored {
-            // Without sessionStorage the return could never be checked: do not leave.
-            return self.fail(ErrorCode::Internal, None, Retry::Authorize);
-        }
         if popup {
             let name = format!("token-manager-{}", self.company);
-            if let Some(window) = browser.open_popup(url.as_str(), &name) {
+            if let Some(window) = self.services.browser.open_popup(BLANK, &name) {
                 self.watch_popup(window);
-                return;
             }
             // Blocked: the same flow in this tab still works.
         }
-        browser.navigate(url.as_str());
+        let run = self.clone();
+        spawn_local(async move { run.start_authorization(attempt).await });
+    }
+
+    /// With the config (for the provider's name) loaded, `POST /start`; store the marker and
+    /// send the popup (or this tab) to the authorize URL.
+    async fn start_authorization(&self, attempt: u32) {
+        // Given up meanwhile (popup closed, page restored, unmounted, another click)?
+        let given_up =
+            || !self.alive.get() || !self.starting.get() || self.attempt.get() != attempt;
+        if self.state().config.is_none() {
+            let config = self
+                .call(|host, auth| host.config(auth, &self.company))
+                .await;
+            if given_up() {
+                return;
+            }
+            match config {
+                Ok(config) => self.dispatch(Action::ConfigLoaded(config)),
+                Err(failure) => return self.fail_start(failure.code),
+            }
+        }
+        let browser = self.services.browser.clone();
+        let return_to = flow::return_path(&browser.current_url());
+        let body = StartBody {
+            company: self.company.to_string(),
+            return_to: flow::is_safe_return_to(&return_to).then_some(return_to),
+        };
+        let started = self.call(|host, auth| host.start(auth, &body)).await;
+        if given_up() {
+            return;
+        }
+        let StartResponse {
+            authorize_url,
+            pending: mut marker,
+            ..
+        } = match started {
+            Ok(started) => started,
+            Err(failure) => return self.fail_start(failure.code),
+        };
+        // The tab checks the return's age against its own clock (the host checks against its
+        // own), so a browser clock that is off does not void every attempt.
+        marker.created_at = browser.now();
+        let stored = crate::json::to_string(&marker)
+            .is_some_and(|json| browser.storage_set(&pending_key(&self.company), &json));
+        if !stored {
+            // Without sessionStorage the return could never be checked: do not leave.
+            return self.fail_start(ErrorCode::Internal);
+        }
+        if let Some(watch) = self.popup.borrow().as_ref() {
+            watch.popup.navigate(&authorize_url);
+            return;
+        }
+        browser.navigate(&authorize_url);
         let run = self.clone();
         *self.give_up.borrow_mut() = Some(gloo_timers::callback::Timeout::new(
             REDIRECT_GIVE_UP_MS,
             // Deferred: abandoning drops this very timer.
             move || spawn_local(async move { run.abandon_redirect() }),
         ));
+    }
+
+    /// The authorization could not start: close the blank popup and say why.
+    fn fail_start(&self, code: ErrorCode) {
+        self.close_popup();
+        self.fail(code, None, Retry::Authorize);
     }
 
     /// Stop waiting for the provider and offer Authorize again.

@@ -1,10 +1,11 @@
 //! The return from the provider: in the URL the panel was loaded with, or posted by a popup.
 //! Core decides whose it is ([`flow::classify_return`], [`flow::claim_popup_return`]); this
-//! reads the tab's pending authorizations for it, moves the URL as told, and finishes our own
-//! returns: core validates them, the host exchanges the code.
+//! reads the tab's return markers for it, moves the URL as told, and finishes our own
+//! returns: core validates them against the marker, the host exchanges the code with the
+//! verifier it kept.
 
 use token_manager_core::flow::{self, OwnReturn, ReturnClaim, TabPending, DEFAULT_MAX_AGE};
-use token_manager_core::{CallbackError, ErrorCode, PendingAuthorization};
+use token_manager_core::{CallbackError, ErrorCode, ReturnMarker};
 use wasm_bindgen_futures::spawn_local;
 
 use super::Run;
@@ -49,13 +50,13 @@ impl Run {
         }
     }
 
-    /// The pending authorizations of this tab, as [`flow::classify_return`] needs them. An
+    /// The return markers of this tab, as [`flow::classify_return`] needs them. An
     /// entry of ours that cannot be read (another version, tampering) can never complete: it
     /// is removed.
     fn tab_pending(&self) -> TabPending {
         let browser = &self.services.browser;
         let key = pending_key(&self.company);
-        let read = |json: String| crate::json::from_str::<PendingAuthorization>(&json);
+        let read = |json: String| crate::json::from_str::<ReturnMarker>(&json);
         let opener = browser.opener_storage_get(&key).and_then(read);
         let own = browser.storage_get(&key).and_then(|json| {
             let parsed = read(json);
@@ -84,7 +85,7 @@ impl Run {
             .services
             .browser
             .storage_get(&pending_key(&self.company))
-            .and_then(|json| crate::json::from_str::<PendingAuthorization>(&json));
+            .and_then(|json| crate::json::from_str::<ReturnMarker>(&json));
         let awaiting_popup = matches!(self.state().view, View::Redirecting { popup: true });
         let Some(own) = flow::claim_popup_return(search, own, awaiting_popup) else {
             return;
@@ -95,8 +96,8 @@ impl Run {
         spawn_local(async move { run.finish_return(own).await });
     }
 
-    /// Validate the return with core (single use: the pending entry is removed first), then
-    /// have the host exchange the code.
+    /// Validate the return with core (single use: the marker is removed first), then have the
+    /// host exchange the code (`{company, code, state}`: the host holds the verifier).
     async fn finish_return(self, OwnReturn { pending, params }: OwnReturn) {
         let browser = self.services.browser.clone();
         browser.storage_remove(&pending_key(&self.company));
@@ -105,10 +106,11 @@ impl Run {
             .as_ref()
             .ok()
             .and_then(|p| p.error_description.clone());
+        let return_to = pending.return_to.clone();
         let exchange =
             params.and_then(|p| pending.handle_callback(p, browser.now(), DEFAULT_MAX_AGE));
-        let request = match exchange {
-            Ok(request) => request,
+        let body = match exchange {
+            Ok(body) => body,
             Err(e) => {
                 let code = e.error_code();
                 let detail = match e {
@@ -120,8 +122,7 @@ impl Run {
                 return self.load(1, false).await;
             }
         };
-        let return_to = request.return_to.clone();
-        match self.services.host.exchange(request.into_body()).await {
+        match self.call(|host, auth| host.exchange(auth, &body)).await {
             Ok(response) => {
                 self.starting.set(false);
                 self.dispatch(Action::Exchanged);
@@ -130,9 +131,9 @@ impl Run {
                     record: response.record,
                 });
                 // Authorize was clicked on another page of the portal: go back there.
-                if let Some(path) =
-                    return_to.filter(|p| !flow::is_same_page(p, &browser.current_url()))
-                {
+                if let Some(path) = return_to.filter(|p| {
+                    flow::is_safe_return_to(p) && !flow::is_same_page(p, &browser.current_url())
+                }) {
                     browser.navigate(&path);
                     return;
                 }

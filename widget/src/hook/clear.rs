@@ -20,7 +20,7 @@ impl Run {
             let body = ClearBody {
                 company: run.company.to_string(),
             };
-            match run.services.host.clear(&body).await {
+            match run.call(|host, auth| host.clear(auth, &body)).await {
                 Ok(response) => {
                     let cleared_at = response.cleared_at;
                     run.dispatch(Action::Cleared(response));

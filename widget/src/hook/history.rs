@@ -24,7 +24,10 @@ impl Run {
             return;
         }
         if self.state().config.is_none() {
-            if let Ok(config) = self.services.host.config(&self.company).await {
+            if let Ok(config) = self
+                .call(|host, auth| host.config(auth, &self.company))
+                .await
+            {
                 self.dispatch(Action::ConfigLoaded(config));
             }
         }
@@ -38,7 +41,7 @@ impl Run {
             page: page.max(1),
             per_page,
         };
-        match self.services.host.tokens(&query).await {
+        match self.call(|host, auth| host.tokens(auth, &query)).await {
             Ok(tokens) => {
                 self.dispatch(Action::TokensLoaded(tokens));
                 true

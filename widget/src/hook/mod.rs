@@ -4,8 +4,10 @@
 //! reducer records the outcome.
 //!
 //! One [`Run`] per company and set of services carries the effects, by concern:
-//! `callback.rs` (the return from the provider), `authorize.rs` (redirect or popup, and giving
-//! up on them), `history.rs` (loading the panel and grid pages), `clear.rs` (Clear).
+//! `callback.rs` (the return from the provider), `authorize.rs` (`POST /start`, then redirect
+//! or popup, and giving up on them), `history.rs` (loading the panel and grid pages),
+//! `clear.rs` (Clear). Every host call goes through [`Run::call`], which carries the panel's
+//! [`Session`] (token, renewal, one retry).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -15,7 +17,8 @@ use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
 
 use crate::events::WidgetEvent;
-use crate::io::{BrowserEvent, Services};
+use crate::io::{ApiFailure, Auth, BrowserEvent, HostApi, LocalFuture, Services};
+use crate::session::Session;
 use crate::state::{Action, PanelState, Retry, View};
 use crate::{Mode, TokenManagerProps};
 
@@ -70,12 +73,17 @@ type Current = Rc<RefCell<Option<Run>>>;
 #[derive(Clone)]
 struct Run {
     services: Services,
+    /// The panel's session (shared by its runs).
+    session: Session,
     company: AttrValue,
     dispatcher: UseReducerDispatcher<PanelState>,
     latest: Rc<RefCell<Latest>>,
     alive: Rc<Cell<bool>>,
     /// An authorization is being started (double-click guard, set before any render).
     starting: Rc<Cell<bool>>,
+    /// Counts Authorize clicks, so a `POST /start` answer for an attempt given up meanwhile is
+    /// dropped.
+    attempt: Rc<Cell<u32>>,
     popup: Rc<RefCell<Option<authorize::PopupWatch>>>,
     give_up: Rc<RefCell<Option<gloo_timers::callback::Timeout>>>,
 }
@@ -115,6 +123,33 @@ impl Run {
 
     fn state(&self) -> UseReducerHandle<PanelState> {
         self.latest.borrow().state.clone()
+    }
+
+    /// Make one host call with the session's credentials. Refused as `unauthenticated`, it is
+    /// made once more after the session token was renewed (or replaced meanwhile); a second
+    /// refusal is the answer. With a `getSessionToken` that cannot give a token, the call is
+    /// not made and fails as `unauthenticated`.
+    async fn call<T>(
+        &self,
+        request: impl Fn(&dyn HostApi, &Auth) -> LocalFuture<Result<T, ApiFailure>>,
+    ) -> Result<T, ApiFailure> {
+        let (host, browser) = (&*self.services.host, &self.services.browser);
+        let unauthenticated = || ApiFailure::new(ErrorCode::Unauthenticated);
+        let (auth, generation) = self
+            .session
+            .auth(browser)
+            .await
+            .ok_or_else(unauthenticated)?;
+        match request(host, &auth).await {
+            Err(refused) if refused.code == ErrorCode::Unauthenticated => {
+                if !self.session.renew(generation, browser).await {
+                    return Err(refused);
+                }
+                let (auth, _) = self.session.auth(browser).await.ok_or(refused)?;
+                request(host, &auth).await
+            }
+            answer => answer,
+        }
     }
 
     /// Stop everything this run started (popup watch, timers); later results are dropped.
@@ -209,21 +244,34 @@ pub(crate) fn use_opt_in(props: &TokenManagerProps, messages: Rc<Messages>) -> O
         latest.state = state.clone();
     }
     let current: Current = use_mut_ref(|| None);
+    // The session outlives runs (a new company keeps the token) and takes every render's props.
+    let session = use_memo((), |()| Session::default());
+    session.set_props(
+        props.session_token.as_ref(),
+        props.get_session_token.as_ref(),
+    );
+    {
+        let session = session.clone();
+        use_effect_with((), move |()| move || session.stop());
+    }
 
     {
         let dispatcher = state.dispatcher();
         let latest = latest.clone();
         let current = current.clone();
+        let session = session.clone();
         use_effect_with(
             (services.clone(), props.company.clone()),
             move |(services, company)| {
                 let run = Run {
                     services: (**services).clone(),
+                    session: (*session).clone(),
                     company: company.clone(),
                     dispatcher,
                     latest,
                     alive: Rc::new(Cell::new(true)),
                     starting: Rc::new(Cell::new(false)),
+                    attempt: Rc::new(Cell::new(0)),
                     popup: Rc::new(RefCell::new(None)),
                     give_up: Rc::new(RefCell::new(None)),
                 };

@@ -1,10 +1,13 @@
 //! Test doubles of the widget's two seams and a DOM fixture.
 //!
-//! * [`FakeHost`]: an in-memory host that honours the contract (paging with core's
-//!   `paginate`, newest first, `Clear` keeps rows as `cleared`), records every call, and can be
-//!   told to fail or to answer slowly.
+//! * [`FakeHost`]: an in-memory host that honours the contract (`POST /start` keeps a real
+//!   `PendingAuthorization` from fixed entropy and answers its marker, `POST /exchange` checks
+//!   the code and state against it, paging with core's `paginate`, newest first, `Clear` keeps
+//!   rows as `cleared`), records every call with its credentials, can accept only some session
+//!   tokens, and can be told to fail or to answer slowly.
 //! * [`FakeBrowser`]: `sessionStorage` in a map, a URL string, recorded navigations, popups and
-//!   `postMessage`s, fixed entropy and a settable clock.
+//!   `postMessage`s, and a settable clock.
+//! * [`FakeSessions`]: a `getSessionToken` that counts its calls and hands out queued tokens.
 //! * [`Fixture`]: renders `<TokenManager>` into a fresh element and queries its DOM.
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
@@ -16,13 +19,18 @@ use std::time::Duration;
 use gloo_timers::future::sleep;
 use token_manager_core::api::{
     AuthorizationStatus, ClearBody, ClearResponse, ConfigResponse, ExchangeBody, ExchangeResponse,
-    StatusResponse, TokensQuery, TokensResponse,
+    StartBody, StartResponse, StatusResponse, TokensQuery, TokensResponse,
 };
+use token_manager_core::flow::DEFAULT_MAX_AGE;
 use token_manager_core::history::paginate;
-use token_manager_core::{ErrorCode, PendingAuthorization, RecordStatus, Timestamp, TokenRecord};
+use token_manager_core::{
+    CallbackParams, ErrorCode, PendingAuthorization, RecordStatus, ReturnMarker, Timestamp,
+    TokenRecord,
+};
 use token_manager_widget::io::{ApiFailure, BrowserEvent, LocalFuture, Popup, Subscription};
 use token_manager_widget::{
-    Browser, HostApi, Mode, Services, TokenManager, TokenManagerProps, WidgetEvent,
+    Auth, Browser, GetSessionToken, HostApi, Mode, Services, SessionGrant, SessionToken,
+    TokenManager, TokenManagerProps, WidgetEvent,
 };
 use wasm_bindgen::JsCast;
 use web_sys::{Element, HtmlElement};
@@ -69,22 +77,84 @@ pub fn rows(n: usize) -> Vec<TokenRecord> {
                 },
                 cleared_at: None,
                 authorized_by: Some("admin".into()),
+                cleared_by: None,
+                superseded_by: None,
             }
         })
         .collect()
 }
 
-#[derive(Default)]
+/// One call the host was asked, with how it authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// As in [`FakeHost::calls`], e.g. `tokens 1 10`.
+    pub call: String,
+    /// The `Authorization` header value, e.g. `Bearer tok-1`, if any.
+    pub authorization: Option<String>,
+    /// The `fetch` credentials mode: `include` (cookies) or `omit`.
+    pub credentials: &'static str,
+}
+
+/// The fake host's entropy for `seed`: state from the first half, verifier from the second,
+/// and the halves differ (so the verifier never equals the state).
+pub fn entropy(seed: u8) -> [u8; 64] {
+    let mut bytes = [seed; 64];
+    bytes[32..].fill(!seed);
+    bytes
+}
+
+/// The `PKCE` verifier inside a pending authorization (private in core: read from its JSON).
+pub fn verifier_of(pending: &PendingAuthorization) -> String {
+    serde_json::to_value(pending).unwrap()["code_verifier"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 pub struct FakeHost {
     pub status: Cell<Option<AuthorizationStatus>>,
     pub rows: RefCell<Vec<TokenRecord>>,
-    /// Every call, e.g. `tokens 2 10`, `exchange abc`, `clear`.
+    /// `can_manage` of `GET /tokens` (false: a viewer session).
+    pub can_manage: Cell<bool>,
+    /// Every call, e.g. `tokens 2 10`, `start demo-co`, `exchange abc`, `clear`.
     pub calls: RefCell<Vec<String>>,
+    /// The same calls with their credentials.
+    pub requests: RefCell<Vec<Call>>,
+    pub starts: RefCell<Vec<StartBody>>,
     pub exchanges: RefCell<Vec<ExchangeBody>>,
+    /// The authorizations `POST /start` began (or [`authorized_earlier`] put here), until
+    /// exchanged: the host side of the BFF, holding the verifiers.
+    pub pendings: RefCell<Vec<PendingAuthorization>>,
+    /// The verifiers the exchanges redeemed codes with.
+    pub redeemed: RefCell<Vec<String>>,
+    /// Entropy seed of the next `POST /start` (then incremented).
+    pub entropy: Cell<u8>,
+    /// When set, only these bearer tokens are accepted (others, and cookies, get 401).
+    pub accepted: RefCell<Option<Vec<String>>>,
     /// Failures to answer with, per method name, consumed in order.
     pub failures: RefCell<BTreeMap<&'static str, VecDeque<ApiFailure>>>,
     /// Answer every call after this long.
     pub delay_ms: Cell<u32>,
+}
+
+impl Default for FakeHost {
+    fn default() -> Self {
+        Self {
+            status: Cell::default(),
+            rows: RefCell::default(),
+            can_manage: Cell::new(true),
+            calls: RefCell::default(),
+            requests: RefCell::default(),
+            starts: RefCell::default(),
+            exchanges: RefCell::default(),
+            pendings: RefCell::default(),
+            redeemed: RefCell::default(),
+            entropy: Cell::new(7),
+            accepted: RefCell::default(),
+            failures: RefCell::default(),
+            delay_ms: Cell::default(),
+        }
+    }
 }
 
 impl FakeHost {
@@ -93,6 +163,38 @@ impl FakeHost {
         host.status.set(Some(status));
         *host.rows.borrow_mut() = rows;
         Rc::new(host)
+    }
+
+    /// Accept only these session tokens from now on.
+    pub fn accept_only(&self, tokens: &[&str]) {
+        *self.accepted.borrow_mut() = Some(tokens.iter().map(|t| (*t).to_owned()).collect());
+    }
+
+    /// The `Authorization` header values of the calls to `method`, in order.
+    pub fn authorizations(&self, method: &str) -> Vec<Option<String>> {
+        self.requests
+            .borrow()
+            .iter()
+            .filter(|c| c.call.split(' ').next() == Some(method))
+            .map(|c| c.authorization.clone())
+            .collect()
+    }
+
+    /// Begin an authorization as `POST /start` does (entropy `seed`, Authorize clicked at
+    /// `created_at`): the host keeps it; the authorize URL and the tab's marker are returned.
+    pub fn begin(
+        &self,
+        company: &str,
+        seed: u8,
+        created_at: Timestamp,
+        return_to: Option<&str>,
+    ) -> (String, ReturnMarker) {
+        let (url, pending) =
+            PendingAuthorization::start(&config(), &entropy(seed), created_at, company, return_to)
+                .unwrap();
+        let marker = pending.marker();
+        self.pendings.borrow_mut().push(pending);
+        (url.to_string(), marker)
     }
 
     pub fn fail_next(&self, method: &'static str, code: ErrorCode) {
@@ -111,23 +213,33 @@ impl FakeHost {
             .count()
     }
 
-    fn answer<T: 'static>(
-        &self,
-        method: &'static str,
-        call: String,
-        ok: impl FnOnce() -> T + 'static,
-    ) -> LocalFuture<Result<T, ApiFailure>> {
-        self.calls.borrow_mut().push(call);
-        let failure = self
-            .failures
+    /// Record the call and decide whether it is refused: a session token that is not accepted
+    /// (401 `unauthenticated`), then the next queued failure of `method`.
+    fn admit(&self, method: &'static str, call: String, auth: &Auth) -> Option<ApiFailure> {
+        self.calls.borrow_mut().push(call.clone());
+        let token = auth.token().map(|t| t.secret().to_owned());
+        self.requests.borrow_mut().push(Call {
+            call,
+            authorization: token.as_ref().map(|t| format!("Bearer {t}")),
+            credentials: auth.credentials(),
+        });
+        if let Some(accepted) = self.accepted.borrow().as_ref() {
+            if !token.is_some_and(|t| accepted.contains(&t)) {
+                return Some(ApiFailure::from_response(401, None));
+            }
+        }
+        self.failures
             .borrow_mut()
             .get_mut(method)
-            .and_then(VecDeque::pop_front);
+            .and_then(VecDeque::pop_front)
+    }
+
+    /// The answer, after `delay_ms`.
+    fn reply<T: 'static>(
+        &self,
+        result: Result<T, ApiFailure>,
+    ) -> LocalFuture<Result<T, ApiFailure>> {
         let delay = self.delay_ms.get();
-        let result = match failure {
-            Some(f) => Err(f),
-            None => Ok(ok()),
-        };
         Box::pin(async move {
             if delay > 0 {
                 sleep(Duration::from_millis(delay.into())).await;
@@ -135,20 +247,110 @@ impl FakeHost {
             result
         })
     }
+
+    fn answer<T: 'static>(
+        &self,
+        method: &'static str,
+        call: String,
+        auth: &Auth,
+        ok: impl FnOnce() -> T + 'static,
+    ) -> LocalFuture<Result<T, ApiFailure>> {
+        let result = match self.admit(method, call, auth) {
+            Some(f) => Err(f),
+            None => Ok(ok()),
+        };
+        self.reply(result)
+    }
+}
+
+/// Put an authorization begun `age_ms` ago on both sides, as Authorize would have: the host
+/// keeps the pending authorization, the tab's storage the marker. Returns the state.
+pub fn authorized_earlier(
+    host: &FakeHost,
+    browser: &FakeBrowser,
+    company: &str,
+    age_ms: i64,
+    seed: u8,
+    return_to: Option<&str>,
+) -> String {
+    let created_at = Timestamp(browser.now.get() - age_ms);
+    let (_, marker) = host.begin(company, seed, created_at, return_to);
+    let state = marker.state().secret().clone();
+    browser.storage.borrow_mut().insert(
+        format!("token-manager:pending:{company}"),
+        serde_json::to_string(&marker).unwrap(),
+    );
+    state
+}
+
+/// A token `getSessionToken` hands out and its `expiresAt`; `None`: it fails.
+pub type Grant = Option<(String, Option<i64>)>;
+
+/// A `getSessionToken` that counts its calls and answers the queued grants in order (token and
+/// `expiresAt`; `None`, or an empty queue: it fails), after `delay_ms`.
+#[derive(Default)]
+pub struct FakeSessions {
+    pub calls: Cell<u32>,
+    pub grants: RefCell<VecDeque<Grant>>,
+    pub delay_ms: Cell<u32>,
+}
+
+impl FakeSessions {
+    pub fn new(grants: &[(&str, Option<i64>)]) -> Rc<Self> {
+        let sessions = Self::default();
+        sessions.delay_ms.set(20);
+        for (token, expires_at) in grants {
+            sessions.queue(Some((token, *expires_at)));
+        }
+        Rc::new(sessions)
+    }
+
+    pub fn queue(&self, grant: Option<(&str, Option<i64>)>) {
+        self.grants
+            .borrow_mut()
+            .push_back(grant.map(|(t, at)| (t.to_owned(), at)));
+    }
+
+    pub fn callback(self: &Rc<Self>) -> GetSessionToken {
+        let sessions = self.clone();
+        Callback::from(move |()| -> LocalFuture<Option<SessionGrant>> {
+            sessions.calls.set(sessions.calls.get() + 1);
+            let grant = sessions.grants.borrow_mut().pop_front().flatten();
+            let delay = sessions.delay_ms.get();
+            Box::pin(async move {
+                sleep(Duration::from_millis(delay.into())).await;
+                let (token, expires_at) = grant?;
+                Some(SessionGrant {
+                    token: SessionToken::new(&token).unwrap(),
+                    expires_at: expires_at.map(Timestamp),
+                })
+            })
+        })
+    }
 }
 
 impl HostApi for FakeHost {
-    fn config(&self, company: &str) -> LocalFuture<Result<ConfigResponse, ApiFailure>> {
-        self.answer("config", format!("config {company}"), config)
+    fn config(
+        &self,
+        auth: &Auth,
+        company: &str,
+    ) -> LocalFuture<Result<ConfigResponse, ApiFailure>> {
+        self.answer("config", format!("config {company}"), auth, config)
     }
 
-    fn tokens(&self, q: &TokensQuery) -> LocalFuture<Result<TokensResponse, ApiFailure>> {
+    fn tokens(
+        &self,
+        auth: &Auth,
+        q: &TokensQuery,
+    ) -> LocalFuture<Result<TokensResponse, ApiFailure>> {
         let rows = self.rows.borrow().clone();
         let status = self.status.get().unwrap();
+        let can_manage = self.can_manage.get();
         let (page, per_page) = (q.page, q.per_page);
         self.answer(
             "tokens",
             format!("tokens {} {}", q.page, q.per_page.get()),
+            auth,
             move || {
                 let (window, slice) = paginate(&rows, page, per_page);
                 TokensResponse {
@@ -157,13 +359,69 @@ impl HostApi for FakeHost {
                     total: window.total,
                     page: window.page,
                     per_page,
+                    can_manage,
                 }
             },
         )
     }
 
-    fn exchange(&self, body: ExchangeBody) -> LocalFuture<Result<ExchangeResponse, ApiFailure>> {
-        let call = format!("exchange {}", body.code);
+    fn start(
+        &self,
+        auth: &Auth,
+        body: &StartBody,
+    ) -> LocalFuture<Result<StartResponse, ApiFailure>> {
+        if let Some(refused) = self.admit("start", format!("start {}", body.company), auth) {
+            return self.reply(Err(refused));
+        }
+        self.starts.borrow_mut().push(body.clone());
+        let seed = self.entropy.get();
+        self.entropy.set(seed.wrapping_add(1));
+        // The host's clock: a minute behind the tab's (the tab must not care).
+        let created_at = Timestamp(NOW - 60_000);
+        let (authorize_url, pending) =
+            self.begin(&body.company, seed, created_at, body.return_to.as_deref());
+        self.reply(Ok(StartResponse {
+            authorize_url,
+            pending,
+            expires_at: Timestamp(created_at.as_millis() + 600_000),
+        }))
+    }
+
+    fn exchange(
+        &self,
+        auth: &Auth,
+        body: &ExchangeBody,
+    ) -> LocalFuture<Result<ExchangeResponse, ApiFailure>> {
+        if let Some(refused) = self.admit("exchange", format!("exchange {}", body.code), auth) {
+            return self.reply(Err(refused));
+        }
+        self.exchanges.borrow_mut().push(body.clone());
+        // The host side: the pending authorization of that state (single use) validates the
+        // same return and gives up its verifier.
+        let pending = {
+            let mut pendings = self.pendings.borrow_mut();
+            pendings
+                .iter()
+                .position(|p| p.state().secret() == &body.state && p.company == body.company)
+                .map(|i| pendings.remove(i))
+        };
+        let Some(pending) = pending else {
+            return self.reply(Err(ApiFailure::new(ErrorCode::NoPendingAuthorization)));
+        };
+        let params = CallbackParams::parse(&format!(
+            "?code={}&state={}",
+            js_sys::encode_uri_component(&body.code),
+            js_sys::encode_uri_component(&body.state)
+        ))
+        .unwrap()
+        .unwrap();
+        let request = match pending.handle_callback(params, Timestamp(NOW), DEFAULT_MAX_AGE) {
+            Ok(request) => request,
+            Err(e) => return self.reply(Err(ApiFailure::new(e.error_code()))),
+        };
+        self.redeemed
+            .borrow_mut()
+            .push(request.code_verifier.secret().clone());
         let record = TokenRecord {
             id: 100,
             company: body.company.clone(),
@@ -174,44 +432,40 @@ impl HostApi for FakeHost {
             status: RecordStatus::Active,
             cleared_at: None,
             authorized_by: Some("admin".into()),
+            cleared_by: None,
+            superseded_by: None,
         };
-        let failing = self
-            .failures
-            .borrow()
-            .get("exchange")
-            .is_some_and(|q| !q.is_empty());
-        if !failing {
-            self.exchanges.borrow_mut().push(body);
-            self.status.set(Some(AuthorizationStatus::Active));
-            self.rows.borrow_mut().insert(0, record.clone());
-        }
-        self.answer("exchange", call, move || ExchangeResponse { record })
+        self.status.set(Some(AuthorizationStatus::Active));
+        self.rows.borrow_mut().insert(0, record.clone());
+        self.reply(Ok(ExchangeResponse { record }))
     }
 
-    fn clear(&self, body: &ClearBody) -> LocalFuture<Result<ClearResponse, ApiFailure>> {
-        let failing = self
-            .failures
-            .borrow()
-            .get("clear")
-            .is_some_and(|q| !q.is_empty());
-        if !failing {
-            self.status.set(Some(AuthorizationStatus::Cleared));
-            for r in self.rows.borrow_mut().iter_mut() {
-                r.status = RecordStatus::Cleared;
-                r.cleared_at = Some(Timestamp(NOW));
-            }
+    fn clear(
+        &self,
+        auth: &Auth,
+        body: &ClearBody,
+    ) -> LocalFuture<Result<ClearResponse, ApiFailure>> {
+        if let Some(refused) = self.admit("clear", format!("clear {}", body.company), auth) {
+            return self.reply(Err(refused));
         }
-        self.answer("clear", format!("clear {}", body.company), || {
-            ClearResponse {
-                status: AuthorizationStatus::Cleared,
-                cleared_at: Timestamp(NOW),
-            }
-        })
+        self.status.set(Some(AuthorizationStatus::Cleared));
+        for r in self.rows.borrow_mut().iter_mut() {
+            r.status = RecordStatus::Cleared;
+            r.cleared_at = Some(Timestamp(NOW));
+        }
+        self.reply(Ok(ClearResponse {
+            status: AuthorizationStatus::Cleared,
+            cleared_at: Timestamp(NOW),
+        }))
     }
 
-    fn status(&self, company: &str) -> LocalFuture<Result<StatusResponse, ApiFailure>> {
+    fn status(
+        &self,
+        auth: &Auth,
+        company: &str,
+    ) -> LocalFuture<Result<StatusResponse, ApiFailure>> {
         let status = self.status.get().unwrap();
-        self.answer("status", format!("status {company}"), move || {
+        self.answer("status", format!("status {company}"), auth, move || {
             StatusResponse {
                 status,
                 since: None,
@@ -221,14 +475,20 @@ impl HostApi for FakeHost {
     }
 }
 
-pub struct FakePopup(pub Rc<Cell<bool>>);
+pub struct FakePopup {
+    closed: Rc<Cell<bool>>,
+    navigations: Rc<RefCell<Vec<String>>>,
+}
 
 impl Popup for FakePopup {
     fn is_closed(&self) -> bool {
-        self.0.get()
+        self.closed.get()
     }
     fn close(&self) {
-        self.0.set(true);
+        self.closed.set(true);
+    }
+    fn navigate(&self, url: &str) {
+        self.navigations.borrow_mut().push(url.to_owned());
     }
 }
 
@@ -240,7 +500,10 @@ pub struct FakeBrowser {
     pub url: RefCell<String>,
     pub navigations: RefCell<Vec<String>>,
     pub replaced: RefCell<Vec<String>>,
+    /// Popups opened: (URL, name).
     pub popups: RefCell<Vec<(String, String)>>,
+    /// Where the popups were sent afterwards.
+    pub popup_navigations: Rc<RefCell<Vec<String>>>,
     pub popup_closed: Rc<Cell<bool>>,
     pub popup_blocked: Cell<bool>,
     /// The opener's `sessionStorage`, when this tab is a same-origin popup.
@@ -248,7 +511,6 @@ pub struct FakeBrowser {
     pub posted: RefCell<Vec<String>>,
     pub closed_self: Cell<bool>,
     pub now: Cell<i64>,
-    pub entropy: Cell<u8>,
     pub handler: RefCell<Option<Handler>>,
 }
 
@@ -264,13 +526,13 @@ impl FakeBrowser {
             navigations: RefCell::default(),
             replaced: RefCell::default(),
             popups: RefCell::default(),
+            popup_navigations: Rc::default(),
             popup_closed: Rc::new(Cell::new(false)),
             popup_blocked: Cell::new(false),
             opener_storage: RefCell::default(),
             posted: RefCell::default(),
             closed_self: Cell::new(false),
             now: Cell::new(NOW),
-            entropy: Cell::new(7),
             handler: RefCell::default(),
         })
     }
@@ -281,47 +543,17 @@ impl FakeBrowser {
         handler.expect("the widget listens")(event);
     }
 
-    pub fn pending(&self, company: &str) -> Option<PendingAuthorization> {
-        let json = self
-            .storage
+    /// The stored marker of `company`'s pending authorization, as JSON.
+    pub fn pending_json(&self, company: &str) -> Option<String> {
+        self.storage
             .borrow()
             .get(&format!("token-manager:pending:{company}"))
-            .cloned()?;
-        Some(serde_json::from_str(&json).expect("the widget stores core's PendingAuthorization"))
+            .cloned()
     }
 
-    /// Store a pending authorization as Authorize would have, `age_ms` ago; returns its state.
-    pub fn store_pending(&self, company: &str, age_ms: i64, seed: u8) -> String {
-        self.store_pending_from(company, age_ms, seed, None)
-    }
-
-    /// Like [`store_pending`](Self::store_pending), as if Authorize was clicked on `return_to`.
-    pub fn store_pending_from(
-        &self,
-        company: &str,
-        age_ms: i64,
-        seed: u8,
-        return_to: Option<&str>,
-    ) -> String {
-        let (url, pending) = PendingAuthorization::start(
-            &config(),
-            &[seed; 64],
-            Timestamp(self.now.get() - age_ms),
-            company,
-            return_to,
-        )
-        .unwrap();
-        let state = url
-            .query_pairs()
-            .find(|(k, _)| k == "state")
-            .unwrap()
-            .1
-            .into_owned();
-        self.storage.borrow_mut().insert(
-            format!("token-manager:pending:{company}"),
-            serde_json::to_string(&pending).unwrap(),
-        );
-        state
+    pub fn pending(&self, company: &str) -> Option<ReturnMarker> {
+        let json = self.pending_json(company)?;
+        Some(serde_json::from_str(&json).expect("the widget stores core's ReturnMarker"))
     }
 }
 
@@ -358,7 +590,10 @@ impl Browser for FakeBrowser {
         self.popups
             .borrow_mut()
             .push((url.to_owned(), name.to_owned()));
-        Some(Box::new(FakePopup(self.popup_closed.clone())))
+        Some(Box::new(FakePopup {
+            closed: self.popup_closed.clone(),
+            navigations: self.popup_navigations.clone(),
+        }))
     }
     fn opener_storage_get(&self, key: &str) -> Option<String> {
         self.opener_storage.borrow().as_ref()?.get(key).cloned()
@@ -372,11 +607,6 @@ impl Browser for FakeBrowser {
     }
     fn close_window(&self) {
         self.closed_self.set(true);
-    }
-    fn random_64(&self) -> Option<[u8; 64]> {
-        let seed = self.entropy.get();
-        self.entropy.set(seed.wrapping_add(1));
-        Some([seed; 64])
     }
     fn now(&self) -> Timestamp {
         Timestamp(self.now.get())
@@ -396,6 +626,8 @@ pub fn props(host: &Rc<FakeHost>, browser: &Rc<FakeBrowser>) -> TokenManagerProp
         locale: Default::default(),
         time_zone: Some("UTC".into()),
         help_text: None,
+        session_token: None,
+        get_session_token: None,
         on_event: Callback::noop(),
         services: Some(Services {
             host: host.clone(),
@@ -408,6 +640,7 @@ pub fn props(host: &Rc<FakeHost>, browser: &Rc<FakeBrowser>) -> TokenManagerProp
 pub struct Fixture {
     pub root: Element,
     app: Option<AppHandle<TokenManager>>,
+    props: TokenManagerProps,
     pub host: Rc<FakeHost>,
     pub browser: Rc<FakeBrowser>,
     pub events: Rc<RefCell<Vec<WidgetEvent>>>,
@@ -433,14 +666,22 @@ impl Fixture {
             p.on_event = Callback::from(move |e| events.borrow_mut().push(e));
         }
         edit(&mut p);
-        let app = yew::Renderer::<TokenManager>::with_root_and_props(root.clone(), p).render();
+        let app =
+            yew::Renderer::<TokenManager>::with_root_and_props(root.clone(), p.clone()).render();
         Self {
             root,
             app: Some(app),
+            props: p,
             host,
             browser,
             events,
         }
+    }
+
+    /// New props for the mounted panel (as `WidgetHandle.update` gives them).
+    pub fn update(&mut self, edit: impl FnOnce(&mut TokenManagerProps)) {
+        edit(&mut self.props);
+        self.app.as_mut().unwrap().update(self.props.clone());
     }
 
     pub fn q(&self, selector: &str) -> Option<Element> {
