@@ -11,7 +11,13 @@ export type TokenManagerState =
   | "error";
 
 /** Status of a history row. */
-export type TokenRecordStatus = "active" | "expired" | "refreshed" | "cleared" | "invalidated";
+export type TokenRecordStatus =
+  | "active"
+  | "expired"
+  | "refreshed"
+  | "superseded"
+  | "cleared"
+  | "invalidated";
 
 /**
  * Stable error codes of `token-manager:error` (`detail.code`): the host's and the widget's
@@ -37,6 +43,7 @@ export type TokenManagerErrorCode =
   | "invalid_request"
   | "unknown_company"
   | "unauthenticated"
+  | "forbidden"
   | "rate_limited"
   | "not_found"
   | "invalid_config"
@@ -110,6 +117,21 @@ export type TokenManagerEvent<K extends TokenManagerEventName = TokenManagerEven
 /** Texts replacing the panel's English ones, keyed by message key (`"authorize"`, `"state_mismatch"`, …). */
 export type TokenManagerLocale = Record<string, string>;
 
+/**
+ * What `getSessionToken` gives: the session token, or the token and when it expires (ms since
+ * the epoch: the host's `expires_at`), so the panel renews it a minute before.
+ */
+export type TokenManagerSessionGrant = string | { sessionToken: string; expiresAt?: number };
+
+/**
+ * Fetches a fresh session token from the portal's backend (which mints it with the host's
+ * `POST /api/v1/sessions`). Called when the panel has no token, when the host refuses the
+ * current one (the refused call is then retried once), and before an `expiresAt` it gave.
+ * Concurrent needs share one call. A throw, a rejection or another value means "no token": the
+ * panel shows `unauthenticated`.
+ */
+export type TokenManagerGetSessionToken = () => Promise<TokenManagerSessionGrant> | TokenManagerSessionGrant;
+
 /** Options of `mountTokenManager` (the element's attributes are the kebab-case names). */
 export interface TokenManagerOptions {
   /** Base URL of the host API, e.g. `"/api/optin"` (attribute `api`). */
@@ -126,6 +148,14 @@ export interface TokenManagerOptions {
   timeZone?: string;
   /** Help tip under the panel (attribute `help-text`). */
   helpText?: string;
+  /**
+   * The portal's session token (attribute `session-token`): every call to the host carries it
+   * as `Authorization: Bearer` and sends no cookies. A new value replaces it without restarting
+   * the panel. Without it (and without `getSessionToken`) the calls carry the portal's cookies.
+   */
+  sessionToken?: string;
+  /** Fetches a fresh session token (the element's `getSessionToken` property). */
+  getSessionToken?: TokenManagerGetSessionToken;
   /** Called for every event, after the DOM event was dispatched. */
   onEvent?: (...args: TokenManagerEventArgs) => void;
 }
@@ -142,8 +172,9 @@ export interface TokenManagerHandle {
 }
 
 /**
- * `<token-manager api="/api/optin" company="acme">`: the panel as a custom element, registered
- * by `defineTokenManager()`. Properties mirror the attributes.
+ * `<token-manager api="/api/optin" company="acme" session-token="…">`: the panel as a custom
+ * element, registered by `defineTokenManager()`. Properties mirror the attributes; the
+ * `getSessionToken` property has no attribute.
  */
 export declare class TokenManagerElement extends HTMLElement {
   static readonly observedAttributes: readonly string[];
@@ -154,6 +185,10 @@ export declare class TokenManagerElement extends HTMLElement {
   timeZone: string | null;
   helpText: string | null;
   locale: TokenManagerLocale | null;
+  /** Attribute `session-token`. */
+  sessionToken: string | null;
+  /** A function, set before or after the element is connected (no attribute). */
+  getSessionToken: TokenManagerGetSessionToken | null;
   connectedCallback(): void;
   disconnectedCallback(): void;
   attributeChangedCallback(name: string, before: string | null, after: string | null): void;

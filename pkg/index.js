@@ -3,7 +3,8 @@
 // It wraps the WebAssembly widget (wasm-bindgen's `mount(host, options)` → `WidgetHandle`,
 // see ARCHITECTURE.md "widget ↔ pkg") in:
 //   - `defineTokenManager(tagName)`: loads the wasm once and registers `<token-manager>`;
-//   - `TokenManagerElement`: the custom element (attributes ↔ options, DOM events);
+//   - `TokenManagerElement`: the custom element (attributes ↔ options, the `getSessionToken`
+//     property, DOM events);
 //   - `mountTokenManager(element, options)`: the same panel without a custom element.
 // Importing this module has no side effect: nothing is fetched or registered until one of the
 // functions above is called. Types: index.d.ts.
@@ -22,7 +23,11 @@ const ATTRIBUTE_OPTIONS = Object.freeze({
   "time-zone": "timeZone",
   "help-text": "helpText",
   locale: "locale",
+  "session-token": "sessionToken",
 });
+
+/** Properties a page may set before the element is defined (they are re-applied on upgrade). */
+const PROPERTIES = Object.freeze([...Object.values(ATTRIBUTE_OPTIONS), "getSessionToken"]);
 
 // ---- loading the WebAssembly, once per page ------------------------------------------------
 
@@ -129,9 +134,10 @@ function checkLocale(table) {
 const ElementBase = typeof HTMLElement === "undefined" ? class {} : HTMLElement;
 
 /**
- * `<token-manager api="/api/optin" company="acme">`: the panel as a custom element. Register it
- * with `defineTokenManager()`. Attribute changes update the panel; removing the element
- * unmounts it (timers, listeners and requests of the panel end with it).
+ * `<token-manager api="/api/optin" company="acme" session-token="…">`: the panel as a custom
+ * element. Register it with `defineTokenManager()`. Attribute changes (a new `session-token`
+ * included) and a new `getSessionToken` update the panel; removing the element unmounts it
+ * (timers, listeners and requests of the panel end with it).
  */
 export class TokenManagerElement extends ElementBase {
   static get observedAttributes() {
@@ -144,9 +150,28 @@ export class TokenManagerElement extends ElementBase {
   #queued = false;
   /** The last options error reported, so one fault is reported once. */
   #reported = null;
+  /** The `getSessionToken` property (a function), or null. */
+  #getSessionToken = null;
+  /** Own properties set before the upgrade were moved onto the setters. */
+  #upgraded = false;
 
   connectedCallback() {
+    this.#upgradeProperties();
     this.#queue();
+  }
+
+  // A page (or framework) may set properties on the element before `defineTokenManager()`
+  // ran: they are then own data properties that hide the setters. Move them onto the setters.
+  #upgradeProperties() {
+    if (this.#upgraded) return;
+    this.#upgraded = true;
+    for (const name of PROPERTIES) {
+      if (Object.prototype.hasOwnProperty.call(this, name)) {
+        const value = this[name];
+        delete this[name];
+        this[name] = value;
+      }
+    }
   }
 
   disconnectedCallback() {
@@ -188,6 +213,7 @@ export class TokenManagerElement extends ElementBase {
       this.#report(error);
       return;
     }
+    if (this.#getSessionToken) options.getSessionToken = this.#getSessionToken;
     options.onEvent = (name, detail) => dispatch(this, name, detail);
     try {
       if (this.#handle) this.#handle.update(options);
@@ -263,6 +289,30 @@ export class TokenManagerElement extends ElementBase {
   set locale(value) {
     this.#setAttribute("locale", value == null ? null : JSON.stringify(value));
   }
+  /** The portal's session token (attribute `session-token`). */
+  get sessionToken() {
+    return this.getAttribute("session-token");
+  }
+  set sessionToken(value) {
+    this.#setAttribute("session-token", value);
+  }
+  /**
+   * `() => Promise<string | { sessionToken, expiresAt }>`: fetches a fresh session token from
+   * the portal's backend. A property only (a function is no attribute); set it before or after
+   * the element is connected.
+   */
+  get getSessionToken() {
+    return this.#getSessionToken;
+  }
+  set getSessionToken(value) {
+    if (value !== null && value !== undefined && typeof value !== "function") {
+      throw new TypeError("token-manager: getSessionToken must be a function (or null)");
+    }
+    const next = value ?? null;
+    if (next === this.#getSessionToken) return;
+    this.#getSessionToken = next;
+    this.#queue();
+  }
 
   #setAttribute(name, value) {
     if (value === null || value === undefined) this.removeAttribute(name);
@@ -313,7 +363,8 @@ async function defineOnce(tagName) {
 /**
  * Mount the panel into `element` (its open shadow root, attached when absent) without a custom
  * element. Events are dispatched on `element` as DOM events and also passed to
- * `options.onEvent`. `update(options)` merges the given options into the current ones.
+ * `options.onEvent`. `update(options)` merges the given options into the current ones (e.g.
+ * `update({ sessionToken })` replaces the token without restarting the panel).
  */
 export async function mountTokenManager(element, options) {
   if (typeof HTMLElement === "undefined" || !(element instanceof HTMLElement)) {
