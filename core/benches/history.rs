@@ -35,6 +35,8 @@ fn records() -> Vec<TokenRecord> {
                 },
                 cleared_at: None,
                 authorized_by: Some("admin".into()),
+                cleared_by: None,
+                superseded_by: None,
             }
         })
         .collect()

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::flow::ReturnMarker;
 use crate::history::{PerPage, TokenRecord};
 use crate::messages::ErrorCode;
 use crate::time::Timestamp;
@@ -53,17 +54,38 @@ pub struct ConfigResponse {
     pub extra_params: BTreeMap<String, String>,
 }
 
-/// `POST /exchange` body.
+/// `POST /start` body: begin an opt-in for `company`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartBody {
+    /// Company the opt-in is for.
+    pub company: String,
+    /// Same-origin path of the portal page to come back to after the exchange, if any.
+    #[serde(default)]
+    pub return_to: Option<String>,
+}
+
+/// `POST /start` → 200 response: where to send the browser, and what the tab keeps meanwhile.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StartResponse {
+    /// The provider's authorize URL (state and PKCE challenge included).
+    pub authorize_url: String,
+    /// What the tab keeps until the return (no verifier: the host holds it).
+    pub pending: ReturnMarker,
+    /// When the host forgets the attempt (ms since the epoch).
+    pub expires_at: Timestamp,
+}
+
+/// `POST /exchange` body: the return's code and state. The host finds its pending
+/// authorization by the state, checks it belongs to the same user and company, and redeems the
+/// code with the verifier it kept.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExchangeBody {
     /// Company the opt-in is for.
     pub company: String,
     /// The authorization code from the redirect.
     pub code: String,
-    /// The PKCE verifier kept in the tab since Authorize.
-    pub code_verifier: String,
-    /// The redirect URI used in the authorize request.
-    pub redirect_uri: String,
+    /// The state from the redirect.
+    pub state: String,
 }
 
 impl std::fmt::Debug for ExchangeBody {
@@ -71,8 +93,7 @@ impl std::fmt::Debug for ExchangeBody {
         f.debug_struct("ExchangeBody")
             .field("company", &self.company)
             .field("code", &"[redacted]")
-            .field("code_verifier", &"[redacted]")
-            .field("redirect_uri", &self.redirect_uri)
+            .field("state", &"[redacted]")
             .finish()
     }
 }
@@ -114,6 +135,14 @@ pub struct TokensResponse {
     pub page: u32,
     /// Page size.
     pub per_page: PerPage,
+    /// Whether this session may authorize and clear for the company (an `admin`); a `viewer`
+    /// sees the history only. Hosts that predate roles send nothing: `true`.
+    #[serde(default = "can_manage_by_default")]
+    pub can_manage: bool,
+}
+
+fn can_manage_by_default() -> bool {
+    true
 }
 
 /// `POST /clear` body.

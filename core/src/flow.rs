@@ -1,17 +1,21 @@
-//! The browser side of the opt-in: start an authorization, handle the return.
+//! The opt-in flow, split between the host (which holds the PKCE verifier: the BFF pattern of
+//! RFC 9700 §2.1.1) and the tab (which holds only a [`ReturnMarker`]).
 //!
 //! ```text
-//!   PendingAuthorization::start(config, entropy, now, company, return_to)
-//!        │  state (≥128 bits), PKCE verifier + S256 challenge   RFC 6749 §4.1.1, RFC 7636 §4.1-4.3
+//!  host: PendingAuthorization::start(config, entropy, now, company, return_to)
+//!        │  state (256 bits), PKCE verifier + S256 challenge    RFC 6749 §4.1.1, RFC 7636 §4.1-4.3
 //!        ▼
-//!   (authorize URL, PendingAuthorization) ── tab keeps it in sessionStorage
-//!        │
+//!   (authorize URL, PendingAuthorization) ── the host stores it (single use, 10 minutes);
+//!        │                                    the tab gets the URL and pending.marker()
 //!        │  browser returns to redirect_uri?code&state | ?error  RFC 6749 §4.1.2 / §4.1.2.1
 //!        ▼
-//!   CallbackParams::parse(url)  ──▶  pending.handle_callback(params, now, max_age)  (consumes it)
+//!  tab:  CallbackParams::parse(url) ──▶ marker.handle_callback(params, now, max_age)
 //!        │ ok: state equal (constant time), age < max_age        RFC 9700 §4.7
 //!        ▼
-//!   ExchangeRequest ──▶ POST {api}/exchange (host redeems the code)  RFC 6749 §4.1.3
+//!   ExchangeBody {company, code, state} ──▶ POST {api}/exchange
+//!  host: the stored pending for that state (same user, same company)
+//!        .handle_callback(params, now, max_age) ──▶ ExchangeRequest (code + verifier)
+//!        ──▶ the token endpoint                                  RFC 6749 §4.1.3
 //! ```
 //!
 //! Before validating, a panel asks [`classify_return`] whether the return is its own (several
@@ -40,8 +44,9 @@ pub const DEFAULT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(
 /// Longest accepted value of any callback parameter (bytes).
 pub const MAX_PARAM_LEN: usize = 2048;
 
-/// An authorization in progress, kept by the tab between Authorize and the return.
-/// Serializable (sessionStorage); single use: [`handle_callback`](Self::handle_callback) consumes it.
+/// An authorization in progress, kept by the host between Authorize and the exchange.
+/// Serializable (the host seals it in its store); single use:
+/// [`handle_callback`](Self::handle_callback) consumes it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PendingAuthorization {
     /// Company the opt-in is for.
@@ -143,6 +148,87 @@ impl CallbackError {
     }
 }
 
+/// What the tab keeps between Authorize and the return: which company, the `state` it expects
+/// back, when, and where to go afterwards. It holds no verifier (that stays on the host), so a
+/// script that reads `sessionStorage` learns nothing that redeems a code. Serializable; single
+/// use: [`handle_callback`](Self::handle_callback) consumes it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReturnMarker {
+    /// Company the opt-in is for.
+    pub company: String,
+    /// The state sent to the provider (compare in constant time).
+    state: CsrfToken,
+    /// When Authorize was clicked.
+    pub created_at: Timestamp,
+    /// Same-origin path to return to after the exchange, if any.
+    pub return_to: Option<String>,
+}
+
+impl ReturnMarker {
+    /// Has this attempt outlived `max_age` at `now`?
+    pub fn is_expired(&self, now: Timestamp, max_age: std::time::Duration) -> bool {
+        now.since(self.created_at) > max_age
+    }
+    /// The state value (to find which marker a return belongs to).
+    pub fn state(&self) -> &CsrfToken {
+        &self.state
+    }
+    /// Does `state` equal ours? Constant-time.
+    pub fn state_matches(&self, state: &str) -> bool {
+        self.state
+            .secret()
+            .as_bytes()
+            .ct_eq(state.as_bytes())
+            .into()
+    }
+    /// Validate the return: ours (state, constant time), not refused by the provider, fresh, with
+    /// a code. Gives the `POST /exchange` body.
+    pub fn handle_callback(
+        self,
+        params: CallbackParams,
+        now: Timestamp,
+        max_age: std::time::Duration,
+    ) -> Result<ExchangeBody, CallbackError> {
+        // 1. Is this return ours? A missing state is tolerated only on error returns (nothing
+        //    is redeemed, so a forged error can do no more than show a message).
+        match params.state.as_deref() {
+            Some(state) if !self.state_matches(state) => return Err(CallbackError::StateMismatch),
+            None if params.error.is_none() => {
+                return Err(CallbackError::Malformed("state is missing"))
+            }
+            _ => {}
+        }
+        // 2. Did the provider refuse? (RFC 6749 §4.1.2.1)
+        if let Some(error) = params.error {
+            return Err(if error == "access_denied" {
+                CallbackError::ConsentDeclined
+            } else {
+                CallbackError::Provider {
+                    code: error,
+                    description: params.error_description,
+                }
+            });
+        }
+        // 3. Is the attempt still fresh?
+        if self.is_expired(now, max_age) {
+            return Err(CallbackError::Expired {
+                age_secs: now.since(self.created_at).as_secs(),
+            });
+        }
+        // 4. Is there a code to redeem?
+        let code = match params.code {
+            Some(code) if !code.secret().is_empty() => code,
+            Some(_) => return Err(CallbackError::Malformed("code is empty")),
+            None => return Err(CallbackError::Malformed("code is missing")),
+        };
+        Ok(ExchangeBody {
+            company: self.company,
+            code: code.into_secret(),
+            state: self.state.into_secret(),
+        })
+    }
+}
+
 /// What the host needs to redeem the code. The verifier moved here from the pending state.
 #[derive(Debug)]
 pub struct ExchangeRequest {
@@ -156,18 +242,6 @@ pub struct ExchangeRequest {
     pub redirect_uri: String,
     /// Where to go afterwards.
     pub return_to: Option<String>,
-}
-
-impl ExchangeRequest {
-    /// The `POST /exchange` body.
-    pub fn into_body(self) -> ExchangeBody {
-        ExchangeBody {
-            company: self.company,
-            code: self.code.into_secret(),
-            code_verifier: self.code_verifier.into_secret(),
-            redirect_uri: self.redirect_uri,
-        }
-    }
 }
 
 impl PendingAuthorization {
@@ -247,64 +321,35 @@ impl PendingAuthorization {
         };
         Ok((url, pending))
     }
+    /// What the tab keeps: everything but the verifier.
+    pub fn marker(&self) -> ReturnMarker {
+        ReturnMarker {
+            company: self.company.clone(),
+            state: self.state.clone(),
+            created_at: self.created_at,
+            return_to: self.return_to.clone(),
+        }
+    }
+    /// The state value (the host's key for finding this pending authorization).
+    pub fn state(&self) -> &CsrfToken {
+        &self.state
+    }
     /// Has this attempt outlived `max_age` at `now`?
     pub fn is_expired(&self, now: Timestamp, max_age: std::time::Duration) -> bool {
         now.since(self.created_at) > max_age
     }
-    /// The state value (to find which pending authorization a return belongs to).
-    pub fn state(&self) -> &CsrfToken {
-        &self.state
-    }
-    /// Does `state` equal ours? Constant-time.
-    pub fn state_matches(&self, state: &str) -> bool {
-        self.state
-            .secret()
-            .as_bytes()
-            .ct_eq(state.as_bytes())
-            .into()
-    }
-    /// Validate the return and move the verifier into an [`ExchangeRequest`].
+    /// Validate the return exactly as [`ReturnMarker::handle_callback`] does and move the
+    /// verifier into an [`ExchangeRequest`].
     pub fn handle_callback(
         self,
         params: CallbackParams,
         now: Timestamp,
         max_age: std::time::Duration,
     ) -> Result<ExchangeRequest, CallbackError> {
-        // 1. Is this return ours? A missing state is tolerated only on error returns (nothing
-        //    is redeemed, so a forged error can do no more than show a message).
-        match params.state.as_deref() {
-            Some(state) if !self.state_matches(state) => return Err(CallbackError::StateMismatch),
-            None if params.error.is_none() => {
-                return Err(CallbackError::Malformed("state is missing"))
-            }
-            _ => {}
-        }
-        // 2. Did the provider refuse? (RFC 6749 §4.1.2.1)
-        if let Some(error) = params.error {
-            return Err(if error == "access_denied" {
-                CallbackError::ConsentDeclined
-            } else {
-                CallbackError::Provider {
-                    code: error,
-                    description: params.error_description,
-                }
-            });
-        }
-        // 3. Is the attempt still fresh?
-        if self.is_expired(now, max_age) {
-            return Err(CallbackError::Expired {
-                age_secs: now.since(self.created_at).as_secs(),
-            });
-        }
-        // 4. Is there a code to redeem?
-        let code = match params.code {
-            Some(code) if !code.secret().is_empty() => code,
-            Some(_) => return Err(CallbackError::Malformed("code is empty")),
-            None => return Err(CallbackError::Malformed("code is missing")),
-        };
+        let body = self.marker().handle_callback(params, now, max_age)?;
         Ok(ExchangeRequest {
             company: self.company,
-            code,
+            code: AuthorizationCode::new(body.code),
             code_verifier: self.code_verifier,
             redirect_uri: self.redirect_uri,
             return_to: self.return_to,
@@ -466,7 +511,9 @@ mod tests {
 
     use super::*;
 
-    fn config() -> ConfigResponse {
+    /// A UPS-like provider whose redirect URI is `https://portal.example/admin/token-manager`
+    /// (also the fixture of `return_url`'s tests).
+    pub(super) fn config() -> ConfigResponse {
         ConfigResponse {
             provider: "ups".into(),
             provider_name: "UPS.com".into(),
@@ -598,15 +645,29 @@ mod tests {
         ))
         .unwrap()
         .unwrap();
+        // The tab: its marker validates the return into the exchange body (no verifier).
+        let marker = pending.marker();
+        let body = marker
+            .handle_callback(
+                CallbackParams::parse(&format!("code=abc&state={state}"))
+                    .unwrap()
+                    .unwrap(),
+                Timestamp(2_000),
+                DEFAULT_MAX_AGE,
+            )
+            .unwrap();
+        assert_eq!(body.code, "abc");
+        assert_eq!(body.company, "Demonstration Co");
+        assert_eq!(body.state, state);
+        // The host: the pending authorization validates the same return into the request that
+        // carries the verifier.
         let ex = pending
             .handle_callback(params, Timestamp(2_000), DEFAULT_MAX_AGE)
             .unwrap();
         assert_eq!(ex.code.secret(), "abc");
         assert_eq!(ex.return_to.as_deref(), Some("/admin"));
-        let body = ex.into_body();
-        assert_eq!(body.code, "abc");
-        assert_eq!(body.company, "Demonstration Co");
-        assert_eq!(body.code_verifier.len(), 43);
+        assert_eq!(ex.company, "Demonstration Co");
+        assert_eq!(ex.code_verifier.secret().len(), 43);
     }
 
     #[test]
@@ -748,7 +809,15 @@ mod tests {
         assert!(dbg.contains("[redacted]"));
         let json = serde_json::to_string(&p).unwrap();
         let back: PendingAuthorization = serde_json::from_str(&json).unwrap();
-        assert!(back.state_matches(p.state().secret()));
+        assert_eq!(back.state().secret(), p.state().secret());
         assert_eq!(back.code_verifier.secret(), p.code_verifier.secret());
+        // The marker: no verifier in it, its state redacted, and it round-trips too.
+        let marker = p.marker();
+        let json = serde_json::to_string(&marker).unwrap();
+        assert!(!json.contains(p.code_verifier.secret().as_str()));
+        assert!(!format!("{marker:?}").contains(p.state().secret().as_str()));
+        let back: ReturnMarker = serde_json::from_str(&json).unwrap();
+        assert!(back.state_matches(p.state().secret()));
+        assert_eq!(back.company, p.company);
     }
 }

@@ -13,8 +13,11 @@ pub enum RecordStatus {
     Active,
     /// Its access token's lifetime is over (and no newer token replaced it).
     Expired,
-    /// A newer token replaced it (refresh or a new opt-in).
+    /// A newer token of the same authorization replaced it (a refresh, or the same user opting
+    /// in again).
     Refreshed,
+    /// Another user's new opt-in replaced the authorization it belonged to.
+    Superseded,
     /// The admin clicked Clear.
     Cleared,
     /// The provider invalidated the grant (e.g. the UPS.com password changed).
@@ -22,12 +25,13 @@ pub enum RecordStatus {
 }
 
 impl RecordStatus {
-    /// Display label: "Active", "Expired", "Refreshed", "Cleared", "Invalidated".
+    /// Display label: "Active", "Expired", "Refreshed", "Superseded", "Cleared", "Invalidated".
     pub fn label(self) -> &'static str {
         match self {
             RecordStatus::Active => "Active",
             RecordStatus::Expired => "Expired",
             RecordStatus::Refreshed => "Refreshed",
+            RecordStatus::Superseded => "Superseded",
             RecordStatus::Cleared => "Cleared",
             RecordStatus::Invalidated => "Invalidated",
         }
@@ -38,6 +42,7 @@ impl RecordStatus {
             RecordStatus::Active => "active",
             RecordStatus::Expired => "expired",
             RecordStatus::Refreshed => "refreshed",
+            RecordStatus::Superseded => "superseded",
             RecordStatus::Cleared => "cleared",
             RecordStatus::Invalidated => "invalidated",
         }
@@ -47,10 +52,11 @@ impl RecordStatus {
         Self::ALL.into_iter().find(|status| status.as_str() == s)
     }
     /// Every status, in the order the grid's legend lists them.
-    pub const ALL: [RecordStatus; 5] = [
+    pub const ALL: [RecordStatus; 6] = [
         RecordStatus::Active,
         RecordStatus::Expired,
         RecordStatus::Refreshed,
+        RecordStatus::Superseded,
         RecordStatus::Cleared,
         RecordStatus::Invalidated,
     ];
@@ -77,6 +83,12 @@ pub struct TokenRecord {
     pub cleared_at: Option<Timestamp>,
     /// Who opted in (portal user), if known.
     pub authorized_by: Option<String>,
+    /// Who cleared it (portal user), if it was cleared by a known user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleared_by: Option<String>,
+    /// Whose new opt-in superseded it, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
 }
 
 impl TokenRecord {
@@ -252,6 +264,8 @@ mod tests {
             status: RecordStatus::Active,
             cleared_at: None,
             authorized_by: None,
+            cleared_by: None,
+            superseded_by: None,
         }
     }
 

@@ -29,9 +29,9 @@
 //!
 //! ```text
 //!             in                              core                              out
-//!  now: Timestamp, 64 entropy bytes ─┐                                ┌─▶ authorize URL + PendingAuthorization
-//!  ConfigResponse (GET /config) ─────┼─▶ flow::PendingAuthorization ──┤
-//!  return URL (?code&state|?error) ──┘        ::handle_callback        └─▶ ExchangeRequest → POST /exchange body
+//!  now: Timestamp, 64 entropy bytes ─┐                                ┌─▶ authorize URL + PendingAuthorization (host)
+//!  ConfigResponse (provider config) ─┼─▶ flow::PendingAuthorization ──┤    + its ReturnMarker (tab)
+//!  return URL (?code&state|?error) ──┘  / ReturnMarker::handle_callback └─▶ ExchangeBody (tab) → ExchangeRequest (host)
 //!  token endpoint (status, body) ────────▶ token::parse_token_response ──▶ TokenGrant (secrets redacted) | ProviderError
 //!  Granted/Refreshed/RefreshFailed/Cleared ▶ lifecycle::Authorization ───▶ Vec<Action> (store, wipe, schedule…)
 //!  TokenRecord rows, page, per_page ─────▶ history::paginate / PageWindow ▶ rows + "1-10 of 23"
@@ -43,8 +43,9 @@
 //! Connection-style sans-IO crates pair `handle_*` inputs with `poll_*` outputs because one input
 //! can produce output long after it was fed. Here every input's consequences are known at once,
 //! so each transition *returns* them: [`flow::PendingAuthorization::handle_callback`] consumes the
-//! pending state and returns the [`ExchangeRequest`] (the PKCE verifier moves into it, so it
-//! cannot be reused); [`lifecycle::Authorization::handle`] consumes the state and returns the next
+//! host's pending state and returns the [`ExchangeRequest`] (the PKCE verifier moves into it, so
+//! it cannot be reused), and [`flow::ReturnMarker::handle_callback`] does the same checks in the
+//! tab, which never holds the verifier; [`lifecycle::Authorization::handle`] consumes the state and returns the next
 //! state with the ordered [`lifecycle::Action`]s. Timers are data too — `ScheduleRefresh { at }`,
 //! `RetryRefresh { at, .. }` carry absolute [`Timestamp`]s and the shell owns the actual timer.
 //! Nothing is queued inside core, so there is nothing to poll and nothing to forget to drain.
@@ -74,11 +75,13 @@
 //! )?;
 //! let config = provider.public(); // GET /config
 //!
-//! // Widget: Authorize. Entropy comes from `crypto.getRandomValues` in real code.
+//! // Host, on `POST /start`: the pending authorization (entropy comes from the OS in real code).
+//! // The tab gets the authorize URL and the marker; the host keeps the verifier.
 //! let now = Timestamp::from_millis(1_795_957_509_123); // 2026-11-29T13:05:09.123Z
 //! let entropy = [42u8; 64];
 //! let (authorize_url, pending) =
 //!     PendingAuthorization::start(&config, &entropy, now, "Demonstration Co", None)?;
+//! let marker = pending.marker();
 //! assert!(authorize_url.as_str().starts_with("http://127.0.0.1:8081/lasso/signin?client_id=demo-client"));
 //!
 //! // A fake provider: the user consents, the browser comes back with a code and our state.
@@ -87,11 +90,16 @@
 //!     "http://127.0.0.1:8080/admin/token-manager?code=SplxlOBeZQQYbYS6WxSbIA&state={}",
 //!     state.unwrap_or_default()
 //! );
-//! let params = CallbackParams::parse(&back)?.expect("the URL is an OAuth return");
 //! let later = now.add(Duration::from_secs(20));
-//! let exchange = pending.handle_callback(params, later, DEFAULT_MAX_AGE)?;
-//! let body = exchange.into_body(); // POST /exchange
+//! // Tab: the return is ours; POST /exchange {company, code, state}.
+//! let params = CallbackParams::parse(&back)?.expect("the URL is an OAuth return");
+//! let body = marker.handle_callback(params, later, DEFAULT_MAX_AGE)?;
 //! assert_eq!(body.code, "SplxlOBeZQQYbYS6WxSbIA");
+//! // Host: the same checks against its pending authorization, which gives up the verifier.
+//! let params = CallbackParams::parse(&format!("?code={}&state={}", body.code, body.state))?
+//!     .expect("code and state");
+//! let exchange = pending.handle_callback(params, later, DEFAULT_MAX_AGE)?;
+//! assert_eq!(exchange.code.secret(), "SplxlOBeZQQYbYS6WxSbIA");
 //!
 //! // Host: the token endpoint answered (UPS sends numbers as strings).
 //! let grant = parse_token_response(
@@ -121,6 +129,8 @@
 //!     status: RecordStatus::Active,
 //!     cleared_at: None,
 //!     authorized_by: Some("admin".into()),
+//!     cleared_by: None,
+//!     superseded_by: None,
 //! };
 //! let (window, rows) = paginate(std::slice::from_ref(&record), 1, PerPage::Ten);
 //! assert_eq!(window.range_label(), "1-1 of 1");
@@ -137,7 +147,8 @@
 //! ([`oauth2::CsrfToken`], [`oauth2::PkceCodeVerifier`], [`oauth2::AuthorizationCode`],
 //! [`oauth2::AccessToken`], [`oauth2::RefreshToken`]) whose `Debug` prints `Name([redacted])`;
 //! they have no `PartialEq` — state is compared in constant time by
-//! [`PendingAuthorization::state_matches`]. Reading one takes an explicit `.secret()`.
+//! [`ReturnMarker::state_matches`] (and by the host's lookup of its pending authorization).
+//! Reading one takes an explicit `.secret()`.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod api;
@@ -150,7 +161,9 @@ pub mod time;
 pub mod token;
 
 pub use api::AuthorizationStatus;
-pub use flow::{CallbackError, CallbackParams, ExchangeRequest, PendingAuthorization};
+pub use flow::{
+    CallbackError, CallbackParams, ExchangeRequest, PendingAuthorization, ReturnMarker,
+};
 pub use history::{PageWindow, PerPage, RecordStatus, TokenRecord};
 pub use messages::{ErrorCode, Messages, UiText};
 pub use time::Timestamp;

@@ -46,6 +46,9 @@ pub enum ErrorCode {
     UnknownCompany,
     /// The portal session is missing or expired.
     Unauthenticated,
+    /// The session may not do this for this company (not one of its companies, or a viewer
+    /// trying to authorize or clear). Unknown companies answer the same, so ids cannot be probed.
+    Forbidden,
     /// Too many requests; try again shortly.
     RateLimited,
     /// Nothing to clear or show.
@@ -80,6 +83,7 @@ impl ErrorCode {
         ErrorCode::InvalidRequest,
         ErrorCode::UnknownCompany,
         ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
         ErrorCode::RateLimited,
         ErrorCode::NotFound,
         ErrorCode::InvalidConfig,
@@ -108,6 +112,7 @@ impl ErrorCode {
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::UnknownCompany => "unknown_company",
             ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::NotFound => "not_found",
             ErrorCode::InvalidConfig => "invalid_config",
@@ -144,6 +149,7 @@ impl ErrorCode {
             ErrorCode::InvalidRequest => "The request was not valid, so nothing was changed. Reload the page and try again.",
             ErrorCode::UnknownCompany => "This company is not known to the Token Manager service. Choose another company or ask your administrator.",
             ErrorCode::Unauthenticated => "Your portal session has ended. Sign in again, then retry.",
+            ErrorCode::Forbidden => "You are not allowed to manage this company's authorization.",
             ErrorCode::RateLimited => "Too many attempts in a short time. Please wait a minute and try again.",
             ErrorCode::NotFound => "There is no authorization to show or clear for this company.",
             ErrorCode::InvalidConfig => "Token Manager is not configured correctly, so it cannot contact UPS.com. Ask your administrator to check its settings.",
@@ -392,7 +398,7 @@ mod tests {
 
     #[test]
     fn every_code_round_trips_on_the_wire() {
-        assert_eq!(ErrorCode::ALL.len(), 23);
+        assert_eq!(ErrorCode::ALL.len(), 24);
         for &c in ErrorCode::ALL {
             let json = serde_json::to_string(&c).unwrap();
             assert_eq!(json, format!("\"{}\"", c.as_str()));

@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use oauth2::{AccessToken, RefreshToken};
-use token_manager_core::api::{ConfigResponse, ExchangeBody};
+use token_manager_core::api::ConfigResponse;
 use token_manager_core::config::ProviderConfig;
+use token_manager_core::flow::ExchangeRequest;
 use token_manager_core::flow::{
     code_challenge, strip_callback_params, CallbackError, CallbackParams, PendingAuthorization,
     DEFAULT_MAX_AGE,
@@ -20,6 +21,28 @@ use token_manager_core::lifecycle::{Action, Authorization, Event, RefreshPolicy,
 use token_manager_core::token::{parse_token_response, ProviderError};
 use token_manager_core::{AuthorizationStatus, ErrorCode, Messages, ProviderErrorKind, Timestamp};
 use url::Url;
+
+/// What the host sends the token endpoint for a validated return (RFC 6749 §4.1.3).
+struct TokenRequest {
+    code: String,
+    code_verifier: String,
+    redirect_uri: String,
+}
+
+/// The host turns core's [`ExchangeRequest`] into its token request.
+trait IntoTokenRequest {
+    fn into_body(self) -> TokenRequest;
+}
+
+impl IntoTokenRequest for ExchangeRequest {
+    fn into_body(self) -> TokenRequest {
+        TokenRequest {
+            code: self.code.into_secret(),
+            code_verifier: self.code_verifier.into_secret(),
+            redirect_uri: self.redirect_uri,
+        }
+    }
+}
 
 const HOUR: Duration = Duration::from_secs(3600);
 const ACCESS_TTL: u64 = 14_399;
@@ -94,7 +117,7 @@ impl FakeAs {
     }
 
     /// `POST /security/v1/oauth/token`.
-    fn token(&mut self, body: &ExchangeBody, now: Timestamp) -> (u16, Vec<u8>) {
+    fn token(&mut self, body: &TokenRequest, now: Timestamp) -> (u16, Vec<u8>) {
         self.token_calls += 1;
         if self.down {
             return (503, b"<html>Service Unavailable</html>".to_vec());
@@ -195,6 +218,8 @@ impl Host {
                         status: RecordStatus::Active,
                         cleared_at: None,
                         authorized_by: Some("admin".into()),
+                        cleared_by: None,
+                        superseded_by: None,
                     });
                 }
                 Action::ScheduleRefresh { at } | Action::RetryRefresh { at, .. } => {
@@ -235,7 +260,7 @@ impl Host {
     fn exchange(
         &mut self,
         server: &mut FakeAs,
-        body: &ExchangeBody,
+        body: &TokenRequest,
         now: Timestamp,
     ) -> Result<(), ProviderError> {
         let (status, answer) = server.token(body, now);

@@ -28,6 +28,8 @@ fn record(id: i64, created: i64) -> TokenRecord {
         status: RecordStatus::Active,
         cleared_at: None,
         authorized_by: None,
+        cleared_by: None,
+        superseded_by: None,
     }
 }
 
@@ -115,6 +117,7 @@ fn claim_for(me: usize, return_tos: &[Option<&str>], url: &str) -> ReturnClaim {
         )
         .unwrap()
         .1
+        .marker()
     };
     classify_return(url, || TabPending {
         own: Some(pending(me)),
@@ -217,11 +220,11 @@ proptest! {
         prop_assert_eq!(&back.company, company.trim());
         prop_assert_eq!(back.created_at, Timestamp(now));
         let state: String = url.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
-        prop_assert!(back.state_matches(&state));
+        prop_assert!(back.marker().state_matches(&state));
         prop_assert!(state.len() >= 22, "state carries at least 128 bits");
         let params = CallbackParams::parse(&format!("?code=c&state={state}")).unwrap().unwrap();
         let ex = back.handle_callback(params, Timestamp(now), DEFAULT_MAX_AGE).unwrap();
-        let verifier = ex.into_body().code_verifier;
+        let verifier = ex.code_verifier.secret().clone();
         prop_assert!((43..=128).contains(&verifier.len()));
         prop_assert!(verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)));
     }

@@ -58,12 +58,22 @@ fn secrets_never_reach_debug_output() {
         &secrets,
     );
 
+    let marker = pending.marker();
+    assert_redacted("ReturnMarker", &format!("{marker:?}"), &secrets);
+    let body = marker
+        .handle_callback(
+            CallbackParams::parse(&format!("?code={CODE}&state={}", pending.state().secret()))
+                .unwrap()
+                .unwrap(),
+            Timestamp(1),
+            DEFAULT_MAX_AGE,
+        )
+        .unwrap();
+    assert_redacted("ExchangeBody", &format!("{body:?}"), &secrets);
     let exchange = pending
         .handle_callback(params, Timestamp(1), DEFAULT_MAX_AGE)
         .unwrap();
     assert_redacted("ExchangeRequest", &format!("{exchange:?}"), &secrets);
-    let body = exchange.into_body();
-    assert_redacted("ExchangeBody", &format!("{body:?}"), &secrets);
 
     let grant = parse_token_response(
         200,

@@ -14,6 +14,7 @@
 //! use std::collections::BTreeMap;
 //! use token_manager_core::api::ConfigResponse;
 //! use token_manager_core::flow::{classify_return, PendingAuthorization, ReturnClaim, TabPending};
+//! # // The host starts the authorization; the tab keeps its marker.
 //! use token_manager_core::Timestamp;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,9 +29,10 @@
 //!     extra_params: BTreeMap::new(),
 //! };
 //! // Authorize for "acme" was clicked on acme's own page …
-//! let (_, acme) = PendingAuthorization::start(
+//! let (_, started) = PendingAuthorization::start(
 //!     &config, &[7; 64], Timestamp(0), "acme", Some("/admin/token-manager?company=acme"),
 //! )?;
+//! let acme = started.marker();
 //! let back = format!(
 //!     "https://portal.example/admin/token-manager?code=c0de&state={}",
 //!     acme.state().secret()
@@ -48,30 +50,30 @@
 
 use super::{
     is_callback_pair, is_safe_return_to, strip_callback_params, CallbackError, CallbackParams,
-    PendingAuthorization,
+    ReturnMarker,
 };
 use crate::messages::ErrorCode;
 
-/// The pending authorizations of a tab, as one company's panel finds them (the shell reads
+/// The markers of the authorizations a tab started, as one company's panel finds them (the shell reads
 /// them from `sessionStorage`; entries it cannot read are simply absent).
 #[derive(Debug, Default)]
 pub struct TabPending {
     /// This company's, from this window's storage.
-    pub own: Option<PendingAuthorization>,
+    pub own: Option<ReturnMarker>,
     /// This company's, from the storage of the page that opened this window, when this window
     /// is a popup opened by a same-origin page.
-    pub opener: Option<PendingAuthorization>,
+    pub opener: Option<ReturnMarker>,
     /// Every other company's, from this window's storage.
-    pub others: Vec<PendingAuthorization>,
+    pub others: Vec<ReturnMarker>,
 }
 
 /// A return that belongs to this company's pending authorization. Validate it with
-/// [`PendingAuthorization::handle_callback`], which also reports a `state` that is not ours.
+/// [`ReturnMarker::handle_callback`], which also reports a `state` that is not ours.
 #[derive(Debug)]
 pub struct OwnReturn {
     /// The authorization the return completes (remove it from storage before validating:
     /// single use).
-    pub pending: PendingAuthorization,
+    pub pending: ReturnMarker,
     /// The parameters of the return, or why they are malformed.
     pub params: Result<CallbackParams, CallbackError>,
 }
@@ -112,7 +114,7 @@ pub enum ReturnClaim {
 /// 5. malformed parameters (so no entry of ours, see 3) while other companies wait →
 ///    [`NotOurs`](ReturnClaim::NotOurs): we cannot tell whose it is; their panels report it;
 /// 6. we have an entry, with another `state` → [`Ours`](ReturnClaim::Ours), and
-///    [`PendingAuthorization::handle_callback`] reports the mismatch;
+///    [`ReturnMarker::handle_callback`] reports the mismatch;
 /// 7. else [`Orphan`](ReturnClaim::Orphan) with the parse error's code or
 ///    [`ErrorCode::NoPendingAuthorization`].
 ///
@@ -131,7 +133,7 @@ pub fn classify_return(url: &str, pending: impl FnOnce() -> TabPending) -> Retur
         others,
     } = pending();
     let returned_state = params.as_ref().ok().and_then(|p| p.state.clone());
-    let fits = |pending: &PendingAuthorization| {
+    let fits = |pending: &ReturnMarker| {
         returned_state
             .as_deref()
             .is_none_or(|s| pending.state_matches(s))
@@ -170,7 +172,7 @@ pub fn classify_return(url: &str, pending: impl FnOnce() -> TabPending) -> Retur
 /// while a popup is awaited.
 pub fn claim_popup_return(
     search: &str,
-    own: Option<PendingAuthorization>,
+    own: Option<ReturnMarker>,
     awaiting_popup: bool,
 ) -> Option<OwnReturn> {
     let params = match CallbackParams::parse(search) {
@@ -188,7 +190,7 @@ pub fn claim_popup_return(
 
 /// The page to come back to after an authorization started on `url` (an absolute URL): its
 /// path, query and fragment, without the OAuth return parameters. Pass it to
-/// [`PendingAuthorization::start`] as `return_to`.
+/// `POST /start` (and so to [`PendingAuthorization::start`](super::PendingAuthorization::start)) as `return_to`.
 pub fn return_path(url: &str) -> String {
     path_of(&strip_callback_params(url)).to_owned()
 }
@@ -219,7 +221,7 @@ fn path_of(url: &str) -> &str {
 ///
 /// Only the return's parameters travel: the others belong to this page. So at the target the
 /// stripped URL is `return_to` itself, and no panel there carries the return on again.
-fn hand_over_target(owner: &PendingAuthorization, url: &str) -> Option<String> {
+fn hand_over_target(owner: &ReturnMarker, url: &str) -> Option<String> {
     let return_to = owner.return_to.as_deref()?;
     if !is_safe_return_to(return_to) {
         return None;
@@ -246,42 +248,27 @@ fn split_fragment(url: &str) -> (&str, &str) {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use std::collections::BTreeMap;
 
     use super::*;
-    use crate::api::ConfigResponse;
+    use crate::flow::tests::config;
+    use crate::flow::PendingAuthorization;
     use crate::time::Timestamp;
 
     const PAGE: &str = "https://portal.example/admin/token-manager";
 
-    fn config() -> ConfigResponse {
-        ConfigResponse {
-            provider: "ups".into(),
-            provider_name: "UPS.com".into(),
-            authorize_url: "https://www.ups.com/lasso/signin".into(),
-            client_id: "client-1".into(),
-            redirect_uri: PAGE.into(),
-            scope: "read".into(),
-            pkce: true,
-            extra_params: BTreeMap::new(),
-        }
-    }
-
-    /// A pending authorization of `company` whose state is derived from `seed`.
-    fn pending(company: &str, seed: u8, return_to: Option<&str>) -> PendingAuthorization {
+    /// The marker of an authorization of `company` whose state is derived from `seed`.
+    fn pending(company: &str, seed: u8, return_to: Option<&str>) -> ReturnMarker {
         PendingAuthorization::start(&config(), &[seed; 64], Timestamp(0), company, return_to)
             .unwrap()
             .1
+            .marker()
     }
 
-    fn state(p: &PendingAuthorization) -> String {
+    fn state(p: &ReturnMarker) -> String {
         p.state().secret().clone()
     }
 
-    fn tab(
-        own: Option<PendingAuthorization>,
-        others: Vec<PendingAuthorization>,
-    ) -> impl FnOnce() -> TabPending {
+    fn tab(own: Option<ReturnMarker>, others: Vec<ReturnMarker>) -> impl FnOnce() -> TabPending {
         move || TabPending {
             own,
             opener: None,
