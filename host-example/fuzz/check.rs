@@ -6,16 +6,17 @@
 //! body (deserialised as the handler does, then [`validate_exchange`]), `1` a `/clear` body,
 //! `2` the query string of `/tokens`. Whatever the bytes, nothing panics, a rejection is a 4xx
 //! with a stable code and a bounded message, and an accepted exchange body satisfies every rule
-//! the host promises (known company, code VSCHAR 1-2048, RFC 7636 verifier, exact redirect URI).
+//! the host promises before it looks the state up (code VSCHAR 1-2048, state VSCHAR 1-128).
 
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::Query;
 use axum::http::{StatusCode, Uri};
 use axum::Json;
+use host_example::access::{Access, ApiKeys, SessionSigner};
 use host_example::config::{HostConfig, HttpLimits};
 use host_example::crypto::{TokenCipher, TokenKey};
-use host_example::ops::{validate_exchange, MAX_CODE};
+use host_example::ops::{validate_exchange, MAX_CODE, MAX_STATE};
 use host_example::provider::Provider;
 use host_example::store::SqliteStore;
 use host_example::{AppError, AppState};
@@ -40,9 +41,15 @@ pub(crate) fn state() -> &'static AppState {
             None,
         )
         .expect("an HTTP client builds");
-        let store = SqliteStore::open_in_memory(TokenCipher::new(&TokenKey::generate()))
+        let key = TokenKey::generate();
+        let store = SqliteStore::open_in_memory(TokenCipher::new(&key))
             .expect("an in-memory database opens");
-        AppState::new(config, provider, Arc::new(store))
+        let access = Access {
+            api_keys: ApiKeys::new([ApiKeys::generate().as_str()], "fuzz")
+                .expect("a generated key has the right shape"),
+            sessions: SessionSigner::new(&key, &[]),
+        };
+        AppState::new(config, provider, Arc::new(store), access)
     })
 }
 
@@ -63,27 +70,16 @@ fn exchange(body: &[u8]) {
         Ok(Json(b)) => b,
         Err(rejection) => return refused(&AppError::from(rejection), &[ErrorCode::InvalidRequest]),
     };
-    match validate_exchange(state(), &parsed) {
+    match validate_exchange(&parsed) {
         Ok(()) => {
-            assert!(state().config().companies.get(&parsed.company).is_some());
             let code = parsed.code.as_bytes();
             assert!((1..=MAX_CODE).contains(&code.len()));
             assert!(code.iter().all(|b| (0x21..=0x7e).contains(b)));
-            let v = parsed.code_verifier.as_bytes();
-            assert!((43..=128).contains(&v.len()));
-            assert!(v
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')));
-            assert_eq!(parsed.redirect_uri, REDIRECT);
+            let s = parsed.state.as_bytes();
+            assert!((1..=MAX_STATE).contains(&s.len()));
+            assert!(s.iter().all(|b| (0x21..=0x7e).contains(b)));
         }
-        Err(e) => refused(
-            &AppError::from(e),
-            &[
-                ErrorCode::InvalidRequest,
-                ErrorCode::UnknownCompany,
-                ErrorCode::RedirectUriNotAllowed,
-            ],
-        ),
+        Err(e) => refused(&AppError::from(e), &[ErrorCode::InvalidRequest]),
     }
 }
 

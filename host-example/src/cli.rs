@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use url::Url;
 
+use crate::access::API_KEY_ENV;
 use crate::config::{Companies, HttpLimits, DEFAULT_COMPANIES};
 use crate::crypto::{KEY_ENV, OLD_KEYS_ENV};
 use crate::settings::{KeySettings, MockSettings, ProviderSettings, Settings, DEFAULT_UPS_HOST};
@@ -42,6 +43,14 @@ pub struct Cli {
     /// AES key file, created with mode 0600 on first run (unless TOKEN_MANAGER_KEY is set).
     #[arg(long, env = "TM_KEY_FILE", default_value = "./token-manager.key")]
     key_file: PathBuf,
+    /// The portal backend's API keys, one per line (created with mode 0600 holding one random
+    /// key on first run), unless TOKEN_MANAGER_API_KEY is set.
+    #[arg(
+        long,
+        env = "TM_API_KEY_FILE",
+        default_value = "./token-manager.api-key"
+    )]
+    api_key_file: PathBuf,
     /// Key rotation: a previous AES key file (repeatable). Tokens sealed under it are
     /// re-encrypted with the current key on start (as are those under TOKEN_MANAGER_OLD_KEYS).
     #[arg(long = "old-key-file", env = "TM_OLD_KEY_FILE", value_delimiter = ',')]
@@ -111,7 +120,7 @@ pub struct Cli {
     /// Total timeout of provider calls.
     #[arg(long, env = "TM_HTTP_TIMEOUT_MS", default_value_t = 10_000)]
     http_timeout_ms: u64,
-    /// /exchange attempts allowed per client IP per minute.
+    /// Opt-in attempts (/start, /exchange) allowed per portal user and company per minute.
     #[arg(long, env = "TM_EXCHANGE_PER_MINUTE", default_value_t = 20)]
     exchange_per_minute: u32,
 }
@@ -126,14 +135,32 @@ fn parse_seed(s: &str) -> Result<(String, u32), String> {
     Ok((company.to_owned(), count))
 }
 
+/// The secrets the environment may carry instead of files.
+#[derive(Debug, Default, Clone)]
+pub struct SecretEnv {
+    /// `TOKEN_MANAGER_KEY`.
+    pub key: Option<String>,
+    /// `TOKEN_MANAGER_OLD_KEYS`.
+    pub old_keys: Option<String>,
+    /// `TOKEN_MANAGER_API_KEY`.
+    pub api_key: Option<String>,
+}
+
+impl SecretEnv {
+    /// Read from the process environment.
+    pub fn from_process() -> Self {
+        Self {
+            key: std::env::var(KEY_ENV).ok(),
+            old_keys: std::env::var(OLD_KEYS_ENV).ok(),
+            api_key: std::env::var(API_KEY_ENV).ok(),
+        }
+    }
+}
+
 impl Cli {
-    /// The settings these flags describe, with `TOKEN_MANAGER_KEY` / `TOKEN_MANAGER_OLD_KEYS`
-    /// as given (`key_env`, `old_keys_env`). Fails on a provider that lacks what it needs.
-    pub fn into_settings(
-        self,
-        key_env: Option<String>,
-        old_keys_env: Option<String>,
-    ) -> Result<Settings, String> {
+    /// The settings these flags describe, with the secrets the environment carries. Fails on a
+    /// provider that lacks what it needs.
+    pub fn into_settings(self, env: SecretEnv) -> Result<Settings, String> {
         let provider = match self.provider {
             ProviderChoice::Mock => ProviderSettings::Mock(MockSettings {
                 listen: self.mock_listen,
@@ -167,10 +194,12 @@ impl Cli {
             db: self.db,
             key: KeySettings {
                 file: self.key_file,
-                env: key_env,
-                old_env: old_keys_env,
+                env: env.key,
+                old_env: env.old_keys,
                 old_files: self.old_key_files,
             },
+            api_key_file: self.api_key_file,
+            api_key_env: env.api_key,
             static_dir: self.static_dir,
             provider,
             refresh_skew: Duration::from_secs(self.refresh_skew_secs),
@@ -196,10 +225,7 @@ impl Cli {
 
     /// The settings from the process's arguments and environment.
     pub fn settings_from_env() -> Result<Settings, String> {
-        Self::parse().into_settings(
-            std::env::var(KEY_ENV).ok(),
-            std::env::var(OLD_KEYS_ENV).ok(),
-        )
+        Self::parse().into_settings(SecretEnv::from_process())
     }
 }
 
@@ -212,7 +238,7 @@ mod tests {
     fn defaults_and_provider_requirements() {
         let s = Cli::try_parse_from(["host-example"])
             .unwrap()
-            .into_settings(None, None)
+            .into_settings(SecretEnv::default())
             .unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert!(
@@ -221,7 +247,7 @@ mod tests {
         assert_eq!(s.exchange_per_minute, 20);
         let err = Cli::try_parse_from(["host-example", "--provider", "ups"])
             .unwrap()
-            .into_settings(None, None)
+            .into_settings(SecretEnv::default())
             .unwrap_err();
         assert_eq!(err, "--provider ups needs --client-id");
         let s = Cli::try_parse_from([
@@ -232,7 +258,7 @@ mod tests {
             "acme:23",
         ])
         .unwrap()
-        .into_settings(None, None)
+        .into_settings(SecretEnv::default())
         .unwrap();
         assert_eq!(s.allowed_origins, ["http://a.test", "http://b.test"]);
         assert_eq!(s.seed_history, [("acme".to_owned(), 23)]);

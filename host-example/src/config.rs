@@ -123,7 +123,7 @@ pub struct HostConfig {
     pub lease_ttl: Duration,
     /// Deadline of one inbound request (must exceed `http.timeout`).
     pub request_timeout: Duration,
-    /// `/exchange` attempts allowed per client IP per minute.
+    /// Opt-in attempts (`/start`, `/exchange`) allowed per portal user and company per minute.
     pub exchange_per_minute: u32,
     /// Largest request body.
     pub body_limit: usize,

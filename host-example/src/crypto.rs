@@ -150,8 +150,27 @@ impl TokenKey {
     }
 }
 
+impl TokenKey {
+    /// A 256-bit key for another purpose, derived from this one with HKDF-SHA256 (RFC 5869;
+    /// `info` names the purpose), so every host sharing the token key shares it too and
+    /// neither key reveals the other.
+    pub(crate) fn derive(&self, info: &[u8]) -> [u8; 32] {
+        let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"token-manager");
+        let prk = salt.extract(&self.0);
+        let info = [info];
+        let okm = prk
+            .expand(&info, ring::hkdf::HKDF_SHA256)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        let mut out = [0u8; 32];
+        okm.fill(&mut out)
+            .expect("the output buffer has the requested length");
+        out
+    }
+}
+
+/// Create `path` for writing, failing if it exists; mode 0600 on Unix.
 #[cfg(unix)]
-fn create_private(path: &Path) -> std::io::Result<fs::File> {
+pub(crate) fn create_private(path: &Path) -> std::io::Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     fs::OpenOptions::new()
         .write(true)
@@ -161,7 +180,7 @@ fn create_private(path: &Path) -> std::io::Result<fs::File> {
 }
 
 #[cfg(not(unix))]
-fn create_private(path: &Path) -> std::io::Result<fs::File> {
+pub(crate) fn create_private(path: &Path) -> std::io::Result<fs::File> {
     fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -170,7 +189,7 @@ fn create_private(path: &Path) -> std::io::Result<fs::File> {
 
 /// `Err(None)`: readable by group/others; `Err(Some(io))`: cannot stat.
 #[cfg(unix)]
-fn check_permissions(path: &Path) -> Result<(), Option<std::io::Error>> {
+pub(crate) fn check_permissions(path: &Path) -> Result<(), Option<std::io::Error>> {
     use std::os::unix::fs::PermissionsExt;
     let mode = fs::metadata(path).map_err(Some)?.permissions().mode();
     if mode & 0o077 != 0 {
@@ -180,7 +199,7 @@ fn check_permissions(path: &Path) -> Result<(), Option<std::io::Error>> {
 }
 
 #[cfg(not(unix))]
-fn check_permissions(_path: &Path) -> Result<(), Option<std::io::Error>> {
+pub(crate) fn check_permissions(_path: &Path) -> Result<(), Option<std::io::Error>> {
     Ok(())
 }
 
@@ -206,6 +225,8 @@ pub enum Field {
     AccessToken,
     /// The refresh token.
     RefreshToken,
+    /// A pending authorization (its state and PKCE verifier), between `/start` and `/exchange`.
+    Pending,
 }
 
 impl Field {
@@ -213,6 +234,7 @@ impl Field {
         match self {
             Field::AccessToken => "access_token",
             Field::RefreshToken => "refresh_token",
+            Field::Pending => "pending_authorization",
         }
     }
 }

@@ -14,6 +14,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use token_manager_core::api::{ApiError, ApiErrorBody};
+use token_manager_core::flow::StartError;
 use token_manager_core::{ErrorCode, ProviderError, ProviderErrorKind};
 
 use crate::ops::OpError;
@@ -35,9 +36,14 @@ pub enum AppError {
     /// Missing/wrong CSRF header or a foreign `Origin`.
     #[error("csrf check failed: {0}")]
     Csrf(&'static str),
-    /// No portal session.
-    #[error("no portal session")]
-    Unauthenticated,
+    /// No valid credentials: no, an expired, forged or tampered session token (widget API), or
+    /// no or a wrong API key (server API).
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(&'static str),
+    /// The session may not do this for this company (or the company is unknown: the same
+    /// answer, so ids cannot be probed).
+    #[error("forbidden")]
+    Forbidden,
     /// Too many requests from this client.
     #[error("rate limited")]
     RateLimited,
@@ -72,7 +78,8 @@ impl AppError {
                 ErrorCode::InvalidRequest,
             ),
             AppError::Csrf(_) => (StatusCode::FORBIDDEN, ErrorCode::CsrfRejected),
-            AppError::Unauthenticated => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated),
+            AppError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated),
+            AppError::Forbidden => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
             AppError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
             AppError::Timeout => (StatusCode::GATEWAY_TIMEOUT, ErrorCode::Timeout),
             AppError::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
@@ -128,9 +135,16 @@ fn op_status_and_code(e: &OpError) -> (StatusCode, ErrorCode) {
     match e {
         OpError::UnknownCompany => (StatusCode::NOT_FOUND, ErrorCode::UnknownCompany),
         OpError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
-        OpError::RedirectUriNotAllowed => {
-            (StatusCode::BAD_REQUEST, ErrorCode::RedirectUriNotAllowed)
+        OpError::NoPendingAuthorization => {
+            (StatusCode::BAD_REQUEST, ErrorCode::NoPendingAuthorization)
         }
+        OpError::StartedElsewhere => (StatusCode::BAD_REQUEST, ErrorCode::StateMismatch),
+        OpError::ExpiredAttempt => (StatusCode::BAD_REQUEST, ErrorCode::ExpiredAttempt),
+        OpError::Callback(e) => (StatusCode::BAD_REQUEST, e.error_code()),
+        OpError::Start(StartError::Config(_)) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InvalidConfig)
+        }
+        OpError::Start(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
         OpError::Conflict(_) | OpError::Store(StoreError::Conflict) => {
             (StatusCode::CONFLICT, ErrorCode::InvalidRequest)
         }

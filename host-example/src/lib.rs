@@ -26,6 +26,7 @@ use axum::http::StatusCode;
 use axum::Router;
 use tower_http::services::ServeDir;
 
+pub mod access;
 pub mod api;
 pub mod auth;
 pub mod cli;
@@ -57,6 +58,7 @@ pub fn app(state: AppState) -> Router {
     let api = http::with_cors(api::widget::router(&state), &config);
     let router = Router::new()
         .nest("/api/optin", api)
+        .nest("/api/v1", api::v1::router())
         .merge(pages::router(&state))
         .nest_service("/assets/token-manager", ServeDir::new(&config.static_dir))
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not found") });

@@ -1,6 +1,7 @@
-//! The demo portal's session table: a random session id per signed-in portal user, held in
-//! memory. The cookie that carries the id and the extractor that reads it are in
-//! [`crate::auth`].
+//! The demo portal's session table: a random session id per browser, naming the demo user it
+//! is signed in as (or none, after logout), held in memory. The cookie that carries the id is
+//! in [`crate::auth`]. It identifies the demo user to the demo's own pages only; the widget API
+//! is authorized by session tokens.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -10,9 +11,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
 
-/// The user the demo portal logs in automatically.
+/// The user the demo portal signs in automatically on a browser's first visit.
 pub const DEMO_USER: &str = "admin";
-/// Idle sessions end after this long.
+/// A session ends this long after it started, however active (an absolute lifetime).
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 /// Most sessions kept; the oldest are dropped beyond this.
 pub const MAX_SESSIONS: usize = 10_000;
@@ -20,11 +21,11 @@ pub const MAX_SESSIONS: usize = 10_000;
 /// One portal session.
 #[derive(Debug, Clone)]
 pub struct Session {
-    /// Portal user (recorded as `authorized_by`).
-    pub user: String,
+    /// The signed-in demo user, or `None` after logout.
+    pub user: Option<String>,
     /// Last company selected in the portal.
     pub company: Option<String>,
-    last_seen: Instant,
+    started: Instant,
 }
 
 /// In-memory session table.
@@ -34,18 +35,19 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// Start a session for `user`; returns its id (256 random bits, base64url).
-    pub fn create(&self, user: &str) -> String {
+    /// Start a session (signed in as `user`, or signed out); returns its id (256 random bits,
+    /// base64url).
+    pub fn create(&self, user: Option<&str>) -> String {
         let mut bytes = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut bytes);
         let id = URL_SAFE_NO_PAD.encode(bytes);
         let now = Instant::now();
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        map.retain(|_, s| now.duration_since(s.last_seen) < SESSION_TTL);
+        map.retain(|_, s| now.duration_since(s.started) < SESSION_TTL);
         if map.len() >= MAX_SESSIONS {
             if let Some(oldest) = map
                 .iter()
-                .min_by_key(|(_, s)| s.last_seen)
+                .min_by_key(|(_, s)| s.started)
                 .map(|(k, _)| k.clone())
             {
                 map.remove(&oldest);
@@ -54,23 +56,19 @@ impl Sessions {
         map.insert(
             id.clone(),
             Session {
-                user: user.to_owned(),
+                user: user.map(str::to_owned),
                 company: None,
-                last_seen: now,
+                started: now,
             },
         );
         id
     }
 
-    /// The live session with this id (refreshing its idle timer).
+    /// The live session with this id.
     pub fn get(&self, id: &str) -> Option<Session> {
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
-        match map.get_mut(id) {
-            Some(s) if now.duration_since(s.last_seen) < SESSION_TTL => {
-                s.last_seen = now;
-                Some(s.clone())
-            }
+        match map.get(id) {
+            Some(s) if s.started.elapsed() < SESSION_TTL => Some(s.clone()),
             Some(_) => {
                 map.remove(id);
                 None
@@ -104,12 +102,14 @@ mod tests {
     #[test]
     fn sessions_live_and_end() {
         let s = Sessions::default();
-        let id = s.create("admin");
+        let id = s.create(Some("admin"));
         assert_eq!(id.len(), 43);
-        assert_eq!(s.get(&id).unwrap().user, "admin");
+        assert_eq!(s.get(&id).unwrap().user.as_deref(), Some("admin"));
         s.set_company(&id, "acme");
         assert_eq!(s.get(&id).unwrap().company.as_deref(), Some("acme"));
         s.remove(&id);
         assert!(s.get(&id).is_none());
+        let out = s.create(None);
+        assert_eq!(s.get(&out).unwrap().user, None);
     }
 }

@@ -21,6 +21,11 @@ pub struct Settings {
     pub db: PathBuf,
     /// Where the token-encryption key comes from.
     pub key: KeySettings,
+    /// The portal backend's API key file (created 0600 with one key when absent), unless
+    /// `api_key_env` is set.
+    pub api_key_file: PathBuf,
+    /// The value of `TOKEN_MANAGER_API_KEY`, if set.
+    pub api_key_env: Option<String>,
     /// Built npm package served at `/assets/token-manager/`.
     pub static_dir: PathBuf,
     /// The provider.
@@ -43,7 +48,7 @@ pub struct Settings {
     pub data_url: Option<Url>,
     /// Provider call timeouts.
     pub limits: HttpLimits,
-    /// `/exchange` attempts allowed per client IP per minute.
+    /// Opt-in attempts (`/start`, `/exchange`) allowed per portal user and company per minute.
     pub exchange_per_minute: u32,
 }
 
@@ -114,7 +119,10 @@ impl Settings {
         db: PathBuf,
         key_file: PathBuf,
     ) -> Self {
+        let api_key_file = key_file.with_extension("api-key");
         Self {
+            api_key_file,
+            api_key_env: None,
             listen,
             public_url: None,
             db,

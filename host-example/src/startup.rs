@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use crate::access::{Access, ApiKeys, ApiKeysSource, SessionSigner, API_KEY_ENV};
 use crate::config::HostConfig;
 use crate::crypto::{KeySource, TokenCipher, TokenKey, KEY_ENV, OLD_KEYS_ENV};
 use crate::provider::{discovery, Provider};
@@ -38,6 +39,7 @@ pub struct Application {
     host_url: String,
     provider_line: String,
     key_source: KeySource,
+    api_key_source: ApiKeysSource,
     settings: Settings,
 }
 
@@ -75,9 +77,15 @@ impl Application {
         let redirect_uri = config.redirect_uri();
         let (provider_config, secret, data_url, mock, provider_line) =
             provider(&settings, &redirect_uri).await?;
-        let (store, key_source) = open_store(&settings).await?;
+        let (store, signer, key_source) = open_store(&settings).await?;
+        let (api_keys, api_key_source) =
+            ApiKeys::load(settings.api_key_env.as_deref(), &settings.api_key_file)?;
+        let access = Access {
+            api_keys,
+            sessions: signer,
+        };
         let provider = Provider::new(provider_config, secret, settings.limits, data_url)?;
-        let state = AppState::new(config, provider, store);
+        let state = AppState::new(config, provider, store, access);
         for (company, count) in &settings.seed_history {
             let n = ops::seed_history(&state, company, *count, DEMO_USER)
                 .await
@@ -94,6 +102,7 @@ impl Application {
             host_url,
             provider_line,
             key_source,
+            api_key_source,
             settings,
         })
     }
@@ -299,8 +308,11 @@ fn serve_mock(mock: Option<MockServer>) -> (Option<String>, Option<tokio::task::
     }
 }
 
-/// The store over the current key, everything under old keys re-encrypted first.
-async fn open_store(settings: &Settings) -> Result<(Arc<dyn Store>, KeySource), StartupError> {
+/// The store over the current key, everything under old keys re-encrypted first, and the
+/// session-token signer derived from the same keys.
+async fn open_store(
+    settings: &Settings,
+) -> Result<(Arc<dyn Store>, SessionSigner, KeySource), StartupError> {
     let keys = &settings.key;
     let (key, key_source) = TokenKey::load(keys.env.as_deref(), &keys.file)?;
     let mut old_keys = match &keys.old_env {
@@ -313,6 +325,7 @@ async fn open_store(settings: &Settings) -> Result<(Arc<dyn Store>, KeySource), 
     let rotating = !old_keys.is_empty();
     let db = settings.db.clone();
     let cipher = TokenCipher::with_old_keys(&key, &old_keys);
+    let signer = SessionSigner::new(&key, &old_keys);
     drop((key, old_keys));
     let store = tokio::task::spawn_blocking(move || SqliteStore::open(&db, cipher))
         .await?
@@ -329,7 +342,7 @@ async fn open_store(settings: &Settings) -> Result<(Arc<dyn Store>, KeySource), 
             "key rotation: re-encrypted stored tokens with the current key"
         );
     }
-    Ok((Arc::new(store), key_source))
+    Ok((Arc::new(store), signer, key_source))
 }
 
 /// `http://<addr>`, with a wildcard address replaced by loopback (what a browser can open).
@@ -383,12 +396,19 @@ fn banner(app: &Application) {
         KeySource::File(p) => p.clone(),
         KeySource::Created(p) => format!("{p} (created)"),
     };
+    // The file's path, never a key.
+    let api_keys = match &app.api_key_source {
+        ApiKeysSource::Env => format!("from {API_KEY_ENV}"),
+        ApiKeysSource::File(p) => p.clone(),
+        ApiKeysSource::Created(p) => format!("{p} (created)"),
+    };
     println!(
         "\nToken Manager host example\n\
          \x20 portal         {host}/\n\
          \x20 token manager  {host}/admin/token-manager\n\
          \x20 exports        {host}/exports\n\
          \x20 widget API     {host}/api/optin  (OpenAPI: {host}/api/optin/openapi.json)\n\
+         \x20 server API     {host}/api/v1  (OpenAPI: {host}/api/v1/openapi.json; API keys: {api_keys})\n\
          \x20 provider       {provider}\n\
          \x20 database       {}  (key: {key})\n\
          \x20 widget files   {widget}\n\

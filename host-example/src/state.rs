@@ -1,7 +1,6 @@
 //! [`AppState`]: the cheap-to-clone handle on everything the handlers and jobs share, and the
 //! [`FromRef`] impls through which extractors take only the part they need.
 
-use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
@@ -10,6 +9,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rand::RngCore;
 use token_manager_core::Timestamp;
 
+use crate::access::Access;
 use crate::clock::{Clock, SystemClock};
 use crate::config::HostConfig;
 use crate::locks::CompanyLocks;
@@ -30,9 +30,11 @@ struct Inner {
     provider: Provider,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    access: Arc<Access>,
     sessions: Arc<Sessions>,
     locks: CompanyLocks,
-    exchange_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Keyed by user and company (see [`AppState::allow_opt_in`]).
+    opt_in_limiter: DefaultKeyedRateLimiter<(String, String)>,
     reports: RetrievalReports,
     instance: String,
 }
@@ -49,8 +51,13 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// State over the system clock.
-    pub fn new(config: HostConfig, provider: Provider, store: Arc<dyn Store>) -> Self {
-        Self::with_clock(config, provider, store, Arc::new(SystemClock))
+    pub fn new(
+        config: HostConfig,
+        provider: Provider,
+        store: Arc<dyn Store>,
+        access: Access,
+    ) -> Self {
+        Self::with_clock(config, provider, store, access, Arc::new(SystemClock))
     }
 
     /// State over a given clock.
@@ -58,6 +65,7 @@ impl AppState {
         config: HostConfig,
         provider: Provider,
         store: Arc<dyn Store>,
+        access: Access,
         clock: Arc<dyn Clock>,
     ) -> Self {
         let per_minute =
@@ -66,11 +74,12 @@ impl AppState {
         rand::thread_rng().fill_bytes(&mut id);
         Self {
             inner: Arc::new(Inner {
-                exchange_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+                opt_in_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
                 config,
                 provider,
                 store,
                 clock,
+                access: Arc::new(access),
                 sessions: Arc::default(),
                 locks: CompanyLocks::default(),
                 reports: RetrievalReports::default(),
@@ -95,6 +104,10 @@ impl AppState {
     pub fn now(&self) -> Timestamp {
         self.inner.clock.now()
     }
+    /// API keys and the session-token signer.
+    pub fn access(&self) -> &Access {
+        &self.inner.access
+    }
     /// Portal sessions.
     pub fn sessions(&self) -> &Sessions {
         &self.inner.sessions
@@ -116,9 +129,29 @@ impl AppState {
         now.add(self.inner.config.lease_ttl)
     }
 
-    /// `true` if `ip` may try another exchange now.
-    pub fn allow_exchange(&self, ip: IpAddr) -> bool {
-        self.inner.exchange_limiter.check_key(&ip).is_ok()
+    /// `true` if `user` may make another opt-in attempt (`/start`, `/exchange`) for `company`
+    /// now. The limiter forgets keys it has not seen for a minute once it holds many, so its
+    /// memory stays bounded by the users active in the last minute.
+    pub fn allow_opt_in(&self, user: &str, company: &str) -> bool {
+        let limiter = &self.inner.opt_in_limiter;
+        if limiter.len() > 10_000 {
+            limiter.retain_recent();
+        }
+        limiter
+            .check_key(&(user.to_owned(), company.to_owned()))
+            .is_ok()
+    }
+}
+
+impl FromRef<AppState> for Arc<Access> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.inner.access)
+    }
+}
+
+impl FromRef<AppState> for Arc<dyn Clock> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.inner.clock)
     }
 }
 

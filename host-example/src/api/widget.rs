@@ -1,5 +1,10 @@
-//! The widget ↔ host API, mounted at `/api/optin`: `config`, `exchange`, `tokens`, `clear`,
-//! `status` and the OpenAPI document. Thin handlers over [`crate::ops`] and the store; the rules
+//! The widget ↔ host API, mounted at `/api/optin`: `config`, `start`, `exchange`, `tokens`,
+//! `clear`, `status` and the OpenAPI document.
+//!
+//! Every call carries the session token the portal's backend minted (`Authorization: Bearer`,
+//! see [`Caller`]) and names a company the session may see; authorizing and clearing need the
+//! `admin` role there. A company outside the session, or one that does not exist, is refused
+//! the same way (403 `forbidden`). Thin handlers over [`crate::ops`] and the store; the rules
 //! live in core.
 
 use axum::extract::State;
@@ -10,13 +15,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use token_manager_core::api::{
-    ClearBody, ClearResponse, ConfigResponse, ExchangeBody, ExchangeResponse, StatusResponse,
-    TokensQuery, TokensResponse,
+    ClearBody, ClearResponse, ConfigResponse, ExchangeBody, ExchangeResponse, StartBody,
+    StartResponse, StatusResponse, TokensQuery, TokensResponse,
 };
-use token_manager_core::ProviderErrorKind;
 
 use super::OPENAPI;
-use crate::auth::SessionUser;
+use crate::access::{Permission, Role};
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::{csrf, rate_limit};
@@ -31,17 +36,13 @@ pub struct CompanyQuery {
     pub company: String,
 }
 
-/// The API router (state-changing routes behind the CSRF check, `/exchange` rate-limited).
+/// The API router (state-changing routes behind the CSRF check; `/start` and `/exchange`
+/// rate-limited per user and company, once authorized).
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/config", get(config))
-        .route(
-            "/exchange",
-            post(exchange).layer(middleware::from_fn_with_state(
-                state.clone(),
-                rate_limit::exchange,
-            )),
-        )
+        .route("/start", post(start))
+        .route("/exchange", post(exchange))
         .route("/tokens", get(tokens))
         .route("/clear", post(clear))
         .route("/status", get(status))
@@ -51,41 +52,60 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .layer(middleware::from_fn_with_state(state.clone(), csrf::csrf))
 }
 
+/// `Ok(role)` when the caller may do `permission` for `company`; 403 otherwise.
+fn authorize(caller: &Caller, company: &str, permission: Permission) -> Result<Role, AppError> {
+    caller
+        .0
+        .authorize(company, permission)
+        .map_err(|_| AppError::Forbidden)
+}
+
 async fn config(
     State(state): State<AppState>,
-    _user: SessionUser,
+    caller: Caller,
     ApiQuery(q): ApiQuery<CompanyQuery>,
 ) -> Result<Json<ConfigResponse>, AppError> {
-    ops::known_company(&state, &q.company)?;
-    let config = state.provider().public_config().await.map_err(|mut e| {
-        // Without the provider's sign-in page the panel cannot start: "unavailable", unless the
-        // provider refused our client id (a configuration problem the admin must fix).
-        if e.kind != ProviderErrorKind::InvalidClient {
-            e.kind = ProviderErrorKind::Temporary;
-        }
-        AppError::from(e)
-    })?;
-    Ok(Json(config))
+    authorize(&caller, &q.company, Permission::Read)?;
+    Ok(Json(ops::provider_config(&state).await?))
+}
+
+async fn start(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<StartBody>,
+) -> Result<Json<StartResponse>, AppError> {
+    authorize(&caller, &body.company, Permission::Manage)?;
+    rate_limit::opt_in(&state, caller.0.user(), &body.company)?;
+    let started = ops::start(
+        &state,
+        &body.company,
+        caller.0.user(),
+        body.return_to.as_deref(),
+    )
+    .await?;
+    Ok(Json(started))
 }
 
 async fn exchange(
     State(state): State<AppState>,
-    user: SessionUser,
+    caller: Caller,
     ApiJson(body): ApiJson<ExchangeBody>,
 ) -> Result<(StatusCode, Json<ExchangeResponse>), AppError> {
+    authorize(&caller, &body.company, Permission::Manage)?;
+    rate_limit::opt_in(&state, caller.0.user(), &body.company)?;
     // Run to completion even if the client goes away or the request deadline passes: once the
     // provider has answered, the code is spent and the pair must be stored.
-    let user = user.session.user;
+    let user = caller.0.user().to_owned();
     let record = tokio::spawn(async move { ops::exchange(&state, body, &user).await }).await??;
     Ok((StatusCode::CREATED, Json(ExchangeResponse { record })))
 }
 
 async fn tokens(
     State(state): State<AppState>,
-    _user: SessionUser,
+    caller: Caller,
     ApiQuery(q): ApiQuery<TokensQuery>,
 ) -> Result<Json<TokensResponse>, AppError> {
-    ops::known_company(&state, &q.company)?;
+    let role = authorize(&caller, &q.company, Permission::Read)?;
     let HistoryView { row, page } = state
         .store()
         .history_view(&q.company, q.page, q.per_page)
@@ -97,26 +117,29 @@ async fn tokens(
         total: page.window.total,
         page: page.window.page,
         per_page: page.window.per_page,
+        can_manage: role.allows(Permission::Manage),
     }))
 }
 
 async fn clear(
     State(state): State<AppState>,
-    _user: SessionUser,
+    caller: Caller,
     ApiJson(body): ApiJson<ClearBody>,
 ) -> Result<Json<ClearResponse>, AppError> {
-    ops::known_company(&state, &body.company)?;
+    authorize(&caller, &body.company, Permission::Manage)?;
     // Clear always finishes what it started (stop, revoke, wipe), whatever the client does.
-    let cleared = tokio::spawn(async move { ops::clear(&state, &body.company).await }).await??;
+    let user = caller.0.user().to_owned();
+    let cleared =
+        tokio::spawn(async move { ops::clear(&state, &body.company, &user).await }).await??;
     Ok(Json(cleared))
 }
 
 async fn status(
     State(state): State<AppState>,
-    _user: SessionUser,
+    caller: Caller,
     ApiQuery(q): ApiQuery<CompanyQuery>,
 ) -> Result<Json<StatusResponse>, AppError> {
-    ops::known_company(&state, &q.company)?;
+    authorize(&caller, &q.company, Permission::Read)?;
     let row = state.store().authorization(&q.company).await?;
     Ok(Json(row.state.status_response()))
 }

@@ -41,6 +41,7 @@ pub fn with_cors<S: Clone + Send + Sync + 'static>(
             .allow_credentials(true)
             .allow_methods([Method::GET, Method::POST])
             .allow_headers([
+                header::AUTHORIZATION,
                 header::CONTENT_TYPE,
                 HeaderName::from_static("x-token-manager"),
             ])

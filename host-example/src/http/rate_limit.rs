@@ -1,22 +1,15 @@
-//! The exchange rate limit.
-
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+//! The opt-in rate limit: `/start` and `/exchange` attempts per portal user and company per
+//! minute, counted after the session is verified and the company authorized, so anonymous or
+//! foreign junk can never use up a real admin's budget.
 
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// Per-IP rate limit on `/exchange` (the peer address; proxies' headers are not trusted).
-pub async fn exchange(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let ip = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0.ip());
-    if !state.allow_exchange(ip) {
-        return AppError::RateLimited.into_response();
+/// `Ok` if `user` may make another attempt for `company` now.
+pub fn opt_in(state: &AppState, user: &str, company: &str) -> Result<(), AppError> {
+    if state.allow_opt_in(user, company) {
+        Ok(())
+    } else {
+        Err(AppError::RateLimited)
     }
-    next.run(request).await
 }

@@ -10,11 +10,11 @@ use crate::reports::RetrievalOutcome;
 use crate::state::AppState;
 use crate::store::{Lease, Transition};
 
-/// Clear `company`'s authorization.
-pub async fn clear(state: &AppState, company: &str) -> Result<ClearResponse, OpError> {
+/// Clear `company`'s authorization, as portal user `actor` (recorded as `cleared_by`).
+pub async fn clear(state: &AppState, company: &str, actor: &str) -> Result<ClearResponse, OpError> {
     let _guard = state.locks().lock(company).await;
     let lease = claim_waiting(state, company).await?;
-    let result = clear_holding(state, company, &lease).await;
+    let result = clear_holding(state, company, &lease, actor).await;
     if result.is_err() {
         release(state, company).await;
     }
@@ -25,6 +25,7 @@ async fn clear_holding(
     state: &AppState,
     company: &str,
     lease: &Lease,
+    actor: &str,
 ) -> Result<ClearResponse, OpError> {
     let now = state.now();
     let (next, actions) =
@@ -63,6 +64,7 @@ async fn clear_holding(
         actions,
         tokens: None,
         authorized_by: None,
+        actor: Some(actor.to_owned()),
         now,
     };
     state.store().commit(transition).await?;

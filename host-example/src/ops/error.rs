@@ -1,5 +1,6 @@
 //! [`OpError`]: why an operation failed, with its cause kept as the error's source.
 
+use token_manager_core::flow::{CallbackError, StartError};
 use token_manager_core::ProviderError;
 
 use crate::store::StoreError;
@@ -14,9 +15,21 @@ pub enum OpError {
     /// The caller's input is malformed; the text says what is wrong.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
-    /// The `redirect_uri` is not the registered one.
-    #[error("redirect_uri not on the allow-list")]
-    RedirectUriNotAllowed,
+    /// No authorization was started with this `state` (never, or it was used already).
+    #[error("no pending authorization for this state")]
+    NoPendingAuthorization,
+    /// The authorization was started by another user or for another company.
+    #[error("the authorization was started by another session or for another company")]
+    StartedElsewhere,
+    /// The authorization was started too long ago.
+    #[error("the authorization attempt expired")]
+    ExpiredAttempt,
+    /// The return did not pass core's checks.
+    #[error("the return was refused: {0}")]
+    Callback(#[from] CallbackError),
+    /// The authorization could not start (the provider's configuration, or `return_to`).
+    #[error("cannot start: {0}")]
+    Start(#[from] StartError),
     /// Another change to the same authorization kept winning, or another host process holds
     /// it longer than a lease lasts.
     #[error("conflict: {0}")]

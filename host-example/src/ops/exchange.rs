@@ -1,21 +1,28 @@
-//! `POST /exchange`: the authorization code for a token pair, stored encrypted, with its
-//! history record.
+//! `POST /start` and `POST /exchange`: the host starts the authorization (state and PKCE
+//! verifier from OS randomness, kept server-side for the user and company that started it),
+//! then redeems the returned code with the verifier it kept, and stores the pair encrypted with
+//! its history record.
 
 use std::time::Duration;
 
-use token_manager_core::api::ExchangeBody;
+use oauth2::AuthorizationCode;
+use rand::RngCore;
+use token_manager_core::api::{ConfigResponse, ExchangeBody, StartResponse};
+use token_manager_core::flow::{CallbackParams, DEFAULT_MAX_AGE};
 use token_manager_core::lifecycle::{Action, Event};
-use token_manager_core::TokenRecord;
+use token_manager_core::{PendingAuthorization, ProviderErrorKind, TokenRecord};
 
 use super::OpError;
 use crate::state::AppState;
-use crate::store::{StoreError, Transition};
+use crate::store::{PendingRecord, PendingTake, StoreError, Transition};
 use crate::tokens::TokenPair;
 
 /// Longest authorization code accepted (bytes).
 pub const MAX_CODE: usize = 2048;
+/// Longest `state` accepted (bytes; the host's own are 43).
+pub const MAX_STATE: usize = 128;
 
-/// `Ok` if `company` is one this host serves.
+/// `Ok` if `company` is one this host's demo portal lists (the demo's seeding).
 pub fn known_company(state: &AppState, company: &str) -> Result<(), OpError> {
     state
         .config()
@@ -25,9 +32,59 @@ pub fn known_company(state: &AppState, company: &str) -> Result<(), OpError> {
         .ok_or(OpError::UnknownCompany)
 }
 
-/// Check an exchange body before anything leaves the host.
-pub fn validate_exchange(state: &AppState, body: &ExchangeBody) -> Result<(), OpError> {
-    known_company(state, &body.company)?;
+/// The provider's configuration the panel and `/start` use. UPS: validate-client once
+/// (cached). A failure is "unavailable", unless the provider refused our client id (a
+/// configuration problem the admin must fix).
+pub async fn provider_config(state: &AppState) -> Result<ConfigResponse, OpError> {
+    state.provider().public_config().await.map_err(|mut e| {
+        if e.kind != ProviderErrorKind::InvalidClient {
+            e.kind = ProviderErrorKind::Temporary;
+        }
+        OpError::Provider(e)
+    })
+}
+
+/// SHA-256 of a state: the key its pending authorization is stored under.
+fn state_hash(state: &str) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, state.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// Start an opt-in for `company` on behalf of `user`: the authorize URL for the browser, the
+/// marker the tab keeps; the state and verifier stay here, single use, for 10 minutes.
+pub async fn start(
+    state: &AppState,
+    company: &str,
+    user: &str,
+    return_to: Option<&str>,
+) -> Result<StartResponse, OpError> {
+    let config = provider_config(state).await?;
+    let mut entropy = zeroize::Zeroizing::new([0u8; 64]);
+    rand::rngs::OsRng.fill_bytes(entropy.as_mut_slice());
+    let now = state.now();
+    let (url, pending) = PendingAuthorization::start(&config, &entropy, now, company, return_to)?;
+    let marker = pending.marker();
+    let expires_at = now.add(DEFAULT_MAX_AGE);
+    let record = PendingRecord {
+        state_hash: state_hash(pending.state().secret()),
+        company: company.to_owned(),
+        user: user.to_owned(),
+        pending,
+        expires_at,
+    };
+    state.store().put_pending(record, now).await?;
+    tracing::info!(company, user, "authorization started");
+    Ok(StartResponse {
+        authorize_url: url.into(),
+        pending: marker,
+        expires_at,
+    })
+}
+
+/// Check an exchange body's shape before anything is looked up.
+pub fn validate_exchange(body: &ExchangeBody) -> Result<(), OpError> {
     let code = body.code.as_bytes();
     if code.is_empty() || code.len() > MAX_CODE {
         return Err(OpError::InvalidRequest(format!(
@@ -40,38 +97,50 @@ pub fn validate_exchange(state: &AppState, body: &ExchangeBody) -> Result<(), Op
             "code contains characters outside printable ASCII".into(),
         ));
     }
-    // RFC 7636 §4.1: 43-128 unreserved characters.
-    let v = body.code_verifier.as_bytes();
-    if !(43..=128).contains(&v.len())
-        || !v
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-    {
-        return Err(OpError::InvalidRequest(
-            "code_verifier must be 43-128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)".into(),
-        ));
-    }
-    // Exact string match against the allow-list (RFC 9700 §4.1.3): no normalisation.
-    if body.redirect_uri != state.provider().config().redirect_uri.as_str() {
-        return Err(OpError::RedirectUriNotAllowed);
+    // RFC 6749 §A.5: VSCHAR too; the host's own states are base64url.
+    let s = body.state.as_bytes();
+    if s.is_empty() || s.len() > MAX_STATE || !s.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return Err(OpError::InvalidRequest(format!(
+            "state must be 1-{MAX_STATE} printable ASCII characters"
+        )));
     }
     Ok(())
 }
 
-/// Exchange the code, store the pair encrypted, append the record. A new opt-in supersedes
-/// any previous authorization of the company.
+/// Redeem the code of an authorization `user` started for `body.company`, store the pair
+/// encrypted, append the record. A new opt-in supersedes any previous authorization of the
+/// company. A state started by another user or for another company is refused (and left for
+/// its owner); nothing is stored and no request leaves the host.
 pub async fn exchange(
     state: &AppState,
     body: ExchangeBody,
     user: &str,
 ) -> Result<TokenRecord, OpError> {
-    validate_exchange(state, &body)?;
+    validate_exchange(&body)?;
+    let now = state.now();
+    let pending = match state
+        .store()
+        .take_pending(state_hash(&body.state), user, &body.company, now)
+        .await?
+    {
+        PendingTake::Taken(p) => p,
+        PendingTake::Missing => return Err(OpError::NoPendingAuthorization),
+        PendingTake::Mismatch => return Err(OpError::StartedElsewhere),
+        PendingTake::Expired => return Err(OpError::ExpiredAttempt),
+    };
+    let params = CallbackParams {
+        code: Some(AuthorizationCode::new(body.code)),
+        state: Some(body.state),
+        error: None,
+        error_description: None,
+    };
+    let request = pending.handle_callback(params, now, DEFAULT_MAX_AGE)?;
     let grant = state
         .provider()
         .exchange_code(
-            &body.code,
-            &body.code_verifier,
-            &body.redirect_uri,
+            request.code.secret(),
+            request.code_verifier.secret(),
+            &request.redirect_uri,
             state.now(),
         )
         .await?;
@@ -80,7 +149,7 @@ pub async fn exchange(
         refresh: grant.refresh_token.clone(),
     };
     let times = grant.times();
-    let company = body.company;
+    let company = request.company;
     let _guard = state.locks().lock(&company).await;
     let policy = state.config().refresh_policy;
     // Retry on a concurrent change by another host process (each attempt re-reads the state).
@@ -96,6 +165,7 @@ pub async fn exchange(
             actions: actions.clone(),
             tokens: Some(tokens.clone()),
             authorized_by: Some(user.to_owned()),
+            actor: Some(user.to_owned()),
             now,
         };
         match state.store().commit(transition).await {
@@ -103,7 +173,7 @@ pub async fn exchange(
                 if actions.contains(&Action::StartRetrieval) {
                     state.reports().kick();
                 }
-                tracing::info!(company, record = ?done.appended.as_ref().map(|r| r.id), "authorized");
+                tracing::info!(company, user, record = ?done.appended.as_ref().map(|r| r.id), "authorized");
                 return done
                     .appended
                     .map(|r| r.at(now))

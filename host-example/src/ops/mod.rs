@@ -20,10 +20,16 @@ mod lease;
 mod refresh;
 mod retrieve;
 mod seed;
+mod session;
 
 pub use clear::clear;
 pub use error::OpError;
-pub use exchange::{exchange, known_company, validate_exchange, MAX_CODE};
+pub use exchange::{
+    exchange, known_company, provider_config, start, validate_exchange, MAX_CODE, MAX_STATE,
+};
 pub use refresh::{refresh_company, RefreshOutcome};
 pub use retrieve::retrieve_company;
 pub use seed::seed_history;
+pub use session::{
+    mint_session, MintedSession, SessionRequest, DEFAULT_TTL, MAX_NAME, MAX_USER_ID,
+};

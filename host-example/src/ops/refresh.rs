@@ -98,6 +98,7 @@ pub async fn refresh_company(state: &AppState, company: &str) -> Result<RefreshO
         actions,
         tokens,
         authorized_by: None,
+        actor: None,
         now,
     };
     // A refreshed pair must not be lost to a transient storage error: the old refresh token

@@ -9,13 +9,14 @@ use super::Portal;
 use crate::config::Company;
 use crate::state::AppState;
 
-/// A whole page: `body` inside the portal's frame, `active` the menu entry to highlight.
+/// A whole page: `body` inside the portal's frame, `active` the menu entry to highlight,
+/// `company` the one selected (none: no selector, no menu).
 pub(super) fn layout(
-    state: &AppState,
+    _state: &AppState,
     portal: &Portal,
     title: &str,
     active: &str,
-    company: &Company,
+    company: Option<&Company>,
     body: Markup,
 ) -> Html<String> {
     let menu = [
@@ -42,24 +43,36 @@ pub(super) fn layout(
             body {
                 header.topbar {
                     span.brand { "Intelligent Data Management" }
-                    form.company method="get" action=(path) {
-                        label for="company" { "Company" }
-                        select #company name="company" data-autosubmit {
-                            @for c in state.config().companies.all() {
-                                option value=(c.id) selected[c.id == company.id] { (c.name) }
+                    @if let Some(company) = company {
+                        form.company method="get" action=(path) {
+                            label for="company" { "Company" }
+                            select #company name="company" data-autosubmit {
+                                @for (c, _) in portal.companies() {
+                                    option value=(c.id) selected[c.id == company.id] { (c.name) }
+                                }
                             }
+                            noscript { button type="submit" { "Switch" } }
                         }
-                        noscript { button type="submit" { "Switch" } }
                     }
-                    span.user { "Signed in as " strong { (portal.session.user) } }
+                    @match &portal.user {
+                        Some((user, _)) => span.user {
+                            "Signed in as " strong { (user.name) }
+                            form.logout method="post" action="/logout" {
+                                button type="submit" { "Log out" }
+                            }
+                        },
+                        None => span.user { a href="/login" { "Sign in" } },
+                    }
                 }
                 div.shell {
-                    nav.menu aria-label="Main menu" {
-                        ul {
-                            @for (key, label, href) in menu {
-                                li {
-                                    a href={ (href) "?company=" (company.id) }
-                                      aria-current=[(key == active).then_some("page")] { (label) }
+                    @if let Some(company) = company {
+                        nav.menu aria-label="Main menu" {
+                            ul {
+                                @for (key, label, href) in menu {
+                                    li {
+                                        a href={ (href) "?company=" (company.id) }
+                                          aria-current=[(key == active).then_some("page")] { (label) }
+                                    }
                                 }
                             }
                         }

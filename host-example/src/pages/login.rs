@@ -1,13 +1,15 @@
-//! The demo login: any user name, no password (this is the demo portal, not the product).
+//! The demo login: a picker of the demo's users (no password: this is the demo portal, not
+//! the product), and logout.
 
 use axum::extract::{Form, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use maud::html;
 use serde::Deserialize;
 
-use super::{layout, Portal};
+use super::demo_users::DEMO_USERS;
+use super::{layout, secure, Portal};
 use crate::auth::cookie;
 use crate::state::AppState;
 
@@ -20,18 +22,27 @@ pub(super) async fn login_page(
     State(state): State<AppState>,
     Extension(portal): Extension<Portal>,
 ) -> Response {
-    let company = state.config().companies.first().clone();
+    let current = portal.user.as_ref().map(|(u, _)| u.id);
+    let companies = &state.config().companies;
     layout(
         &state,
         &portal,
         "Sign in",
         "",
-        &company,
+        None,
         html! {
             h1 { "Sign in" }
             form.card method="post" action="/login" {
-                label for="user" { "Sign in name" }
-                input #user name="user" autocomplete="username" required maxlength="64" value=(portal.session.user);
+                fieldset {
+                    legend { "Sign in as" }
+                    @for user in &DEMO_USERS {
+                        label.choice {
+                            input type="radio" name="user" value=(user.id)
+                                checked[current.map_or(user.id == DEMO_USERS[0].id, |c| c == user.id)];
+                            strong { (user.name) } " — " (user.describe(companies))
+                        }
+                    }
+                }
                 button type="submit" { "Sign in" }
             }
         },
@@ -39,30 +50,52 @@ pub(super) async fn login_page(
     .into_response()
 }
 
-/// Demo login: any user name (no password: this is the demo portal, not the product).
+/// A form post from another site is refused (the demo's own CSRF check).
+fn foreign(state: &AppState, headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ORIGIN)
+        .is_some_and(|o| o.to_str().ok() != Some(state.config().public_origin().as_str()))
+}
+
+/// Sign in as one of the demo users.
 pub(super) async fn login(
     State(state): State<AppState>,
     Extension(portal): Extension<Portal>,
-    headers: axum::http::HeaderMap,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        if origin.to_str().ok() != Some(state.config().public_origin().as_str()) {
-            return (StatusCode::FORBIDDEN, "foreign origin").into_response();
-        }
+    if foreign(&state, &headers) {
+        return (StatusCode::FORBIDDEN, "foreign origin").into_response();
     }
-    let user = form.user.trim();
-    if user.is_empty() || user.len() > 64 || user.chars().any(char::is_control) {
+    let Some(user) = DEMO_USERS.iter().find(|u| u.id == form.user) else {
         return (
             StatusCode::BAD_REQUEST,
-            "user must be 1-64 printable characters",
+            "user must be one of the demo's users",
         )
             .into_response();
+    };
+    state.sessions().remove(&portal.id);
+    let id = state.sessions().create(Some(user.id));
+    let (name, value) = cookie::set_cookie(&id, secure(&state));
+    let mut response = Redirect::to("/").into_response();
+    response.headers_mut().append(name, value);
+    response
+}
+
+/// Sign out: the session is ended and replaced by a signed-out one, so the next page asks
+/// who you are instead of signing the first demo user in again.
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    Extension(portal): Extension<Portal>,
+    headers: HeaderMap,
+) -> Response {
+    if foreign(&state, &headers) {
+        return (StatusCode::FORBIDDEN, "foreign origin").into_response();
     }
     state.sessions().remove(&portal.id);
-    let id = state.sessions().create(user);
-    let (name, value) = cookie::set_cookie(&id, state.config().public_url.scheme() == "https");
-    let mut response = Redirect::to("/").into_response();
+    let id = state.sessions().create(None);
+    let (name, value) = cookie::set_cookie(&id, secure(&state));
+    let mut response = Redirect::to("/login").into_response();
     response.headers_mut().append(name, value);
     response
 }

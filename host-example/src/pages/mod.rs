@@ -1,42 +1,63 @@
 //! The demo portal: server-rendered pages around the widget (the seed's "Intelligent Data
-//! Management" shell), its login, and the security headers every page carries. The only
-//! demo-only folder of the host.
+//! Management" shell), its users and login, and the security headers every page carries. The
+//! only demo-only folder of the host.
+//!
+//! The demo is a client of the host's session API as any portal would be: its pages mint a
+//! session token server-side for the signed-in demo user (`ops::mint_session`, the code
+//! behind `POST /api/v1/sessions`) and hand it to `<token-manager session-token=…>`;
+//! `POST /portal/session-token` gives the panel a fresh one when it asks. The demo's cookie
+//! identifies the demo user to these pages only.
 
 use axum::extract::{FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::Router;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use maud::{html, Markup};
 use rand::RngCore;
 use serde::Deserialize;
+use token_manager_core::api::CSRF_HEADER;
 
+use crate::access::{KeyId, Role};
 use crate::auth::cookie;
 use crate::config::Company;
+use crate::ops::{self, MintedSession, SessionRequest};
 use crate::sessions::{Session, DEMO_USER};
 use crate::state::AppState;
 
+mod demo_users;
 mod exports;
 mod home;
 mod layout;
 mod login;
 mod token_manager;
 
+use demo_users::DemoUser;
 use layout::layout;
 
 const CSS: &str = include_str!("../../assets/portal.css");
 const JS: &str = include_str!("../../assets/portal.js");
 
-/// The request's portal session (set by the session middleware) and its CSP nonce.
+/// The request's portal session (set by the session middleware), its demo user, and its CSP
+/// nonce.
 #[derive(Debug, Clone)]
 pub(super) struct Portal {
     id: String,
     session: Session,
+    /// The signed-in demo user and the companies they may see; `None` when signed out.
+    user: Option<(&'static DemoUser, Vec<(Company, Role)>)>,
     nonce: String,
+}
+
+impl Portal {
+    /// The companies the signed-in user may see (none when signed out).
+    fn companies(&self) -> &[(Company, Role)] {
+        self.user.as_ref().map_or(&[], |(_, c)| c.as_slice())
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,7 +68,8 @@ pub(super) struct CompanyParam {
 }
 
 /// A portal page's request: the state, the session (with its CSP nonce), the query and the
-/// company it resolves to. An unknown company is answered with the portal's 404 page.
+/// company it resolves to. Signed out: a redirect to the login page; a company the user may
+/// not see (or that does not exist): the portal's 404 page.
 pub(super) struct Page {
     pub(super) state: AppState,
     pub(super) portal: Portal,
@@ -62,6 +84,9 @@ impl FromRequestParts<AppState> for Page {
         let portal = parts.extensions.get::<Portal>().cloned().ok_or_else(|| {
             (StatusCode::INTERNAL_SERVER_ERROR, "no portal session").into_response()
         })?;
+        if portal.user.is_none() {
+            return Err(Redirect::to("/login").into_response());
+        }
         let Query(query) = Query::<CompanyParam>::from_request_parts(parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
@@ -84,10 +109,19 @@ impl Page {
             &self.portal,
             title,
             active,
-            &self.company,
+            Some(&self.company),
             body,
         )
         .into_response()
+    }
+
+    /// The signed-in user's role at the page's company.
+    pub(super) fn role(&self) -> Role {
+        self.portal
+            .companies()
+            .iter()
+            .find(|(c, _)| c.id == self.company.id)
+            .map_or(Role::Viewer, |(_, r)| *r)
     }
 }
 
@@ -103,7 +137,9 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
             get(|| async { Redirect::to("/admin/token-manager") }),
         )
         .route("/admin/token-manager", get(token_manager::token_manager))
+        .route("/portal/session-token", post(session_token))
         .route("/login", get(login::login_page).post(login::login))
+        .route("/logout", post(login::logout))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             portal_session,
@@ -114,18 +150,34 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
 }
 
-/// Auto-login (`admin`) on the first visit, a CSP nonce per response, security headers.
+/// Whether the portal is served over https (the `__Host-` cookie, `Secure`).
+fn secure(state: &AppState) -> bool {
+    state.config().public_url.scheme() == "https"
+}
+
+/// The signed-in demo user of a session, with their companies.
+fn demo_user(
+    state: &AppState,
+    session: &Session,
+) -> Option<(&'static DemoUser, Vec<(Company, Role)>)> {
+    let user = DemoUser::find(session.user.as_deref()?)?;
+    Some((user, user.companies(&state.config().companies)))
+}
+
+/// Auto-login (the first demo user) on a browser's first visit, a CSP nonce per response,
+/// security headers.
 async fn portal_session(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let existing = cookie::session_id(request.headers())
+    let secure = secure(&state);
+    let existing = cookie::session_id(request.headers(), secure)
         .and_then(|id| state.sessions().get(id).map(|s| (id.to_owned(), s)));
     let (id, session, created) = match existing {
         Some((id, s)) => (id, s, false),
         None => {
-            let id = state.sessions().create(DEMO_USER);
+            let id = state.sessions().create(Some(DEMO_USER));
             let s = state
                 .sessions()
                 .get(&id)
@@ -138,18 +190,19 @@ async fn portal_session(
     let nonce = B64.encode(nonce);
     request.extensions_mut().insert(Portal {
         id: id.clone(),
+        user: demo_user(&state, &session),
         session,
         nonce: nonce.clone(),
     });
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    // A handler that set its own session cookie (login) wins over the automatic one.
-    let handler_set_session = headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .any(|v| v.as_bytes().starts_with(cookie::COOKIE_NAME.as_bytes()));
+    // A handler that set its own session cookie (login, logout) wins over the automatic one.
+    let handler_set_session = headers.get_all(header::SET_COOKIE).iter().any(|v| {
+        v.as_bytes()
+            .starts_with(cookie::cookie_name(secure).as_bytes())
+    });
     if created && !handler_set_session {
-        let (name, value) = cookie::set_cookie(&id, state.config().public_url.scheme() == "https");
+        let (name, value) = cookie::set_cookie(&id, secure);
         headers.append(name, value);
     }
     let csp = format!(
@@ -166,19 +219,25 @@ async fn portal_session(
     response
 }
 
-/// Resolve the page's company: `?company=` (remembered in the session), else the session's
-/// last choice (the provider's redirect back carries no company), else the first.
+/// Resolve the page's company among the user's: `?company=` (remembered in the session), else
+/// the session's last choice (the provider's redirect back carries no company), else the
+/// first.
 fn company(
     state: &AppState,
     portal: &Portal,
     param: Option<&str>,
 ) -> Result<Company, (StatusCode, Html<String>)> {
-    let companies = &state.config().companies;
+    let mine = portal.companies();
+    let find = |id: &str| {
+        mine.iter()
+            .find(|(c, _)| c.id == id)
+            .map(|(c, _)| c.clone())
+    };
     match param {
-        Some(id) => match companies.get(id) {
+        Some(id) => match find(id) {
             Some(c) => {
                 state.sessions().set_company(&portal.id, &c.id);
-                Ok(c.clone())
+                Ok(c)
             }
             None => Err((
                 StatusCode::NOT_FOUND,
@@ -187,22 +246,81 @@ fn company(
                     portal,
                     "Unknown company",
                     "",
-                    companies.first(),
+                    None,
                     html! {
                         h1 { "Unknown company" }
-                        p { "There is no company " code { (id) } " in this portal. "
+                        p { "There is no company " code { (id) } " in this portal for you. "
                             a href="/" { "Back to Home" } }
                     },
                 ),
             )),
         },
-        None => Ok(portal
+        None => portal
             .session
             .company
             .as_deref()
-            .and_then(|id| companies.get(id))
-            .unwrap_or_else(|| companies.first())
-            .clone()),
+            .and_then(find)
+            .or_else(|| mine.first().map(|(c, _)| c.clone()))
+            .ok_or_else(|| {
+                (
+                    StatusCode::NOT_FOUND,
+                    layout(
+                        state,
+                        portal,
+                        "No company",
+                        "",
+                        None,
+                        html! { h1 { "No company" } p { "You may not see any company of this portal." } },
+                    ),
+                )
+            }),
+    }
+}
+
+/// A session token for the signed-in demo user, minted as the portal's backend would.
+pub(super) async fn mint_for(
+    state: &AppState,
+    portal: &Portal,
+) -> Result<MintedSession, ops::OpError> {
+    let (user, companies) = portal
+        .user
+        .as_ref()
+        .ok_or(ops::OpError::InvalidRequest("signed out".into()))?;
+    let request = SessionRequest {
+        user_id: user.id.to_owned(),
+        user_name: user.name.to_owned(),
+        companies: companies
+            .iter()
+            .map(|(c, role)| (c.id.clone(), c.name.clone(), *role))
+            .collect(),
+        ttl: ops::DEFAULT_TTL,
+    };
+    ops::mint_session(state, request, KeyId("demo-portal".into())).await
+}
+
+/// `POST /portal/session-token`: a fresh session token for the panel (its `getSessionToken`),
+/// for the signed-in demo user. Same-origin only (`X-Token-Manager` header, `Origin` checked).
+async fn session_token(
+    State(state): State<AppState>,
+    axum::Extension(portal): axum::Extension<Portal>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let same_origin = headers
+        .get(header::ORIGIN)
+        .is_none_or(|o| o.to_str().ok() == Some(state.config().public_origin().as_str()));
+    if headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) != Some("1") || !same_origin {
+        return (StatusCode::FORBIDDEN, "same-origin requests only").into_response();
+    }
+    if portal.user.is_none() {
+        return (StatusCode::UNAUTHORIZED, "signed out").into_response();
+    }
+    match mint_for(&state, &portal).await {
+        Ok(s) => Json(serde_json::json!({
+            "session_token": s.token,
+            "expires_at": s.expires_at,
+        }))
+        .into_response(),
+        Err(e) => crate::error::AppError::from(e).into_response(),
     }
 }
 

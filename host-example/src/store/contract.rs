@@ -37,6 +37,8 @@ where
     claims_follow_the_state(fresh("claims").await.as_ref()).await;
     clear_wipes_the_pair_and_marks_the_records(fresh("clear").await.as_ref()).await;
     a_refused_commit_changes_nothing(fresh("refused").await.as_ref()).await;
+    a_grant_by_another_user_supersedes_and_clear_names_who(fresh("people").await.as_ref()).await;
+    pending_authorizations_are_single_use_and_bound(fresh("pending").await.as_ref()).await;
     a_second_handle_sees_every_commit(
         fresh("shared").await.as_ref(),
         fresh("shared").await.as_ref(),
@@ -89,7 +91,8 @@ pub(crate) fn pair(n: u32) -> TokenPair {
     }
 }
 
-/// Feed `event` to the company's stored state and commit the result as the host does.
+/// Feed `event` to the company's stored state and commit the result as the host does, as
+/// user `admin`.
 pub(crate) async fn apply(
     store: &dyn Store,
     company: &str,
@@ -97,6 +100,22 @@ pub(crate) async fn apply(
     at: i64,
     tokens: Option<TokenPair>,
 ) -> Result<Committed, StoreError> {
+    apply_as(store, company, event, at, tokens, "admin").await
+}
+
+/// [`apply`] as portal user `user`.
+pub(crate) async fn apply_as(
+    store: &dyn Store,
+    company: &str,
+    event: Event,
+    at: i64,
+    tokens: Option<TokenPair>,
+    user: &str,
+) -> Result<Committed, StoreError> {
+    let event_kind = match &event {
+        Event::Granted(_) => EventKind::Grant,
+        _ => EventKind::Other,
+    };
     let cur = store.authorization(company).await?;
     let (next, actions) = cur
         .state
@@ -109,10 +128,16 @@ pub(crate) async fn apply(
             next,
             actions,
             tokens,
-            authorized_by: Some("admin".into()),
+            authorized_by: matches!(event_kind, EventKind::Grant).then(|| user.to_owned()),
+            actor: Some(user.to_owned()),
             now: Timestamp(at),
         })
         .await
+}
+
+enum EventKind {
+    Grant,
+    Other,
 }
 
 /// An opt-in at `at` with pair `n`.
@@ -191,6 +216,7 @@ async fn grant_supersede_page_and_claim(store: &dyn Store) {
         actions: vec![],
         tokens: None,
         authorized_by: None,
+        actor: None,
         now: due_at,
     };
     assert!(matches!(
@@ -326,6 +352,7 @@ async fn leases_exclude_other_owners_until_they_expire(store: &dyn Store) {
             actions,
             tokens: Some(pair(2)),
             authorized_by: None,
+            actor: None,
             now: Timestamp(2 * H),
         })
         .await
@@ -480,6 +507,7 @@ async fn a_second_handle_sees_every_commit(a: &dyn Store, b: &dyn Store) {
         actions: vec![],
         tokens: None,
         authorized_by: None,
+        actor: None,
         now: Timestamp(2 * H),
     };
     assert!(matches!(a.commit(stale).await, Err(StoreError::Conflict)));
@@ -487,4 +515,169 @@ async fn a_second_handle_sees_every_commit(a: &dyn Store, b: &dyn Store) {
         inspect(a, "acme").await.unwrap().access.secret(),
         "access-2"
     );
+}
+
+/// Another user's opt-in over an Active authorization is recorded as superseded by them; the
+/// same user's as refreshed; Clear names who cleared.
+async fn a_grant_by_another_user_supersedes_and_clear_names_who(store: &dyn Store) {
+    grant(store, "acme", 0, 1).await;
+    let granted = |at, n, user| async move {
+        apply_as(
+            store,
+            "acme",
+            Event::Granted(times(at)),
+            at,
+            Some(pair(n)),
+            user,
+        )
+        .await
+        .unwrap()
+    };
+    granted(H, 2, "bob").await;
+    granted(2 * H, 3, "bob").await;
+    apply_as(store, "acme", Event::Cleared, 3 * H, None, "carol")
+        .await
+        .unwrap();
+    let rows = store
+        .history_page("acme", 1, PerPage::Ten)
+        .await
+        .unwrap()
+        .rows;
+    let seen: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.status,
+                r.authorized_by.as_deref(),
+                r.superseded_by.as_deref(),
+                r.cleared_by.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (RecordStatus::Cleared, Some("bob"), None, Some("carol")),
+            (RecordStatus::Refreshed, Some("bob"), None, None),
+            (RecordStatus::Superseded, Some("admin"), Some("bob"), None),
+        ]
+    );
+}
+
+/// A started authorization is taken once, by the user who started it, for its company, before
+/// it expires; a mismatched attempt leaves it for its owner.
+async fn pending_authorizations_are_single_use_and_bound(store: &dyn Store) {
+    use token_manager_core::api::ConfigResponse;
+    use token_manager_core::PendingAuthorization;
+
+    use super::{PendingRecord, PendingTake};
+
+    let config = ConfigResponse {
+        provider: "ups".into(),
+        provider_name: "UPS.com".into(),
+        authorize_url: "https://idp.example/authorize".into(),
+        client_id: "c".into(),
+        redirect_uri: "https://portal.example/cb".into(),
+        scope: String::new(),
+        pkce: true,
+        extra_params: Default::default(),
+    };
+    let start = |seed: u8| {
+        PendingAuthorization::start(&config, &[seed; 64], Timestamp(0), "acme", None)
+            .unwrap()
+            .1
+    };
+    let hash = |p: &PendingAuthorization| {
+        let d = ring::digest::digest(&ring::digest::SHA256, p.state().secret().as_bytes());
+        <[u8; 32]>::try_from(d.as_ref()).unwrap()
+    };
+    let record = |p: PendingAuthorization, expires: i64| PendingRecord {
+        state_hash: hash(&p),
+        company: "acme".into(),
+        user: "ada".into(),
+        pending: p,
+        expires_at: Timestamp(expires),
+    };
+    let first = start(1);
+    let (h1, state1) = (hash(&first), first.state().secret().clone());
+    store
+        .put_pending(record(first, 10 * H), Timestamp(0))
+        .await
+        .unwrap();
+    // Another user, another company: refused, and still there for its owner.
+    for (user, company) in [("eve", "acme"), ("ada", "globex")] {
+        assert!(matches!(
+            store
+                .take_pending(h1, user, company, Timestamp(H))
+                .await
+                .unwrap(),
+            PendingTake::Mismatch
+        ));
+    }
+    match store
+        .take_pending(h1, "ada", "acme", Timestamp(H))
+        .await
+        .unwrap()
+    {
+        PendingTake::Taken(p) => assert_eq!(p.state().secret(), &state1),
+        other => panic!("{other:?}"),
+    }
+    // Single use.
+    assert!(matches!(
+        store
+            .take_pending(h1, "ada", "acme", Timestamp(H))
+            .await
+            .unwrap(),
+        PendingTake::Missing
+    ));
+    // Expired: removed when found, and by the next put.
+    let late = start(2);
+    let h2 = hash(&late);
+    store
+        .put_pending(record(late, H), Timestamp(0))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .take_pending(h2, "ada", "acme", Timestamp(H))
+            .await
+            .unwrap(),
+        PendingTake::Expired
+    ));
+    assert!(matches!(
+        store
+            .take_pending(h2, "ada", "acme", Timestamp(0))
+            .await
+            .unwrap(),
+        PendingTake::Missing
+    ));
+    let stale = start(3);
+    let h3 = hash(&stale);
+    store
+        .put_pending(record(stale, H), Timestamp(0))
+        .await
+        .unwrap();
+    store
+        .put_pending(record(start(4), 10 * H), Timestamp(2 * H))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .take_pending(h3, "ada", "acme", Timestamp(0))
+            .await
+            .unwrap(),
+        PendingTake::Missing
+    ));
+    // Companies are created and renamed.
+    store
+        .upsert_companies(vec![("acme".into(), "Acme Corp".into())], Timestamp(0))
+        .await
+        .unwrap();
+    store
+        .upsert_companies(
+            vec![("acme".into(), "Acme Corporation".into())],
+            Timestamp(1),
+        )
+        .await
+        .unwrap();
 }

@@ -18,7 +18,7 @@
 use async_trait::async_trait;
 use token_manager_core::history::{PageWindow, PerPage, TokenRecord};
 use token_manager_core::lifecycle::{Action, Authorization};
-use token_manager_core::{GrantTimes, Timestamp};
+use token_manager_core::{GrantTimes, PendingAuthorization, Timestamp};
 
 use crate::crypto::OpenError;
 use crate::tokens::TokenPair;
@@ -149,10 +149,42 @@ pub struct Transition {
     pub actions: Vec<Action>,
     /// The new pair, required when `actions` contains [`Action::StoreTokens`].
     pub tokens: Option<TokenPair>,
-    /// Who opted in (new grants); refreshes keep the stored value.
+    /// Who opted in (new grants); refreshes keep the stored value. A grant by another user
+    /// than the one who opted in to the Active records marks them `superseded` by this user
+    /// (the same user opting in again: `refreshed`, as a refresh does).
     pub authorized_by: Option<String>,
+    /// The portal user who caused the change, if one did (recorded as `cleared_by` by Clear).
+    pub actor: Option<String>,
     /// When.
     pub now: Timestamp,
+}
+
+/// An authorization started and not yet exchanged, as stored.
+#[derive(Debug)]
+pub struct PendingRecord {
+    /// SHA-256 of its state: what `/exchange` finds it by.
+    pub state_hash: [u8; 32],
+    /// Company it is for.
+    pub company: String,
+    /// The portal user who started it.
+    pub user: String,
+    /// State, PKCE verifier, redirect URI (sealed by the store).
+    pub pending: PendingAuthorization,
+    /// When the host forgets it.
+    pub expires_at: Timestamp,
+}
+
+/// What [`Store::take_pending`] found.
+#[derive(Debug)]
+pub enum PendingTake {
+    /// Ours: it is removed (single use) and handed over.
+    Taken(Box<PendingAuthorization>),
+    /// No authorization was started with that state (or it was used already).
+    Missing,
+    /// Started by another user or for another company: refused, and left for its owner.
+    Mismatch,
+    /// Started too long ago: removed.
+    Expired,
 }
 
 /// Result of a commit.
@@ -233,6 +265,23 @@ pub trait Store: Send + Sync + 'static {
         rows: Vec<GrantTimes>,
         authorized_by: &str,
     ) -> Result<usize, StoreError>;
+    /// Create or rename the companies (id, display name) a session names.
+    async fn upsert_companies(
+        &self,
+        companies: Vec<(String, String)>,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Keep a started authorization until it is exchanged or expires (removing expired ones).
+    async fn put_pending(&self, pending: PendingRecord, now: Timestamp) -> Result<(), StoreError>;
+    /// Find the authorization started with the state whose SHA-256 is `state_hash`, and take it
+    /// if `user` started it for `company` and it has not expired.
+    async fn take_pending(
+        &self,
+        state_hash: [u8; 32],
+        user: &str,
+        company: &str,
+        now: Timestamp,
+    ) -> Result<PendingTake, StoreError>;
     /// Key rotation: re-seal under the current key every stored token that only an old key
     /// opens, in one transaction, then purge. Returns how many values were re-sealed. Fails,
     /// changing nothing, if a value opens under no key at all (the company is named).

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use mock_ups::{EndpointFault, FaultKind, Faults};
 use serde_json::{json, Value};
-use token_manager_core::api::ExchangeResponse;
+use token_manager_core::api::{ExchangeBody, ExchangeResponse};
 use token_manager_core::{AuthorizationStatus, ErrorCode, RecordStatus};
 
 fn code(body: &Value) -> &str {
@@ -73,14 +73,15 @@ async fn full_exchange_stores_encrypted_tokens_and_a_record() {
 async fn config_is_cached_after_one_validate_client() {
     let h = Harness::new().await;
     for _ in 0..3 {
-        let (s, b) = h.get("/api/optin/config?company=acme").await;
-        assert_eq!(s, StatusCode::OK);
-        assert_eq!(b["provider"], "ups");
-        assert_eq!(b["redirect_uri"], REDIRECT);
-        assert_eq!(b["extra_params"]["type"], "ups_com_api");
-        assert!(b["authorize_url"]
-            .as_str()
-            .unwrap()
+        let config = h.config("acme").await.expect(StatusCode::OK);
+        assert_eq!(config.provider, "ups");
+        assert_eq!(config.redirect_uri, REDIRECT);
+        assert_eq!(
+            config.extra_params.get("type").map(String::as_str),
+            Some("ups_com_api")
+        );
+        assert!(config
+            .authorize_url
             .starts_with(&format!("{}/lasso/signin", h.mock_base)));
     }
     assert_eq!(h.stats().validate_client_requests, 1);
@@ -98,11 +99,10 @@ async fn config_when_the_provider_is_down_is_502_provider_unavailable() {
         l.local_addr().unwrap()
     };
     let state = h.host_against(&format!("http://{dead}"), &h.dir.path().join("other.db"));
-    let id = state.sessions().create("admin");
     let response = tower::ServiceExt::oneshot(
         host_example::app(state),
         Request::get("/api/optin/config?company=acme")
-            .header(header::COOKIE, format!("tm_session={id}"))
+            .header(header::AUTHORIZATION, &h.auth)
             .body(Body::empty())
             .unwrap(),
     )
@@ -130,7 +130,7 @@ async fn csrf_header_and_origin_are_required() {
         let mut req = Request::builder()
             .method(Method::POST)
             .uri("/api/optin/exchange")
-            .header(header::COOKIE, &h.cookie)
+            .header(header::AUTHORIZATION, &h.auth)
             .header(header::CONTENT_TYPE, "application/json");
         if let Some(v) = csrf {
             req = req.header("X-Token-Manager", v);
@@ -151,23 +151,30 @@ async fn csrf_header_and_origin_are_required() {
     assert_eq!(s, StatusCode::CREATED);
 }
 
+/// The redirect URI and the verifier are the host's: `/start` builds the authorize URL with
+/// the registered redirect URI, and what a client puts in the exchange body cannot steer
+/// either (the mock refuses a token request whose redirect URI or verifier does not match).
 #[tokio::test]
-async fn redirect_uri_must_be_on_the_allow_list() {
+async fn redirect_uri_and_verifier_come_from_the_host_not_the_client() {
     let h = Harness::new().await;
-    let body = h.sign_in(COMPANY).await;
-    for uri in [
-        "http://127.0.0.1:8080/admin/token-manager/",
-        "http://127.0.0.1:8080/admin/token-manager?x=1",
-        "https://evil.example/admin/token-manager",
-        "HTTP://127.0.0.1:8080/admin/token-manager",
-    ] {
-        let mut j = exchange_json(&body);
-        j["redirect_uri"] = json!(uri);
-        let (s, b) = h.post("/api/optin/exchange", &j).await;
-        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}");
-        assert_eq!(code(&b), "redirect_uri_not_allowed");
-    }
-    assert_eq!(h.stats().token_requests, 0);
+    let started = h.start(COMPANY).await.expect(StatusCode::OK);
+    let url = url::Url::parse(&started.authorize_url).unwrap();
+    let param = |k: &str| {
+        url.query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(param("redirect_uri").as_deref(), Some(REDIRECT));
+    assert_eq!(param("code_challenge_method").as_deref(), Some("S256"));
+    assert!(param("state").is_some_and(|s| started.pending.state_matches(&s)));
+    let body = h.finish_sign_in(started, "demo-password").await;
+    let mut j = exchange_json(&body);
+    j["redirect_uri"] = json!("https://evil.example/admin/token-manager");
+    j["code_verifier"] = json!("v".repeat(43));
+    let (s, b) = h.post("/api/optin/exchange", &j).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let stats = h.stats();
+    assert_eq!((stats.token_requests, stats.tokens_issued), (1, 1));
 }
 
 #[tokio::test]
@@ -175,7 +182,23 @@ async fn replayed_code_is_refused_and_adds_no_record() {
     let h = Harness::new().await;
     let body = h.sign_in(COMPANY).await;
     assert_eq!(h.exchange(&body).await.status, StatusCode::CREATED);
+    // The same return again: its state was used up, so the host refuses it itself.
     let replay = h.exchange(&body).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST, "{replay:?}");
+    assert_eq!(replay.code(), Some(ErrorCode::NoPendingAuthorization));
+    assert_eq!(
+        h.stats().token_requests,
+        1,
+        "the replay never left the host"
+    );
+    // The spent code under a fresh state of the same user: the provider refuses it.
+    let fresh = h.start(COMPANY).await.expect(StatusCode::OK);
+    let replay = h
+        .exchange(&ExchangeBody {
+            state: fresh.pending.state().secret().clone(),
+            ..body
+        })
+        .await;
     assert_eq!(replay.status, StatusCode::BAD_REQUEST, "{replay:?}");
     assert_eq!(replay.code(), Some(ErrorCode::InvalidGrant));
     assert_eq!(
@@ -262,39 +285,33 @@ async fn input_validation_and_sessions() {
         )
         .await;
     assert_eq!((s, code(&b)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
-    // Unknown company → 404 on every route.
+    // Unknown company → 403 on every route, exactly like a company of someone else's.
     for uri in [
         "/api/optin/config?company=nope",
         "/api/optin/tokens?company=nope",
         "/api/optin/status?company=nope",
     ] {
         let (s, b) = h.get(uri).await;
-        assert_eq!(
-            (s, code(&b)),
-            (StatusCode::NOT_FOUND, "unknown_company"),
-            "{uri}"
-        );
+        assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "forbidden"), "{uri}");
     }
     let (s, b) = h
         .post("/api/optin/clear", &json!({"company": "nope"}))
         .await;
-    assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "unknown_company"));
+    assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "forbidden"));
     // Bad page size, missing company → 400.
     let (s, b) = h.get("/api/optin/tokens?company=acme&per_page=20").await;
     assert_eq!((s, code(&b)), (StatusCode::BAD_REQUEST, "invalid_request"));
     let (s, b) = h.get("/api/optin/status").await;
     assert_eq!((s, code(&b)), (StatusCode::BAD_REQUEST, "invalid_request"));
     // Exchange field checks.
-    let good = json!({
-        "company": COMPANY, "code": "abc",
-        "code_verifier": "a".repeat(43), "redirect_uri": REDIRECT,
-    });
+    let good = json!({ "company": COMPANY, "code": "abc", "state": "s".repeat(43) });
     for (field, value) in [
         ("code", json!("")),
         ("code", json!("has space")),
         ("code", json!("x".repeat(3000))),
-        ("code_verifier", json!("short")),
-        ("code_verifier", json!("!".repeat(50))),
+        ("state", json!("")),
+        ("state", json!("has space")),
+        ("state", json!("s".repeat(129))),
     ] {
         let mut j = good.clone();
         j[field] = value;
@@ -308,7 +325,13 @@ async fn input_validation_and_sessions() {
     let mut j = good.clone();
     j["company"] = json!("nope");
     let (s, b) = h.post("/api/optin/exchange", &j).await;
-    assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "unknown_company"));
+    assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "forbidden"));
+    // A well-formed state nobody started.
+    let (s, b) = h.post("/api/optin/exchange", &good).await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::BAD_REQUEST, "no_pending_authorization")
+    );
     let (s, b) = h
         .post("/api/optin/exchange", &json!({"company": COMPANY}))
         .await;
@@ -324,7 +347,7 @@ async fn input_validation_and_sessions() {
     let (s, _, b) = h
         .send(
             Request::post("/api/optin/clear")
-                .header(header::COOKIE, &h.cookie)
+                .header(header::AUTHORIZATION, &h.auth)
                 .header("X-Token-Manager", "1")
                 .header(header::CONTENT_TYPE, "text/plain")
                 .body(Body::from("company=acme"))
@@ -341,21 +364,52 @@ async fn input_validation_and_sessions() {
     assert_eq!(h.stats().token_requests, 0);
 }
 
+/// Opt-in attempts are limited per user and company, counted only once the session is
+/// verified and the company authorized: anonymous junk never uses up an admin's budget.
 #[tokio::test]
-async fn exchange_is_rate_limited() {
+async fn exchange_is_rate_limited_per_user_and_company_after_authentication() {
     let h = Harness::builder().exchange_per_minute(2).start().await;
-    let j = json!({
-        "company": COMPANY, "code": "abc",
-        "code_verifier": "a".repeat(43), "redirect_uri": "http://wrong.example/",
-    });
+    let j = |company: &str| json!({ "company": company, "code": "abc", "state": "never-started" });
+    // A flood without a valid session first: 401s, nothing counted.
+    for _ in 0..50 {
+        let (s, _, _) = h
+            .send(
+                Request::post("/api/optin/exchange")
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .header("X-Token-Manager", "1")
+                    .body(Body::from(j(COMPANY).to_string()))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
     let mut statuses = Vec::new();
     for _ in 0..3 {
-        statuses.push(h.post("/api/optin/exchange", &j).await);
+        statuses.push(h.post("/api/optin/exchange", &j(COMPANY)).await);
     }
     assert_eq!(statuses[0].0, StatusCode::BAD_REQUEST);
     assert_eq!(statuses[1].0, StatusCode::BAD_REQUEST);
     assert_eq!(statuses[2].0, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(code(&statuses[2].1), "rate_limited");
+    // `/start` shares the budget.
+    assert_eq!(h.start(COMPANY).await.code(), Some(ErrorCode::RateLimited));
+    // Another company of the same user, and another user, have their own.
+    let (s, b) = h.post("/api/optin/exchange", &j("acme")).await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::BAD_REQUEST, "no_pending_authorization")
+    );
+    let bob = h
+        .mint_session(
+            "bob",
+            &[(COMPANY.to_owned(), host_example::access::Role::Admin)],
+        )
+        .await;
+    let bob = Harness {
+        auth: format!("Bearer {bob}"),
+        ..h
+    };
+    assert_eq!(bob.start(COMPANY).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -422,7 +476,7 @@ async fn cors_allows_only_listed_origins() {
     let (s, _, b) = h
         .send(
             Request::post("/api/optin/clear")
-                .header(header::COOKIE, &h.cookie)
+                .header(header::AUTHORIZATION, &h.auth)
                 .header(header::ORIGIN, "http://portal.example")
                 .header("X-Token-Manager", "1")
                 .header(header::CONTENT_TYPE, "application/json")
@@ -440,7 +494,14 @@ async fn openapi_document_is_served() {
     let (s, doc) = h.get("/api/optin/openapi.json").await;
     assert_eq!(s, StatusCode::OK);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
-    for path in ["/config", "/exchange", "/tokens", "/clear", "/status"] {
+    for path in [
+        "/config",
+        "/start",
+        "/exchange",
+        "/tokens",
+        "/clear",
+        "/status",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path}");
     }
     // The documented error codes are exactly core's.
@@ -489,9 +550,10 @@ async fn portal_pages_log_in_and_carry_security_headers() {
     ] {
         assert!(html.contains(text), "{text}");
     }
-    // The new cookie opens the API.
+    // The portal's cookie identifies the demo user to the portal's pages only: it does not
+    // open the widget API, which takes session tokens.
     let session = cookie.split(';').next().unwrap();
-    let (s, _, _) = h
+    let (s, _, b) = h
         .send(
             Request::get("/api/optin/status?company=acme")
                 .header(header::COOKIE, session)
@@ -499,7 +561,7 @@ async fn portal_pages_log_in_and_carry_security_headers() {
                 .unwrap(),
         )
         .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!((s, code(&b)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
 
     // Widget not built → a clear note.
     let (s, _, body) = h
@@ -564,10 +626,35 @@ async fn widget_page_and_assets_when_built() {
     assert_eq!(s, StatusCode::OK);
     let html = body.as_str().unwrap();
     assert!(
-        html.contains(r#"<token-manager api="/api/optin" company="demo-co">"#),
+        html.contains(r#"<token-manager api="/api/optin" company="demo-co" session-token="tms1."#),
         "{html}"
     );
-    assert!(html.contains(r#"import { defineTokenManager } from "/assets/token-manager/index.js"; await defineTokenManager();"#));
+    assert!(
+        html.contains(r#"import { defineTokenManager } from "/assets/token-manager/index.js";"#)
+    );
+    assert!(html.contains(r#"el.getSessionToken = getSessionToken"#));
+    // The page's token is the signed-in demo user's: it opens the API for that user's
+    // companies, as an admin.
+    let token = html
+        .split(r#"session-token=""#)
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let (s, _, b) = h
+        .send(
+            Request::get("/api/optin/tokens?company=acme")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (s, b["can_manage"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{b}"
+    );
     let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
     let nonce = csp
         .split("'nonce-")
@@ -581,11 +668,11 @@ async fn widget_page_and_assets_when_built() {
     for (query, element) in [
         (
             "mode=popup",
-            r#"<token-manager api="/api/optin" company="demo-co" mode="popup">"#,
+            r#"<token-manager api="/api/optin" company="demo-co" mode="popup" session-token="#,
         ),
         (
             "mode=%22%3E%3Cscript%3E",
-            r#"<token-manager api="/api/optin" company="demo-co">"#,
+            r#"<token-manager api="/api/optin" company="demo-co" session-token="#,
         ),
     ] {
         let (_, _, body) = h
@@ -625,29 +712,119 @@ async fn widget_page_and_assets_when_built() {
 }
 
 #[tokio::test]
-async fn demo_login_sets_a_session_whose_user_is_recorded() {
+async fn the_demo_login_picks_a_demo_user_whose_session_token_carries_their_companies() {
     let h = Harness::new().await;
-    let login = |origin: &'static str| {
+    let login = |origin: &'static str, user: &str| {
         Request::post("/login")
             .header(header::ORIGIN, origin)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from("user=alice"))
+            .body(Body::from(format!("user={user}")))
             .unwrap()
     };
-    let (s, _, _) = h.send(login("http://evil.example")).await;
+    // The picker lists the three demo users.
+    let (s, _, page) = h
+        .send(Request::get("/login").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    for who in ["Ada Admin", "Alan Acme", "Vera Viewer"] {
+        assert!(page.as_str().unwrap().contains(who), "{who}");
+    }
+    let (s, _, _) = h.send(login("http://evil.example", "acme-admin")).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, headers, _) = h.send(login(PUBLIC)).await;
+    // Only the demo's users (no free-form names).
+    let (s, _, _) = h.send(login(PUBLIC, "alice")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, headers, _) = h.send(login(PUBLIC, "acme-admin")).await;
     assert_eq!(s, StatusCode::SEE_OTHER);
     let cookies: Vec<_> = headers.get_all(header::SET_COOKIE).iter().collect();
     assert_eq!(cookies.len(), 1, "{cookies:?}");
-    let alice = Harness {
-        cookie: session_cookie(&headers).unwrap(),
+    let cookie = session_cookie(&headers).unwrap();
+    // The portal mints a token for that user: admin of Acme only.
+    let (s, _, minted) = h
+        .send(
+            Request::post("/portal/session-token")
+                .header(header::COOKIE, &cookie)
+                .header("X-Token-Manager", "1")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{minted}");
+    assert!(minted["expires_at"].as_i64().unwrap() > chrono_now());
+    let alan = Harness {
+        auth: format!("Bearer {}", minted["session_token"].as_str().unwrap()),
         ..h
     };
-    let record = alice
-        .authorize(COMPANY)
+    let record = alan
+        .authorize("acme")
         .await
         .expect(StatusCode::CREATED)
         .record;
-    assert_eq!(record.authorized_by.as_deref(), Some("alice"));
+    assert_eq!(record.authorized_by.as_deref(), Some("acme-admin"));
+    assert_eq!(
+        alan.tokens_page(COMPANY, 1, token_manager_core::PerPage::Ten)
+            .await
+            .code(),
+        Some(ErrorCode::Forbidden)
+    );
+    // The portal's own pages show only Alan's company.
+    let (_, _, home) = alan
+        .send(
+            Request::get("/")
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let home = home.as_str().unwrap();
+    assert!(
+        home.contains("Alan Acme") && !home.contains("Demonstration Co."),
+        "{home}"
+    );
+    // The token endpoint wants the CSRF header; logout ends the session and asks who you are.
+    let (s, _, _) = alan
+        .send(
+            Request::post("/portal/session-token")
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, headers, _) = alan
+        .send(
+            Request::post("/logout")
+                .header(header::COOKIE, &cookie)
+                .header(header::ORIGIN, PUBLIC)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (s, headers[header::LOCATION].to_str().unwrap()),
+        (StatusCode::SEE_OTHER, "/login")
+    );
+    let signed_out = session_cookie(&headers).unwrap();
+    let (s, headers, _) = alan
+        .send(
+            Request::get("/")
+                .header(header::COOKIE, &signed_out)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (s, headers[header::LOCATION].to_str().unwrap()),
+        (StatusCode::SEE_OTHER, "/login")
+    );
+    let (s, _, _) = alan
+        .send(
+            Request::post("/portal/session-token")
+                .header(header::COOKIE, &signed_out)
+                .header("X-Token-Manager", "1")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
 }

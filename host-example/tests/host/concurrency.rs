@@ -31,7 +31,7 @@ async fn post_exchange(h: &Harness, body: Value) -> (StatusCode, Value) {
     let request = Request::builder()
         .method(Method::POST)
         .uri("/api/optin/exchange")
-        .header(header::COOKIE, &h.cookie)
+        .header(header::AUTHORIZATION, &h.auth)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::ORIGIN, PUBLIC)
         .header("X-Token-Manager", "1")
@@ -122,13 +122,19 @@ async fn one_code_sent_ten_times_at_once_is_exchanged_once() {
         *outcomes.entry(key).or_default() += 1;
     }
     assert_eq!(outcomes.get("201 ").copied(), Some(1), "{outcomes:?}");
+    // The state is single use: the other nine are refused by the host itself.
     assert_eq!(
-        outcomes.get("400 invalid_grant").copied(),
+        outcomes.get("400 no_pending_authorization").copied(),
         Some(9),
         "{outcomes:?}"
     );
     assert_eq!(h.tokens(COMPANY).await.total, 1);
     assert_eq!(h.stats().tokens_issued, 1);
+    assert_eq!(
+        h.stats().token_requests,
+        1,
+        "one request reached the provider"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -310,7 +316,11 @@ async fn due_companies_are_refreshed_in_parallel_each_once() {
     const SLOW_MS: u64 = 400;
     let ids: Vec<String> = (0..N).map(|i| format!("co-{i:02}")).collect();
     let list = ids.join(",");
-    let h = Harness::builder().companies(&list).start().await;
+    let h = Harness::builder()
+        .companies(&list)
+        .exchange_per_minute(1_000)
+        .start()
+        .await;
     for id in &ids {
         assert_eq!(h.authorize(id).await.status, StatusCode::CREATED, "{id}");
     }

@@ -118,8 +118,14 @@ struct Req {
 }
 
 impl Req {
-    fn api(method: Method, uri: &str, cookie: &str) -> Self {
-        let mut headers = vec![(header::COOKIE.to_string(), cookie.as_bytes().to_vec())];
+    fn api(method: Method, uri: &str, auth: &Auth) -> Self {
+        let mut headers = vec![
+            (
+                header::AUTHORIZATION.to_string(),
+                auth.bearer.as_bytes().to_vec(),
+            ),
+            (header::COOKIE.to_string(), auth.cookie.as_bytes().to_vec()),
+        ];
         if method != Method::GET && method != Method::OPTIONS {
             headers.push((
                 header::CONTENT_TYPE.to_string(),
@@ -196,9 +202,6 @@ struct Case {
     name: String,
     req: Req,
     expect: Expect,
-    /// Whether the request legitimately reaches the provider's token endpoint (shape-valid
-    /// but unknown code): the provider must refuse it.
-    provider: bool,
 }
 
 fn case(name: impl Into<String>, req: Req, expect: Expect) -> Case {
@@ -206,38 +209,49 @@ fn case(name: impl Into<String>, req: Req, expect: Expect) -> Case {
         name: name.into(),
         req,
         expect,
-        provider: false,
-    }
-}
-
-fn reaching_provider(name: impl Into<String>, req: Req) -> Case {
-    Case {
-        name: name.into(),
-        req,
-        expect: Expect::Error(StatusCode::BAD_REQUEST, "invalid_grant"),
-        provider: true,
     }
 }
 
 const E400: Expect = Expect::Error(StatusCode::BAD_REQUEST, "invalid_request");
 const E401: Expect = Expect::Error(StatusCode::UNAUTHORIZED, "unauthenticated");
 const E403: Expect = Expect::Error(StatusCode::FORBIDDEN, "csrf_rejected");
-const E404C: Expect = Expect::Error(StatusCode::NOT_FOUND, "unknown_company");
+const E403F: Expect = Expect::Error(StatusCode::FORBIDDEN, "forbidden");
 const E404: Expect = Expect::Error(StatusCode::NOT_FOUND, "not_found");
 const E405: Expect = Expect::Error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request");
 const E413: Expect = Expect::Error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request");
 const E415: Expect = Expect::Error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request");
-const EREDIR: Expect = Expect::Error(StatusCode::BAD_REQUEST, "redirect_uri_not_allowed");
+const ENOPEND: Expect = Expect::Error(StatusCode::BAD_REQUEST, "no_pending_authorization");
+const EMISMATCH: Expect = Expect::Error(StatusCode::BAD_REQUEST, "state_mismatch");
 
-fn cases(cookie: &str, fresh: &Value) -> Vec<Case> {
-    let ex = || Req::api(Method::POST, "/api/optin/exchange", cookie);
-    let cl = || Req::api(Method::POST, "/api/optin/clear", cookie);
-    let get = |uri: &str| Req::api(Method::GET, uri, cookie);
-    // A shape-valid body with a code the provider never issued.
-    let unknown = json!({
-        "company": COMPANY, "code": "never-issued-code",
-        "code_verifier": "v".repeat(43), "redirect_uri": REDIRECT,
-    });
+/// How a table request authenticates: its `Authorization` header (a session token) and the
+/// portal's cookie (for the demo pages).
+struct Auth {
+    bearer: String,
+    cookie: String,
+}
+
+/// The sessions and states the table needs besides the harness's own.
+struct Others {
+    /// A viewer of every company.
+    viewer: String,
+    /// An admin of `acme` only.
+    acme_admin: String,
+    /// A token signed under another host's key.
+    foreign_key: String,
+    /// A token of this host that expired.
+    expired: String,
+    /// The harness's token with one character of its payload changed.
+    tampered: String,
+    /// A state another user (`bob`) started for `COMPANY`.
+    bobs_state: String,
+}
+
+fn cases(auth: &Auth, fresh: &Value, others: &Others) -> Vec<Case> {
+    let ex = || Req::api(Method::POST, "/api/optin/exchange", auth);
+    let cl = || Req::api(Method::POST, "/api/optin/clear", auth);
+    let st = || Req::api(Method::POST, "/api/optin/start", auth);
+    let get = |uri: &str| Req::api(Method::GET, uri, auth);
+    let bearer = |t: &str| format!("Bearer {t}");
     let with = |base: &Value, field: &str, value: Value| {
         let mut j = base.clone();
         j[field] = value;
@@ -261,7 +275,7 @@ fn cases(cookie: &str, fresh: &Value) -> Vec<Case> {
         // --- encodings and JSON shapes ---
         case("exchange: invalid UTF-8 in a string", ex().raw(fresh_text.replacen("\"code\":\"", "\"code\":\"\u{1}", 1).into_bytes().into_iter().map(|b| if b == 1 { 0xFF } else { b }).collect::<Vec<u8>>()), E400),
         case("exchange: overlong UTF-8 encoding", ex().raw([b"{\"company\":\"\xC0\xAF\"}".as_slice()].concat()), E400),
-        case("exchange: lone surrogate escape", ex().raw(br#"{"company":"\ud800","code":"a","code_verifier":"b","redirect_uri":"c"}"#.to_vec()), E400),
+        case("exchange: lone surrogate escape", ex().raw(br#"{"company":"\ud800","code":"a","state":"b"}"#.to_vec()), E400),
         case("exchange: empty body", ex(), E400),
         case("exchange: truncated JSON", ex().raw(fresh_text.as_bytes()[..fresh_text.len() / 2].to_vec()), E400),
         case("exchange: JSON null", ex().raw(b"null".to_vec()), E400),
@@ -271,20 +285,24 @@ fn cases(cookie: &str, fresh: &Value) -> Vec<Case> {
         case("exchange: code is a number", ex().json(&f("code", json!(12345))), E400),
         case("exchange: code is an object", ex().json(&f("code", json!({"$ne": null}))), E400),
         case("exchange: company is an array", ex().json(&f("company", json!([COMPANY, "acme"]))), E400),
-        case("exchange: duplicate field (redirect_uri twice)", ex().raw(format!(r#"{{"company":"{COMPANY}","code":"a","code_verifier":"{}","redirect_uri":"{REDIRECT}","redirect_uri":"https://evil.example/"}}"#, "v".repeat(43)).into_bytes()), E400),
-        case("exchange: duplicate field (company twice)", ex().raw(format!(r#"{{"company":"nope","company":"{COMPANY}","code":"a","code_verifier":"{}","redirect_uri":"{REDIRECT}"}}"#, "v".repeat(43)).into_bytes()), E400),
+        case("exchange: duplicate field (state twice)", ex().raw(format!(r#"{{"company":"{COMPANY}","code":"a","state":"{}","state":"other"}}"#, fresh["state"].as_str().unwrap_or_default()).into_bytes()), E400),
+        case("exchange: duplicate field (company twice)", ex().raw(format!(r#"{{"company":"nope","company":"{COMPANY}","code":"a","state":"{}"}}"#, fresh["state"].as_str().unwrap_or_default()).into_bytes()), E400),
+        // A verifier or redirect URI in the body is not the host's to take: the body has no
+        // such fields any more, and without a state it is refused before any lookup.
+        case("exchange: verifier and redirect_uri instead of a state", ex().json(&json!({"company": COMPANY, "code": "a", "code_verifier": "v".repeat(43), "redirect_uri": REDIRECT})), E400),
         case("exchange: 5,000-deep nested arrays", ex().raw(format!("{}{}", "[".repeat(5000), "]".repeat(5000)).into_bytes()), E400),
         case("exchange: deep nesting inside a field", ex().raw(format!(r#"{{"company":{}1{}}}"#, "[".repeat(3000), "]".repeat(3000)).into_bytes()), E400),
         case("exchange: 10^400 number", ex().raw(format!(r#"{{"company":1{}}}"#, "0".repeat(400)).into_bytes()), E400),
         case("exchange: trailing garbage after the object", ex().raw(format!("{fresh_text}<script>").into_bytes()), E400),
         case("exchange: NUL byte in the body", ex().raw(b"{\"company\":\"demo-co\"\x00}".to_vec()), E400),
         // --- company ---
-        case("exchange: unknown company", ex().json(&f("company", json!("nope"))), E404C),
-        case("exchange: SQL-ish company", ex().json(&f("company", json!("demo-co' OR '1'='1"))), E404C),
-        case("exchange: company with NUL", ex().json(&f("company", json!("demo-co\u{0}"))), E404C),
-        case("exchange: company in upper case", ex().json(&f("company", json!("DEMO-CO"))), E404C),
-        case("exchange: company with trailing space", ex().json(&f("company", json!("demo-co "))), E404C),
-        case("exchange: company with homoglyph", ex().json(&f("company", json!("dеmo-co"))), E404C),
+        // Not one of the session's companies (or no company at all): the same 403.
+        case("exchange: unknown company", ex().json(&f("company", json!("nope"))), E403F),
+        case("exchange: SQL-ish company", ex().json(&f("company", json!("demo-co' OR '1'='1"))), E403F),
+        case("exchange: company with NUL", ex().json(&f("company", json!("demo-co\u{0}"))), E403F),
+        case("exchange: company in upper case", ex().json(&f("company", json!("DEMO-CO"))), E403F),
+        case("exchange: company with trailing space", ex().json(&f("company", json!("demo-co "))), E403F),
+        case("exchange: company with homoglyph", ex().json(&f("company", json!("dеmo-co"))), E403F),
         // --- code ---
         case("exchange: empty code", ex().json(&f("code", json!(""))), E400),
         case("exchange: code of 2,049 bytes", ex().json(&f("code", json!("c".repeat(2049)))), E400),
@@ -293,28 +311,14 @@ fn cases(cookie: &str, fresh: &Value) -> Vec<Case> {
         case("exchange: code with non-ASCII", ex().json(&f("code", json!("cödé"))), E400),
         case("exchange: code with DEL", ex().json(&f("code", json!("abc\u{7f}"))), E400),
         case("exchange: SQL with spaces as code", ex().json(&f("code", json!("'; DROP TABLE history; --"))), E400),
-        // --- code_verifier ---
-        case("exchange: verifier of 42", ex().json(&f("code_verifier", json!("v".repeat(42)))), E400),
-        case("exchange: verifier of 129", ex().json(&f("code_verifier", json!("v".repeat(129)))), E400),
-        case("exchange: verifier with base64 + / =", ex().json(&f("code_verifier", json!(format!("{}+/=", "v".repeat(43))))), E400),
-        case("exchange: verifier with non-ASCII", ex().json(&f("code_verifier", json!(format!("{}é", "v".repeat(43))))), E400),
-        case("exchange: empty verifier", ex().json(&f("code_verifier", json!(""))), E400),
-        // --- redirect_uri look-alikes (exact match only) ---
-        case("redirect_uri: trailing slash", ex().json(&f("redirect_uri", json!(format!("{REDIRECT}/")))), EREDIR),
-        case("redirect_uri: upper-case scheme", ex().json(&f("redirect_uri", json!(REDIRECT.replace("http:", "HTTP:")))), EREDIR),
-        case("redirect_uri: upper-case path", ex().json(&f("redirect_uri", json!(REDIRECT.replace("admin", "Admin")))), EREDIR),
-        case("redirect_uri: other port", ex().json(&f("redirect_uri", json!(REDIRECT.replace(":8080", ":8081")))), EREDIR),
-        case("redirect_uri: port with a leading zero", ex().json(&f("redirect_uri", json!(REDIRECT.replace(":8080", ":08080")))), EREDIR),
-        case("redirect_uri: no port", ex().json(&f("redirect_uri", json!(REDIRECT.replace(":8080", "")))), EREDIR),
-        case("redirect_uri: query added", ex().json(&f("redirect_uri", json!(format!("{REDIRECT}?next=https://evil.example")))), EREDIR),
-        case("redirect_uri: fragment added", ex().json(&f("redirect_uri", json!(format!("{REDIRECT}#x")))), EREDIR),
-        case("redirect_uri: https", ex().json(&f("redirect_uri", json!(REDIRECT.replace("http:", "https:")))), EREDIR),
-        case("redirect_uri: localhost instead of 127.0.0.1", ex().json(&f("redirect_uri", json!(REDIRECT.replace("127.0.0.1", "localhost")))), EREDIR),
-        case("redirect_uri: userinfo trick", ex().json(&f("redirect_uri", json!("http://127.0.0.1:8080@evil.example/admin/token-manager"))), EREDIR),
-        case("redirect_uri: dot segments", ex().json(&f("redirect_uri", json!("http://127.0.0.1:8080/admin/x/../token-manager"))), EREDIR),
-        case("redirect_uri: percent-encoded path", ex().json(&f("redirect_uri", json!("http://127.0.0.1:8080/admin/token%2Dmanager"))), EREDIR),
-        case("redirect_uri: javascript:", ex().json(&f("redirect_uri", json!("javascript:alert(1)"))), EREDIR),
-        case("redirect_uri: empty", ex().json(&f("redirect_uri", json!(""))), EREDIR),
+        // --- state (the host finds its pending authorization by it) ---
+        case("exchange: empty state", ex().json(&f("state", json!(""))), E400),
+        case("exchange: state of 129", ex().json(&f("state", json!("s".repeat(129)))), E400),
+        case("exchange: state with a space", ex().json(&f("state", json!("a b"))), E400),
+        case("exchange: state with non-ASCII", ex().json(&f("state", json!("stäte"))), E400),
+        case("exchange: state never started", ex().json(&f("state", json!("never-started-state"))), ENOPEND),
+        case("exchange: state started by another user", ex().json(&f("state", json!(others.bobs_state))), EMISMATCH),
+        case("exchange: another user's state for another company", ex().json(&with(&f("state", json!(others.bobs_state)), "company", json!("acme"))), EMISMATCH),
         // --- CSRF, Origin, session (with a valid, unspent code in the body) ---
         case("csrf: header missing", ex().json(fresh).without("x-token-manager"), E403),
         case("csrf: header 0", ex().json(fresh).set("x-token-manager", "0"), E403),
@@ -327,32 +331,35 @@ fn cases(cookie: &str, fresh: &Value) -> Vec<Case> {
         case("origin: trailing slash", ex().json(fresh).set("origin", "http://127.0.0.1:8080/"), E403),
         case("origin: suffix attack", ex().json(fresh).set("origin", "http://127.0.0.1:8080.evil.example"), E403),
         case("origin: invalid UTF-8 bytes", ex().json(fresh).set("origin", b"http://\xff\xfe".to_vec()), E403),
-        case("session: no cookie", ex().json(fresh).without("cookie"), E401),
-        case("session: forged cookie", ex().json(fresh).set("cookie", "tm_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), E401),
-        case("session: empty cookie value", ex().json(fresh).set("cookie", "tm_session="), E401),
-        case("session: id under another cookie name", ex().json(fresh).set("cookie", cookie.replace("tm_session", "tm_session_x")), E401),
-        // --- provider-reaching shapes: refused by the provider, nothing stored ---
-        reaching_provider("exchange: unknown code", ex().json(&unknown)),
-        reaching_provider("exchange: SQL-ish code without spaces", ex().json(&with(&unknown, "code", json!("x');DROP/**/TABLE/**/history;--")))),
-        reaching_provider("exchange: HTML as code", ex().json(&with(&unknown, "code", json!("<script>alert(1)</script>")))),
-        reaching_provider("exchange: code of exactly 2,048 bytes", ex().json(&with(&unknown, "code", json!("c".repeat(2048))))),
-        reaching_provider("exchange: verifier of exactly 128", ex().json(&with(&unknown, "code_verifier", json!("v".repeat(128))))),
-        reaching_provider("exchange: extra fields (grant_type, client_secret, tokens) are not forwarded", ex().json(&{
-            let mut j = unknown.clone();
-            j["grant_type"] = json!("client_credentials");
-            j["client_secret"] = json!("attacker");
-            j["access_token"] = json!("attacker");
-            j["scope"] = json!("admin");
-            j
-        })),
+        case("session: no token", ex().json(fresh).without("authorization"), E401),
+        case("session: the portal's cookie instead of a token", ex().json(fresh).without("authorization").set("cookie", auth.cookie.clone()), E401),
+        case("session: empty bearer", ex().json(fresh).set("authorization", "Bearer "), E401),
+        case("session: Basic scheme", ex().json(fresh).set("authorization", "Basic YWRtaW46YWRtaW4="), E401),
+        case("session: forged token", ex().json(fresh).set("authorization", bearer("tms1.eyJ2IjoxfQ.AAAA")), E401),
+        case("session: an API key instead of a token", ex().json(fresh).set("authorization", bearer("tmk_not-a-session-token-0123456789")), E401),
+        case("session: another host's key", ex().json(fresh).set("authorization", bearer(&others.foreign_key)), E401),
+        case("session: expired", ex().json(fresh).set("authorization", bearer(&others.expired)), E401),
+        case("session: tampered payload", ex().json(fresh).set("authorization", bearer(&others.tampered)), E401),
+        case("session: 20 KiB token", ex().json(fresh).set("authorization", bearer(&"t".repeat(20_000))), E401),
+        // --- roles: a viewer reads, never authorizes or clears; an admin of one company only that one ---
+        case("role: viewer exchanges", ex().json(fresh).set("authorization", bearer(&others.viewer)), E403F),
+        case("role: viewer starts", st().json(&json!({"company": COMPANY})).set("authorization", bearer(&others.viewer)), E403F),
+        case("role: viewer clears", cl().json(&json!({"company": COMPANY})).set("authorization", bearer(&others.viewer)), E403F),
+        case("role: acme's admin exchanges for demo-co", ex().json(fresh).set("authorization", bearer(&others.acme_admin)), E403F),
+        case("role: acme's admin clears demo-co", cl().json(&json!({"company": COMPANY})).set("authorization", bearer(&others.acme_admin)), E403F),
+        case("role: acme's admin reads demo-co", get(&format!("/api/optin/tokens?company={COMPANY}")).set("authorization", bearer(&others.acme_admin)), E403F),
+        case("role: acme's admin starts for demo-co", st().json(&json!({"company": COMPANY})).set("authorization", bearer(&others.acme_admin)), E403F),
+        case("start: unknown company", st().json(&json!({"company": "nope"})), E403F),
+        case("start: no token", st().json(&json!({"company": COMPANY})).without("authorization"), E401),
+        case("start: CSRF header missing", st().json(&json!({"company": COMPANY})).without("x-token-manager"), E403),
         // --- clear: valid body for the authorized company, but hostile around it ---
         case("clear: CSRF header missing", cl().json(&json!({"company": COMPANY})).without("x-token-manager"), E403),
         case("clear: foreign Origin", cl().json(&json!({"company": COMPANY})).set("origin", "https://evil.example"), E403),
-        case("clear: no session", cl().json(&json!({"company": COMPANY})).without("cookie"), E401),
+        case("clear: no session", cl().json(&json!({"company": COMPANY})).without("authorization"), E401),
         case("clear: text/plain", cl().raw(format!(r#"{{"company":"{COMPANY}"}}"#).into_bytes()).set("content-type", "text/plain"), E415),
-        case("clear: unknown company", cl().json(&json!({"company": "nope"})), E404C),
-        case("clear: SQL-ish company", cl().json(&json!({"company": "x' OR 1=1; --"})), E404C),
-        case("clear: company with NUL", cl().json(&json!({"company": "demo-co\u{0}"})), E404C),
+        case("clear: unknown company", cl().json(&json!({"company": "nope"})), E403F),
+        case("clear: SQL-ish company", cl().json(&json!({"company": "x' OR 1=1; --"})), E403F),
+        case("clear: company with NUL", cl().json(&json!({"company": "demo-co\u{0}"})), E403F),
         case("clear: company twice", cl().raw(format!(r#"{{"company":"nope","company":"{COMPANY}"}}"#).into_bytes()), E400),
         case("clear: company as array", cl().json(&json!({"company": [COMPANY]})), E400),
         case("clear: company as number", cl().json(&json!({"company": 1})), E400),
@@ -372,22 +379,22 @@ fn cases(cookie: &str, fresh: &Value) -> Vec<Case> {
         case("tokens: page=u32::MAX is clamped to the last page", get("/api/optin/tokens?company=acme&page=4294967295&per_page=100"), Expect::Ok(StatusCode::OK)),
         case("tokens: company twice", get("/api/optin/tokens?company=acme&company=demo-co"), E400),
         case("tokens: no company", get("/api/optin/tokens"), E400),
-        case("tokens: SQL-ish company", get("/api/optin/tokens?company=acme%27%20OR%20%271%27%3D%271"), E404C),
-        case("tokens: UNION injection", get("/api/optin/tokens?company=x%27%20UNION%20SELECT%20access_ct%20FROM%20authorizations--"), E404C),
-        case("tokens: invalid UTF-8 percent-escape", get("/api/optin/tokens?company=acme%FF"), E404C),
-        case("tokens: 8 KiB company", get(&format!("/api/optin/tokens?company={}", "a".repeat(8192))), E404C),
-        case("tokens: no session", get("/api/optin/tokens?company=acme").without("cookie"), E401),
-        case("status: NUL company", get("/api/optin/status?company=demo-co%00"), E404C),
-        case("config: unknown company", get("/api/optin/config?company=..%2F..%2Fetc%2Fpasswd"), E404C),
+        case("tokens: SQL-ish company", get("/api/optin/tokens?company=acme%27%20OR%20%271%27%3D%271"), E403F),
+        case("tokens: UNION injection", get("/api/optin/tokens?company=x%27%20UNION%20SELECT%20access_ct%20FROM%20authorizations--"), E403F),
+        case("tokens: invalid UTF-8 percent-escape", get("/api/optin/tokens?company=acme%FF"), E403F),
+        case("tokens: 8 KiB company", get(&format!("/api/optin/tokens?company={}", "a".repeat(8192))), E403F),
+        case("tokens: no session", get("/api/optin/tokens?company=acme").without("authorization"), E401),
+        case("status: NUL company", get("/api/optin/status?company=demo-co%00"), E403F),
+        case("config: unknown company", get("/api/optin/config?company=..%2F..%2Fetc%2Fpasswd"), E403F),
         // --- routing ---
         case("route: unknown API path", get("/api/optin/admin"), E404),
         case("route: dot segments", get("/api/optin/exchange/../tokens?company=acme"), E404),
         case("route: GET /exchange", get("/api/optin/exchange"), E405),
-        case("route: PUT /clear", Req::api(Method::PUT, "/api/optin/clear", cookie).json(&json!({"company": COMPANY})), E405),
-        case("route: DELETE /tokens", Req::api(Method::DELETE, "/api/optin/tokens?company=demo-co", cookie), E405),
+        case("route: PUT /clear", Req::api(Method::PUT, "/api/optin/clear", auth).json(&json!({"company": COMPANY})), E405),
+        case("route: DELETE /tokens", Req::api(Method::DELETE, "/api/optin/tokens?company=demo-co", auth), E405),
         case(
             "cors: preflight from a foreign origin gets no allow-origin",
-            Req::api(Method::OPTIONS, "/api/optin/exchange", cookie)
+            Req::api(Method::OPTIONS, "/api/optin/exchange", auth)
                 .set("origin", "https://evil.example")
                 .set("access-control-request-method", "POST")
                 .set("access-control-request-headers", "x-token-manager,content-type"),
@@ -399,7 +406,7 @@ fn cases(cookie: &str, fresh: &Value) -> Vec<Case> {
         case("page: HTML in ?company= on /exports", get("/exports?company=%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E"), Expect::Html(StatusCode::NOT_FOUND, "<img src=x")),
     ];
     // Every field with a value of the wrong JSON type.
-    for field in ["company", "code", "code_verifier", "redirect_uri"] {
+    for field in ["company", "code", "state"] {
         for (what, value) in [("null", Value::Null), ("true", json!(true))] {
             v.push(case(
                 format!("exchange: {field} is {what}"),
@@ -490,6 +497,60 @@ async fn run_case(h: &Harness, c: &Case) -> Result<(), String> {
     Ok(())
 }
 
+/// The table's other sessions and a state started by another user (all made before the
+/// snapshot: starting writes a row).
+async fn others(h: &Harness) -> Others {
+    use host_example::access::{CompanyGrant, KeyId, Role, SessionClaims, SessionSigner};
+    use token_manager_core::Timestamp;
+    let all = |role| vec![(COMPANY.to_owned(), role), ("acme".to_owned(), role)];
+    let viewer = h.mint_session("viewer", &all(Role::Viewer)).await;
+    let acme_admin = h
+        .mint_session("acme-admin", &[("acme".to_owned(), Role::Admin)])
+        .await;
+    let claims = |expires: i64| SessionClaims {
+        user: "admin".into(),
+        name: "Ada".into(),
+        companies: vec![CompanyGrant {
+            id: COMPANY.into(),
+            role: Role::Admin,
+        }],
+        issued_at: Timestamp(chrono_now() - 7_200_000),
+        expires_at: Timestamp(expires),
+        key_id: KeyId("test".into()),
+    };
+    let foreign_key =
+        SessionSigner::new(&TokenKey::generate(), &[]).mint(&claims(chrono_now() + 3_600_000));
+    let expired = SessionSigner::new(&h.key, &[]).mint(&claims(chrono_now() - 1_000));
+    let token = h.auth.trim_start_matches("Bearer ").to_owned();
+    let (payload, tag) = token.rsplit_once('.').unwrap();
+    let mut chars: Vec<char> = payload.chars().collect();
+    let i = chars.len() - 3;
+    chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+    let tampered = format!("{}.{tag}", chars.into_iter().collect::<String>());
+    let bob = h.mint_session("bob", &all(Role::Admin)).await;
+    let (s, _, started) = h
+        .send(
+            Request::post("/api/optin/start")
+                .header(header::AUTHORIZATION, format!("Bearer {bob}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::ORIGIN, PUBLIC)
+                .header("X-Token-Manager", "1")
+                .body(Body::from(json!({ "company": COMPANY }).to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{started}");
+    let started: token_manager_core::api::StartResponse = serde_json::from_value(started).unwrap();
+    Others {
+        viewer,
+        acme_admin,
+        foreign_key,
+        expired,
+        tampered,
+        bobs_state: started.pending.state().secret().clone(),
+    }
+}
+
 #[tokio::test]
 async fn hostile_requests_get_their_4xx_and_leave_the_database_byte_identical() {
     logs();
@@ -507,8 +568,14 @@ async fn hostile_requests_get_their_4xx_and_leave_the_database_byte_identical() 
     let fresh = exchange_json(&h.sign_in(COMPANY).await);
     let stats_before = h.stats();
 
+    let others = others(&h).await;
+    let auth = Auth {
+        bearer: h.auth.clone(),
+        cookie: h.portal_cookie.clone(),
+    };
+
     let (bytes_before, dump_before) = snapshot(&h.db);
-    let table = cases(&h.cookie, &fresh);
+    let table = cases(&auth, &fresh, &others);
     let mut failures = Vec::new();
     let mut by_status = std::collections::BTreeMap::<String, usize>::new();
     for c in &table {
@@ -549,10 +616,9 @@ async fn hostile_requests_get_their_4xx_and_leave_the_database_byte_identical() 
         "database bytes changed ({} bytes)",
         bytes_after.len()
     );
-    // Only the shape-valid, unknown codes reached the provider, and it refused each.
+    // Nothing reached the provider.
     let stats = h.stats();
-    let reached = table.iter().filter(|c| c.provider).count() as u64;
-    assert_eq!(stats.token_requests - stats_before.token_requests, reached);
+    assert_eq!(stats.token_requests, stats_before.token_requests);
     assert_eq!(stats.tokens_issued, stats_before.tokens_issued);
     // The stored pair is intact and the wrapped code was never spent.
     let tokens_after = h.stored_tokens(COMPANY).await.unwrap();
@@ -563,6 +629,62 @@ async fn hostile_requests_get_their_4xx_and_leave_the_database_byte_identical() 
     let (bytes_written, dump_written) = snapshot(&h.db);
     assert_ne!(dump_written, dump_after);
     assert!(bytes_written != bytes_after);
+}
+
+/// Shape-valid exchanges with a live state of this user reach the provider's token endpoint;
+/// the provider refuses each (the code was never issued) and nothing is stored. (Each uses up
+/// its state, so they are not in the byte-identical table above.)
+#[tokio::test]
+async fn shape_valid_unknown_codes_reach_the_provider_and_store_nothing() {
+    logs();
+    let h = Harness::builder()
+        .exchange_per_minute(100_000)
+        .start()
+        .await;
+    assert_eq!(h.authorize(COMPANY).await.status, StatusCode::CREATED);
+    let tokens_before = h.stored_tokens(COMPANY).await.unwrap();
+    let stats_before = h.stats();
+    let codes = [
+        ("unknown code", json!("never-issued-code")),
+        (
+            "SQL-ish code without spaces",
+            json!("x');DROP/**/TABLE/**/history;--"),
+        ),
+        ("HTML as code", json!("<script>alert(1)</script>")),
+        ("code of exactly 2,048 bytes", json!("c".repeat(2048))),
+    ];
+    for (name, code) in &codes {
+        let started = h.start(COMPANY).await.expect(StatusCode::OK);
+        let mut body = json!({
+            "company": COMPANY, "code": code, "state": started.pending.state().secret(),
+        });
+        if *name == "unknown code" {
+            // Extra fields (grant type, secrets, tokens, another redirect URI) are not
+            // forwarded: the provider sees the host's own request.
+            body["grant_type"] = json!("client_credentials");
+            body["client_secret"] = json!("attacker");
+            body["access_token"] = json!("attacker");
+            body["redirect_uri"] = json!("https://evil.example/");
+        }
+        let (s, b) = h.post("/api/optin/exchange", &body).await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+            "{name}: {b}"
+        );
+        assert!(!b.to_string().contains(['<', '>']), "{name}: {b}");
+    }
+    let stats = h.stats();
+    assert_eq!(
+        stats.token_requests - stats_before.token_requests,
+        codes.len() as u64
+    );
+    assert_eq!(stats.tokens_issued, stats_before.tokens_issued);
+    let tokens = h.tokens(COMPANY).await;
+    assert_eq!(tokens.total, 1);
+    assert_eq!(tokens.status, AuthorizationStatus::Active);
+    let after = h.stored_tokens(COMPANY).await.unwrap();
+    assert_eq!(after.access.secret(), tokens_before.access.secret());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -576,15 +698,27 @@ async fn a_replayed_code_is_refused_stores_nothing_and_kills_the_grant_it_produc
     let (s, first) = h.post("/api/optin/exchange", &body).await;
     assert_eq!(s, StatusCode::CREATED);
     let (bytes, dump) = snapshot(&h.db);
-    // The same code again (an attacker who read it from a log or a Referer).
+    // The same return again (an attacker who read it from a log or a Referer): its state was
+    // used up, so the host refuses it without asking the provider.
     let (s, b) = h.post("/api/optin/exchange", &body).await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        (StatusCode::BAD_REQUEST, Some("no_pending_authorization"))
     );
     let (bytes2, dump2) = snapshot(&h.db);
     assert_eq!(dump, dump2);
     assert!(bytes == bytes2, "a refused replay changed the database");
+    assert_eq!(h.stats().codes_replayed, 0);
+    // The same code under a fresh state of this user's: it reaches the provider, which
+    // refuses it.
+    let fresh = h.start(COMPANY).await.expect(StatusCode::OK);
+    let mut again = body.clone();
+    again["state"] = json!(fresh.pending.state().secret());
+    let (s, b) = h.post("/api/optin/exchange", &again).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
     let tokens = h.tokens(COMPANY).await;
     assert_eq!(tokens.total, 1);
     assert_eq!(json!(tokens.rows[0].id), first["record"]["id"]);
@@ -604,16 +738,27 @@ async fn a_replayed_code_is_refused_stores_nothing_and_kills_the_grant_it_produc
 
 /// A provider that answers every token request with an error full of markup.
 async fn hostile_provider(status: u16, body: &'static str) -> String {
-    let app = Router::new().route(
-        ups::TOKEN_PATH,
-        post(move || async move {
-            (
-                StatusCode::from_u16(status).unwrap(),
-                [(header::CONTENT_TYPE, "application/json")],
-                body,
-            )
-        }),
-    );
+    let app = Router::new()
+        .route(
+            ups::TOKEN_PATH,
+            post(move || async move {
+                (
+                    StatusCode::from_u16(status).unwrap(),
+                    [(header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+            }),
+        )
+        // Enough of validate-client for `/start` to build a sign-in URL.
+        .route(
+            ups::VALIDATE_CLIENT_PATH,
+            axum::routing::get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    r#"{"result":"success","type":"ups_com_api","LassoRedirectURL":"https://www.ups.com/lasso/signin"}"#,
+                )
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -637,27 +782,38 @@ async fn html_from_a_hostile_provider_comes_back_only_as_json_text() {
         (200, r#"{"access_token":"<script>alert(4)</script>"}"#),
     ] {
         let base = hostile_provider(status, body).await;
-        let state = build_state(
+        let state = h.host_against(
+            &base,
             &h.dir
                 .path()
                 .join(format!("hostile-{status}-{}.db", body.len())),
-            &h.key,
-            &base,
-            h.host_config.clone(),
-            h.limits,
-            h.clock.clone(),
         );
-        let id = state.sessions().create("admin");
-        let req = Req::api(
-            Method::POST,
-            "/api/optin/exchange",
-            &format!("tm_session={id}"),
+        let auth = Auth {
+            bearer: h.auth.clone(),
+            cookie: String::new(),
+        };
+        // A real start, so the exchange reaches the (hostile) token endpoint.
+        let start = {
+            use tower::ServiceExt;
+            let req = Req::api(Method::POST, "/api/optin/start", &auth)
+                .json(&json!({ "company": COMPANY }))
+                .build();
+            host_example::app(state.clone()).oneshot(req).await.unwrap()
+        };
+        assert_eq!(start.status(), StatusCode::OK);
+        let started: token_manager_core::api::StartResponse = serde_json::from_slice(
+            &http_body_util::BodyExt::collect(start.into_body())
+                .await
+                .unwrap()
+                .to_bytes(),
         )
-        .json(&json!({
-            "company": COMPANY, "code": "some-code",
-            "code_verifier": "v".repeat(43), "redirect_uri": REDIRECT,
-        }))
-        .build();
+        .unwrap();
+        let req = Req::api(Method::POST, "/api/optin/exchange", &auth)
+            .json(&json!({
+                "company": COMPANY, "code": "some-code",
+                "state": started.pending.state().secret(),
+            }))
+            .build();
         let response = {
             use tower::ServiceExt;
             host_example::app(state.clone()).oneshot(req).await.unwrap()
@@ -721,22 +877,48 @@ async fn no_secret_reaches_the_logs_or_the_api() {
     let state = build_state(
         &db,
         &key,
+        &base.api_key,
         &base.mock_base,
         base.host_config.clone(),
         base.limits,
         clock.clone(),
     );
-    let id = state.sessions().create("admin");
     let h = Harness {
         state,
         db,
         key,
         clock,
-        cookie: format!("tm_session={id}"),
         ..base
     };
+    // A session of this host (the base's token is signed under another key).
+    let everything = [(COMPANY.to_owned(), host_example::access::Role::Admin)];
+    let h = Harness {
+        auth: format!("Bearer {}", h.mint_session("admin", &everything).await),
+        ..h
+    };
     let body = h.sign_in(COMPANY).await;
-    let (code, verifier) = (body.code.clone(), body.code_verifier.clone());
+    // The verifier never left the host: read it from the sealed pending row, to look for it.
+    let verifier = {
+        let conn = rusqlite::Connection::open(&h.db).unwrap();
+        let (ct, nonce): (Vec<u8>, Vec<u8>) = conn
+            .query_row(
+                "SELECT sealed, nonce FROM pending_authorizations",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let sealed = host_example::crypto::Sealed {
+            nonce: nonce.try_into().unwrap(),
+            ciphertext: ct,
+        };
+        let json = host_example::crypto::TokenCipher::new(&h.key)
+            .open(COMPANY, host_example::crypto::Field::Pending, &sealed)
+            .unwrap();
+        let v: Value = serde_json::from_str(&json).unwrap();
+        v["code_verifier"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(verifier.len(), 43);
+    let (code, state_value) = (body.code.clone(), body.state.clone());
     let (s, exchanged) = h.post("/api/optin/exchange", &exchange_json(&body)).await;
     assert_eq!(s, StatusCode::CREATED);
     let first = h.stored_tokens(COMPANY).await.unwrap();
@@ -775,6 +957,12 @@ async fn no_secret_reaches_the_logs_or_the_api() {
         ),
         ("authorization code", code),
         ("PKCE verifier", verifier),
+        ("state", state_value),
+        (
+            "session token",
+            h.auth.trim_start_matches("Bearer ").to_owned(),
+        ),
+        ("API key", h.api_key.clone()),
         ("client secret", "demo-secret".to_owned()),
         ("user password", "demo-password".to_owned()),
         ("key (base64)", key_b64.clone()),

@@ -8,7 +8,7 @@ use std::path::Path;
 /// Top-level modules of `host-example/src`, lowest layer first.
 const LAYERS: &[&[&str]] = &[
     &["clock", "config", "crypto", "locks", "tokens", "sessions"],
-    &["store", "provider", "settings"],
+    &["access", "store", "provider", "settings"],
     &["reports", "cli"],
     &["state"],
     &["ops"],

@@ -232,11 +232,10 @@ async fn restart_keeps_everything() {
 
     // A new store on the same file (the old connection stays open, as after a crash).
     let clock = Arc::new(OffsetClock::default());
+    // The same session token: the other process shares the key it is signed under.
     let reopened = h.second_host(clock.clone());
-    let id = reopened.sessions().create("admin");
     let h2 = Harness {
         state: reopened,
-        cookie: format!("tm_session={id}"),
         clock,
         ..h
     };

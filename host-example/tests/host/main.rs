@@ -14,4 +14,6 @@ mod hostile;
 mod layers;
 mod lifecycle;
 mod reliability;
+mod server_api;
 mod startup;
+mod tenancy;

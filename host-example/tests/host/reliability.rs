@@ -264,17 +264,16 @@ async fn a_full_disk_refuses_cleanly_and_recovers() {
     let state = build_state(
         &db,
         &base.key,
+        &base.api_key,
         &base.mock_base,
         base.host_config.clone(),
         base.limits,
         clock.clone(),
     );
-    let id = state.sessions().create("admin");
     let h = Harness {
         state,
         db: db.clone(),
         clock,
-        cookie: format!("tm_session={id}"),
         ..base
     };
     assert_eq!(h.authorize(COMPANY).await.status, StatusCode::CREATED);
@@ -296,9 +295,18 @@ async fn a_full_disk_refuses_cleanly_and_recovers() {
         .post("/api/optin/clear", &json!({"company": "acme"}))
         .await;
     let seeded = host_example::ops::seed_history(&h.state, "acme", 2_000, "admin").await;
-    let body = h.sign_in(COMPANY).await;
-    let (se, be) = h.post("/api/optin/exchange", &exchange_json(&body)).await;
-    println!("disk full: clear → {s} {b}; seed → {seeded:?}; exchange → {se} {be}");
+    // Starting writes a row too: it may be what notices the full disk.
+    let (ss, sb) = h
+        .post("/api/optin/start", &json!({ "company": COMPANY }))
+        .await;
+    let (se, be) = if ss == StatusCode::OK {
+        let started = serde_json::from_value(sb).unwrap();
+        let body = h.finish_sign_in(started, "demo-password").await;
+        h.post("/api/optin/exchange", &exchange_json(&body)).await
+    } else {
+        (ss, sb)
+    };
+    println!("disk full: clear → {s} {b}; seed → {seeded:?}; start + exchange → {se} {be}");
     assert!(
         seeded.is_err() || s != StatusCode::OK || se != StatusCode::CREATED,
         "nothing noticed the full disk"
@@ -528,6 +536,7 @@ async fn sigkill_during_exchange_and_refresh_never_loses_or_duplicates_anything(
         db: dir.path().join("tm.db"),
         mock_base: mock_base.clone(),
         key_b64: B64.encode(key_bytes),
+        api_key: host_example::access::ApiKeys::generate(),
     };
     let key = TokenKey::from_base64(&setup.key_b64, "test").unwrap();
     let cipher = TokenCipher::new(&key);
@@ -554,7 +563,8 @@ async fn sigkill_during_exchange_and_refresh_never_loses_or_duplicates_anything(
         let exchange = before.as_ref().is_none_or(|b| b.status != "active") || rng.next(3) == 0;
         let task = exchange.then(|| {
             let (url, mock) = (host.url.clone(), mock.clone());
-            tokio::spawn(async move { opt_in(&url, &mock).await })
+            let api_key = setup.api_key.clone();
+            tokio::spawn(async move { opt_in(&url, &mock, &api_key).await })
         });
         // Exchanges take ~20-50 ms; the refresher rotates every ~0.5 s (each refresh held
         // 40 ms at the provider, so kills land mid-refresh often).
@@ -603,6 +613,7 @@ async fn sigkill_during_exchange_and_refresh_never_loses_or_duplicates_anything(
         let checker = build_state(
             &setup.db,
             &key,
+            &setup.api_key,
             &mock_base,
             host_config.clone(),
             limits,
@@ -683,6 +694,7 @@ async fn the_binary_rotates_keys_on_start() {
         db: db.clone(),
         mock_base: format!("http://{addr}"),
         key_b64: random_b64(),
+        api_key: host_example::access::ApiKeys::generate(),
     };
     let new = TokenCipher::new(&TokenKey::from_base64(&setup.key_b64, "new").unwrap());
     let old = TokenCipher::new(&old);

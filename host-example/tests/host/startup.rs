@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use host_example::settings::{ProviderSettings, Settings};
 use host_example::startup::Application;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use crate::harness::binary::read_ready_file;
 use crate::harness::session_cookie;
 
 /// The defaults (mock UPS), on ephemeral ports, with the database and key file in `dir`.
@@ -38,9 +39,9 @@ async fn the_application_serves_on_port_zero_and_stops_when_cancelled() {
     let shutdown = CancellationToken::new();
     let serving = tokio::spawn(app.run_until_stopped(shutdown.clone()));
 
-    let ready: Value = loop {
-        if let Ok(text) = std::fs::read_to_string(dir.path().join("ready.json")) {
-            break serde_json::from_str(&text).unwrap();
+    let ready = loop {
+        if let Some(ready) = read_ready_file(&dir.path().join("ready.json")) {
+            break ready;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
@@ -51,28 +52,36 @@ async fn the_application_serves_on_port_zero_and_stops_when_cancelled() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let openapi: Value = http
-        .get(format!("{host}/api/optin/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let get_json = |request: reqwest::RequestBuilder| async move {
+        request.send().await.unwrap().json::<Value>().await.unwrap()
+    };
+    let openapi = get_json(http.get(format!("{host}/api/optin/openapi.json"))).await;
     assert_eq!(openapi["openapi"].as_str().map(|v| &v[..3]), Some("3.1"));
-    // The portal signs the demo user in; the seeded history is there.
+    // The portal's backend mints a session with the API key the host created (0600, one
+    // key); the seeded history is there.
+    let api_key = std::fs::read_to_string(dir.path().join("tm.api-key")).unwrap();
+    let session = get_json(
+        http.post(format!("{host}/api/v1/sessions"))
+            .bearer_auth(api_key.trim())
+            .json(&serde_json::json!({
+                "user": {"id": "ada"},
+                "companies": [{"id": "acme", "role": "viewer"}],
+            })),
+    )
+    .await;
+    let token = session["session_token"].as_str().unwrap();
+    let tokens = get_json(
+        http.get(format!("{host}/api/optin/tokens?company=acme"))
+            .bearer_auth(token),
+    )
+    .await;
+    assert_eq!(
+        (&tokens["total"], &tokens["can_manage"]),
+        (&json!(3), &json!(false))
+    );
+    // The portal's pages still sign the demo user in.
     let home = http.get(format!("{host}/")).send().await.unwrap();
-    let cookie = session_cookie(home.headers()).unwrap();
-    let tokens: Value = http
-        .get(format!("{host}/api/optin/tokens?company=acme"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(tokens["total"], 3);
+    assert!(session_cookie(home.headers()).is_some());
     // The mock answers on its own origin.
     let signin = http
         .get(format!("{mock}/lasso/signin"))

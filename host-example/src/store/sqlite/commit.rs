@@ -62,9 +62,16 @@ impl Db {
                     )?;
                 }
                 Action::SupersedeRecords => {
+                    // A grant by another user supersedes; a refresh or the same user's new
+                    // opt-in only refreshes.
                     tx.execute(
-                        "UPDATE history SET status = 'refreshed' WHERE company = ?1 AND status = 'active'",
-                        [company],
+                        "UPDATE history SET
+                             status = CASE WHEN ?2 IS NOT NULL AND authorized_by IS NOT ?2
+                                      THEN 'superseded' ELSE 'refreshed' END,
+                             superseded_by = CASE WHEN ?2 IS NOT NULL AND authorized_by IS NOT ?2
+                                      THEN ?2 ELSE NULL END
+                         WHERE company = ?1 AND status = 'active'",
+                        params![company, t.authorized_by],
                     )?;
                 }
                 Action::AppendRecord(times) => {
@@ -85,6 +92,8 @@ impl Db {
                         status: RecordStatus::Active,
                         cleared_at: None,
                         authorized_by: authorized_by.clone(),
+                        cleared_by: None,
+                        superseded_by: None,
                     });
                 }
                 Action::ScheduleRefresh { at } | Action::RetryRefresh { at, .. } => {
@@ -99,9 +108,9 @@ impl Db {
                 }
                 Action::MarkCleared { at } => {
                     tx.execute(
-                        "UPDATE history SET status = 'cleared', cleared_at = ?2
+                        "UPDATE history SET status = 'cleared', cleared_at = ?2, cleared_by = ?3
                          WHERE company = ?1 AND status = 'active'",
-                        params![company, at.0],
+                        params![company, at.0, t.actor],
                     )?;
                 }
                 Action::MarkInvalidated => {
@@ -126,10 +135,14 @@ impl Db {
         }
         let state = serde_json::to_string(&t.next)
             .map_err(|e| StoreError::Corrupt(format!("cannot encode state: {e}")))?;
+        let cleared_by = match t.next.status() {
+            AuthorizationStatus::Cleared => t.actor.clone(),
+            _ => None,
+        };
         tx.execute(
             "UPDATE authorizations SET state = ?2, status = ?3, failures = ?4,
                  next_refresh_at = ?5, generation = generation + 1, authorized_by = ?6,
-                 updated_at = ?7,
+                 updated_at = ?7, cleared_by = ?9,
                  lease_owner = CASE WHEN lease_owner = ?8 THEN NULL ELSE lease_owner END,
                  lease_until = CASE WHEN lease_owner = ?8 THEN NULL ELSE lease_until END
              WHERE company = ?1",
@@ -142,6 +155,7 @@ impl Db {
                 authorized_by,
                 t.now.0,
                 t.lease_owner,
+                cleared_by,
             ],
         )?;
         tx.commit()?;

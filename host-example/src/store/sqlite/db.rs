@@ -10,11 +10,14 @@ use oauth2::{AccessToken, RefreshToken};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use token_manager_core::history::{PageWindow, PerPage, RecordStatus};
 use token_manager_core::lifecycle::Authorization;
-use token_manager_core::{AuthorizationStatus, GrantTimes, Timestamp};
+use token_manager_core::{AuthorizationStatus, GrantTimes, PendingAuthorization, Timestamp};
 
 use super::rows::{read_row, record_from_row, sealed_columns, StoredTokens, RECORD_COLUMNS};
 use crate::crypto::{Field, Sealed, TokenCipher};
-use crate::store::{AuthRow, ClaimKind, ClaimOutcome, HistoryPage, HistoryView, Lease, StoreError};
+use crate::store::{
+    AuthRow, ClaimKind, ClaimOutcome, HistoryPage, HistoryView, Lease, PendingRecord, PendingTake,
+    StoreError,
+};
 use crate::tokens::TokenPair;
 
 /// Schema migrations in order (`migrations/NNNN_*.sql`); `PRAGMA user_version` records how
@@ -22,6 +25,7 @@ use crate::tokens::TokenPair;
 pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_history_counts.sql"),
+    include_str!("migrations/0003_people_and_pending.sql"),
 ];
 
 /// One SQLite connection and the cipher its token columns are sealed with.
@@ -226,6 +230,115 @@ impl Db {
         }
         tx.commit()?;
         Ok(rows.len())
+    }
+
+    pub(super) fn upsert_companies(
+        &self,
+        companies: &[(String, String)],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO companies (id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at
+                 WHERE name IS NOT excluded.name",
+            )?;
+            for (id, name) in companies {
+                stmt.execute(params![id, name, now.0])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(super) fn put_pending(
+        &self,
+        pending: &PendingRecord,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let json =
+            zeroize::Zeroizing::new(serde_json::to_string(&pending.pending).map_err(|e| {
+                StoreError::Corrupt(format!("cannot encode a pending authorization: {e}"))
+            })?);
+        let sealed = self.cipher.seal(&pending.company, Field::Pending, &json);
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "DELETE FROM pending_authorizations WHERE expires_at <= ?1",
+            [now.0],
+        )?;
+        tx.execute(
+            "INSERT INTO pending_authorizations
+                 (state_hash, company, user_id, sealed, nonce, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                pending.state_hash.as_slice(),
+                pending.company,
+                pending.user,
+                sealed.ciphertext,
+                sealed.nonce.as_slice(),
+                now.0,
+                pending.expires_at.0,
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(super) fn take_pending(
+        &self,
+        state_hash: &[u8; 32],
+        user: &str,
+        company: &str,
+        now: Timestamp,
+    ) -> Result<PendingTake, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row = tx
+            .query_row(
+                "SELECT company, user_id, sealed, nonce, expires_at FROM pending_authorizations
+                 WHERE state_hash = ?1",
+                [state_hash.as_slice()],
+                |r| {
+                    Ok((
+                        r.get::<_, String>("company")?,
+                        r.get::<_, String>("user_id")?,
+                        r.get::<_, Vec<u8>>("sealed")?,
+                        r.get::<_, Vec<u8>>("nonce")?,
+                        r.get::<_, i64>("expires_at")?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((stored_company, stored_user, ciphertext, nonce, expires_at)) = row else {
+            return Ok(PendingTake::Missing);
+        };
+        if expires_at <= now.0 {
+            tx.execute(
+                "DELETE FROM pending_authorizations WHERE state_hash = ?1",
+                [state_hash.as_slice()],
+            )?;
+            tx.commit()?;
+            return Ok(PendingTake::Expired);
+        }
+        // Compared as exact strings: ids are the portal's, not secrets.
+        if stored_user != user || stored_company != company {
+            return Ok(PendingTake::Mismatch);
+        }
+        let sealed = super::rows::sealed(Some(ciphertext), Some(nonce))?.ok_or(
+            StoreError::Corrupt("a pending authorization without a value".into()),
+        )?;
+        let json = zeroize::Zeroizing::new(self.cipher.open(company, Field::Pending, &sealed)?);
+        let pending: PendingAuthorization = serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("pending authorization: {e}")))?;
+        tx.execute(
+            "DELETE FROM pending_authorizations WHERE state_hash = ?1",
+            [state_hash.as_slice()],
+        )?;
+        tx.commit()?;
+        Ok(PendingTake::Taken(Box::new(pending)))
     }
 
     pub(super) fn reencrypt(&self) -> Result<usize, StoreError> {

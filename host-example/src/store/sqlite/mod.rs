@@ -15,7 +15,8 @@ use tokio::sync::Semaphore;
 
 use crate::crypto::TokenCipher;
 use crate::store::{
-    AuthRow, ClaimKind, ClaimOutcome, Committed, HistoryView, Store, StoreError, Transition,
+    AuthRow, ClaimKind, ClaimOutcome, Committed, HistoryView, PendingRecord, PendingTake, Store,
+    StoreError, Transition,
 };
 
 mod commit;
@@ -148,6 +149,31 @@ impl Store for SqliteStore {
     ) -> Result<usize, StoreError> {
         let (company, by) = (company.to_owned(), authorized_by.to_owned());
         self.blocking(move |db| db.seed_history(&company, &rows, &by))
+            .await
+    }
+
+    async fn upsert_companies(
+        &self,
+        companies: Vec<(String, String)>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.blocking(move |db| db.upsert_companies(&companies, now))
+            .await
+    }
+
+    async fn put_pending(&self, pending: PendingRecord, now: Timestamp) -> Result<(), StoreError> {
+        self.blocking(move |db| db.put_pending(&pending, now)).await
+    }
+
+    async fn take_pending(
+        &self,
+        state_hash: [u8; 32],
+        user: &str,
+        company: &str,
+        now: Timestamp,
+    ) -> Result<PendingTake, StoreError> {
+        let (user, company) = (user.to_owned(), company.to_owned());
+        self.blocking(move |db| db.take_pending(&state_hash, &user, &company, now))
             .await
     }
 

@@ -98,7 +98,8 @@ pub(super) fn status_name(s: AuthorizationStatus) -> &'static str {
 
 /// Columns read by [`record_from_row`].
 pub(super) const RECORD_COLUMNS: &str = "id, company, token_created, token_expires, \
-     refresh_created, refresh_expires, status, cleared_at, authorized_by";
+     refresh_created, refresh_expires, status, cleared_at, authorized_by, cleared_by, \
+     superseded_by";
 
 /// A `history` row selected with [`RECORD_COLUMNS`].
 pub(super) fn record_from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
@@ -120,5 +121,7 @@ pub(super) fn record_from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
         status,
         cleared_at: r.get::<_, Option<i64>>("cleared_at")?.map(Timestamp),
         authorized_by: r.get("authorized_by")?,
+        cleared_by: r.get("cleared_by")?,
+        superseded_by: r.get("superseded_by")?,
     })
 }

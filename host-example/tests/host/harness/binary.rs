@@ -1,18 +1,17 @@
 //! The real `host-example` binary in tests: started with a ready file on ephemeral ports,
 //! SIGKILLed when dropped, and an opt-in driven against it as a browser would.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use mock_ups::MockUps;
-use rand::RngCore;
-use serde_json::Value;
-use token_manager_core::api::ConfigResponse;
-use token_manager_core::flow::{CallbackParams, PendingAuthorization, DEFAULT_MAX_AGE};
+use serde_json::{json, Value};
+use token_manager_core::api::StartResponse;
+use token_manager_core::flow::{CallbackParams, DEFAULT_MAX_AGE};
 use token_manager_core::Timestamp;
 
-use super::{chrono_now, exchange_json, session_cookie, COMPANY};
+use super::{chrono_now, exchange_json, COMPANY};
 
 /// A host-example process; killed (SIGKILL) when dropped.
 pub struct HostProcess {
@@ -32,6 +31,8 @@ pub struct BinarySetup {
     pub db: PathBuf,
     pub mock_base: String,
     pub key_b64: String,
+    /// The portal backend's API key (`TOKEN_MANAGER_API_KEY`).
+    pub api_key: String,
 }
 
 impl BinarySetup {
@@ -70,6 +71,7 @@ impl BinarySetup {
             .args(["--exchange-per-minute", "100000"])
             .env_remove("TOKEN_MANAGER_OLD_KEYS")
             .env("TOKEN_MANAGER_KEY", &self.key_b64)
+            .env("TOKEN_MANAGER_API_KEY", &self.api_key)
             .env("RUST_LOG", "info")
             .stdout(log.try_clone().unwrap())
             .stderr(log);
@@ -86,8 +88,7 @@ impl BinarySetup {
         let mut child = cmd.spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(text) = std::fs::read_to_string(&ready) {
-                let v: Value = serde_json::from_str(&text).unwrap();
+            if let Some(v) = read_ready_file(&ready) {
                 let url = v["host"].as_str().unwrap().to_owned();
                 return HostProcess { child, url };
             }
@@ -103,9 +104,17 @@ impl BinarySetup {
     }
 }
 
-/// The whole opt-in against a running binary, as a browser would do it. Errors are expected
-/// when the host is killed meanwhile.
-pub async fn opt_in(host: &str, mock: &MockUps) -> Result<u16, String> {
+/// The ready file a host writes after binding (`{"host": …, "mock": …}`), once it is there.
+pub fn read_ready_file(path: &Path) -> Option<Value> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(serde_json::from_str(&text).unwrap())
+}
+
+/// The whole opt-in against a running binary, as a portal backend and a browser would do it:
+/// a session from `POST /api/v1/sessions` (API key `api_key`), `/start`, the mock's screens,
+/// the tab's check of the return, `/exchange`. Errors are expected when the host is killed
+/// meanwhile.
+pub async fn opt_in(host: &str, mock: &MockUps, api_key: &str) -> Result<u16, String> {
     let e = |e: reqwest::Error| e.to_string();
     let redirect = format!("{host}/admin/token-manager");
     mock.add_redirect_uri("demo-client", &redirect);
@@ -113,33 +122,45 @@ pub async fn opt_in(host: &str, mock: &MockUps) -> Result<u16, String> {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let home = client.get(format!("{host}/")).send().await.map_err(e)?;
-    let cookie = session_cookie(home.headers()).ok_or("no session cookie")?;
-    let config: ConfigResponse = client
-        .get(format!("{host}/api/optin/config?company={COMPANY}"))
-        .header("cookie", &cookie)
+    let session: Value = client
+        .post(format!("{host}/api/v1/sessions"))
+        .bearer_auth(api_key)
+        .json(&json!({
+            "user": {"id": "admin"},
+            "companies": [{"id": COMPANY, "role": "admin"}],
+        }))
         .send()
         .await
         .map_err(e)?
         .json()
         .await
         .map_err(e)?;
-    let mut entropy = [0u8; 64];
-    rand::thread_rng().fill_bytes(&mut entropy);
-    let (authorize, pending) =
-        PendingAuthorization::start(&config, &entropy, Timestamp(chrono_now()), COMPANY, None)
-            .map_err(|e| e.to_string())?;
-    let back = mock_ups::testing::sign_in(&client, authorize.as_str(), "demo", "demo-password")
+    let token = session["session_token"]
+        .as_str()
+        .ok_or_else(|| format!("no session token: {session}"))?
+        .to_owned();
+    let started: StartResponse = client
+        .post(format!("{host}/api/optin/start"))
+        .bearer_auth(&token)
+        .header("x-token-manager", "1")
+        .json(&json!({ "company": COMPANY }))
+        .send()
+        .await
+        .map_err(e)?
+        .json()
+        .await
+        .map_err(e)?;
+    let back = mock_ups::testing::sign_in(&client, &started.authorize_url, "demo", "demo-password")
         .await
         .map_err(|e| e.to_string())?;
     let params = CallbackParams::parse(back.as_str()).unwrap().unwrap();
-    let body = pending
+    let body = started
+        .pending
         .handle_callback(params, Timestamp(chrono_now()), DEFAULT_MAX_AGE)
-        .map_err(|e| format!("{e:?}"))?
-        .into_body();
+        .map_err(|e| format!("{e:?}"))?;
     let answer = client
         .post(format!("{host}/api/optin/exchange"))
-        .header("cookie", &cookie)
+        .bearer_auth(&token)
         .header("origin", host)
         .header("x-token-manager", "1")
         .json(&exchange_json(&body))

@@ -1,14 +1,13 @@
 //! Typed calls of the widget API, as the widget makes them: core's `api` types in and out.
 
 use axum::http::StatusCode;
-use rand::RngCore;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use token_manager_core::api::{
-    ApiErrorBody, ClearResponse, ConfigResponse, ExchangeBody, ExchangeResponse, StatusResponse,
-    TokensResponse,
+    ApiErrorBody, ClearResponse, ConfigResponse, ExchangeBody, ExchangeResponse, StartResponse,
+    StatusResponse, TokensResponse,
 };
-use token_manager_core::flow::{CallbackParams, PendingAuthorization, DEFAULT_MAX_AGE};
+use token_manager_core::flow::{CallbackParams, DEFAULT_MAX_AGE};
 use token_manager_core::{ErrorCode, PerPage, Timestamp};
 
 use super::{chrono_now, exchange_json, Harness};
@@ -71,18 +70,32 @@ impl<T: std::fmt::Debug> Reply<T> {
 }
 
 impl Harness {
+    /// A GET of the widget API, typed.
+    pub async fn get_reply<T: DeserializeOwned + std::fmt::Debug>(&self, uri: &str) -> Reply<T> {
+        let (s, b) = self.get(uri).await;
+        Reply::from_json(s, b)
+    }
+
+    /// A POST of the widget API, typed.
+    pub async fn post_reply<T: DeserializeOwned + std::fmt::Debug>(
+        &self,
+        uri: &str,
+        body: &Value,
+    ) -> Reply<T> {
+        let (s, b) = self.post(uri, body).await;
+        Reply::from_json(s, b)
+    }
+
     /// `GET /config?company=`.
     pub async fn config(&self, company: &str) -> Reply<ConfigResponse> {
-        let (s, b) = self
-            .get(&format!("/api/optin/config?company={company}"))
-            .await;
-        Reply::from_json(s, b)
+        self.get_reply(&format!("/api/optin/config?company={company}"))
+            .await
     }
 
     /// `POST /exchange`.
     pub async fn exchange(&self, body: &ExchangeBody) -> Reply<ExchangeResponse> {
-        let (s, b) = self.post("/api/optin/exchange", &exchange_json(body)).await;
-        Reply::from_json(s, b)
+        self.post_reply("/api/optin/exchange", &exchange_json(body))
+            .await
     }
 
     /// `GET /tokens?company=&page=&per_page=`.
@@ -92,13 +105,11 @@ impl Harness {
         page: u32,
         per_page: PerPage,
     ) -> Reply<TokensResponse> {
-        let (s, b) = self
-            .get(&format!(
-                "/api/optin/tokens?company={company}&page={page}&per_page={}",
-                per_page.get()
-            ))
-            .await;
-        Reply::from_json(s, b)
+        self.get_reply(&format!(
+            "/api/optin/tokens?company={company}&page={page}&per_page={}",
+            per_page.get()
+        ))
+        .await
     }
 
     /// The first 100 rows of the company's history (must succeed).
@@ -108,41 +119,44 @@ impl Harness {
 
     /// `GET /status?company=`.
     pub async fn status(&self, company: &str) -> Reply<StatusResponse> {
-        let (s, b) = self
-            .get(&format!("/api/optin/status?company={company}"))
-            .await;
-        Reply::from_json(s, b)
+        self.get_reply(&format!("/api/optin/status?company={company}"))
+            .await
     }
 
     /// `POST /clear {company}`.
     pub async fn clear(&self, company: &str) -> Reply<ClearResponse> {
-        let (s, b) = self
-            .post("/api/optin/clear", &json!({ "company": company }))
-            .await;
-        Reply::from_json(s, b)
+        self.post_reply("/api/optin/clear", &json!({ "company": company }))
+            .await
     }
 
-    /// What the widget does on Authorize + return: `/config`, core's flow, the mock's
-    /// sign-in screens (Log In → Password), core's callback check. Returns the exchange body.
+    /// `POST /start {company}`.
+    pub async fn start(&self, company: &str) -> Reply<StartResponse> {
+        self.post_reply("/api/optin/start", &json!({ "company": company }))
+            .await
+    }
+
+    /// What the widget does on Authorize + return: `/start` (the host keeps state and
+    /// verifier), the mock's sign-in screens (Log In → Password), core's check of the return
+    /// against the tab's marker. Returns the exchange body.
     pub async fn sign_in(&self, company: &str) -> ExchangeBody {
         self.sign_in_with(company, "demo-password").await
     }
 
     pub async fn sign_in_with(&self, company: &str, password: &str) -> ExchangeBody {
-        let config = self.config(company).await.ok();
-        let mut entropy = [0u8; 64];
-        rand::thread_rng().fill_bytes(&mut entropy);
-        let now = Timestamp(chrono_now());
-        let (authorize, pending) =
-            PendingAuthorization::start(&config, &entropy, now, company, None).unwrap();
+        let started = self.start(company).await.expect(StatusCode::OK);
+        self.finish_sign_in(started, password).await
+    }
+
+    /// The rest of [`sign_in_with`](Self::sign_in_with) after `/start`.
+    pub async fn finish_sign_in(&self, started: StartResponse, password: &str) -> ExchangeBody {
         let back = self
-            .mock_sign_in(authorize.as_str(), "demo", password)
+            .mock_sign_in(&started.authorize_url, "demo", password)
             .await;
         let params = CallbackParams::parse(back.as_str()).unwrap().unwrap();
-        pending
+        started
+            .pending
             .handle_callback(params, Timestamp(chrono_now()), DEFAULT_MAX_AGE)
             .unwrap()
-            .into_body()
     }
 
     /// Full opt-in for `company`.

@@ -11,6 +11,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
+use host_example::access::{
+    Access, ApiKeys, CompanyGrant, KeyId, Role, SessionClaims, SessionSigner,
+};
 use host_example::clock::OffsetClock;
 use host_example::config::{HostConfig, HttpLimits};
 use host_example::crypto::{TokenCipher, TokenKey};
@@ -78,32 +81,58 @@ impl Builder {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("tm.db");
         let key = TokenKey::generate();
+        let api_key = ApiKeys::generate();
         let clock = Arc::new(OffsetClock::default());
         let state = build_state(
             &db,
             &key,
+            &api_key,
             &mock_base,
             self.host.clone(),
             self.limits,
             clock.clone(),
         );
-        let id = state.sessions().create("admin");
-        Harness {
+        let id = state.sessions().create(Some("admin"));
+        let mut h = Harness {
             dir,
             db,
             key,
+            api_key,
             mock,
             mock_base,
             state,
             clock,
-            cookie: format!("tm_session={id}"),
+            auth: String::new(),
+            portal_cookie: format!("tm_session={id}"),
             browser: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
             host_config: self.host,
             limits: self.limits,
-        }
+        };
+        // The harness's own session lives a year, signed with the host's key directly: tests
+        // move the clock hours ahead. (`POST /api/v1/sessions` caps real ones at an hour; see
+        // `mint_session`.)
+        let claims = SessionClaims {
+            user: "admin".into(),
+            name: "Ada Admin".into(),
+            companies: h
+                .host_config
+                .companies
+                .all()
+                .iter()
+                .map(|c| CompanyGrant {
+                    id: c.id.clone(),
+                    role: Role::Admin,
+                })
+                .collect(),
+            issued_at: Timestamp(chrono_now()),
+            expires_at: Timestamp(chrono_now() + 365 * 24 * 3_600_000),
+            key_id: KeyId("harness".into()),
+        };
+        h.auth = format!("Bearer {}", SessionSigner::new(&h.key, &[]).mint(&claims));
+        h
     }
 }
 
@@ -112,12 +141,17 @@ pub struct Harness {
     pub dir: tempfile::TempDir,
     pub db: PathBuf,
     pub key: TokenKey,
+    /// The portal backend's API key.
+    pub api_key: String,
     pub mock: MockUps,
     pub mock_base: String,
     pub state: AppState,
     pub clock: Arc<OffsetClock>,
-    /// The `Cookie` header of the session the harness signed in (user `admin`).
-    pub cookie: String,
+    /// The `Authorization` header of the harness's session token: user `admin`, admin of every
+    /// company.
+    pub auth: String,
+    /// The `Cookie` header of the demo portal's session (user `admin`), for its pages.
+    pub portal_cookie: String,
     /// A client that follows no redirects, for the mock's screens.
     pub browser: reqwest::Client,
     pub host_config: HostConfig,
@@ -146,11 +180,13 @@ impl Harness {
         Self::builder().start().await
     }
 
-    /// Another host process on the same database file (its own store, sessions and locks).
+    /// Another host process on the same database file (its own store, sessions and locks; the
+    /// same keys, so it accepts the same session tokens).
     pub fn second_host(&self, clock: Arc<OffsetClock>) -> AppState {
         build_state(
             &self.db,
             &self.key,
+            &self.api_key,
             &self.mock_base,
             self.host_config.clone(),
             self.limits,
@@ -163,6 +199,7 @@ impl Harness {
         build_state(
             db,
             &self.key,
+            &self.api_key,
             provider_base,
             self.host_config.clone(),
             self.limits,
@@ -180,12 +217,14 @@ impl Harness {
         send_to(self.app(), request).await
     }
 
-    /// A GET in the harness's session; status and JSON body.
+    /// A GET with the harness's session token (and the portal's cookie, for its pages);
+    /// status and JSON body.
     pub async fn get(&self, uri: &str) -> (StatusCode, Value) {
         let (s, _, b) = self
             .send(
                 Request::get(uri)
-                    .header(header::COOKIE, &self.cookie)
+                    .header(header::AUTHORIZATION, &self.auth)
+                    .header(header::COOKIE, &self.portal_cookie)
                     .body(Body::empty())
                     .unwrap(),
             )
@@ -200,7 +239,7 @@ impl Harness {
                 Request::builder()
                     .method(Method::POST)
                     .uri(uri)
-                    .header(header::COOKIE, &self.cookie)
+                    .header(header::AUTHORIZATION, &self.auth)
                     .header(header::CONTENT_TYPE, "application/json")
                     .header(header::ORIGIN, PUBLIC)
                     .header("X-Token-Manager", "1")
@@ -209,6 +248,32 @@ impl Harness {
             )
             .await;
         (s, b)
+    }
+
+    /// A session token for `user` with these companies and roles, from `POST /api/v1/sessions`
+    /// with the harness's API key (what a portal backend does).
+    pub async fn mint_session(&self, user: &str, companies: &[(String, Role)]) -> String {
+        let body = json!({
+            "user": {"id": user, "name": format!("{user} (test)")},
+            "companies": companies.iter().map(|(id, role)| json!({
+                "id": id,
+                // The portal's names, as the demo pages mint them (no rename on every mint).
+                "name": self.host_config.companies.get(id).map_or(id.as_str(), |c| c.name.as_str()),
+                "role": match role { Role::Admin => "admin", Role::Viewer => "viewer" },
+            })).collect::<Vec<_>>(),
+            "ttl_secs": 3600,
+        });
+        let (s, _, b) = self
+            .send(
+                Request::post("/api/v1/sessions")
+                    .header(header::AUTHORIZATION, format!("Bearer {}", self.api_key))
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from(body.to_string()))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        b["session_token"].as_str().unwrap().to_owned()
     }
 
     /// Drive the mock's screens (Log In → Password) from `authorize`; returns the redirect
@@ -312,11 +377,29 @@ pub fn ciphertexts(db: &Path, company: &str) -> Vec<Option<Vec<u8>>> {
 pub fn build_state(
     db: &Path,
     key: &TokenKey,
+    api_key: &str,
     mock_base: &str,
     host: HostConfig,
     limits: HttpLimits,
     clock: Arc<OffsetClock>,
 ) -> AppState {
+    build_state_with_keys(db, key, &[api_key], mock_base, host, limits, clock)
+}
+
+/// [`build_state`] accepting several API keys.
+pub fn build_state_with_keys(
+    db: &Path,
+    key: &TokenKey,
+    api_keys: &[&str],
+    mock_base: &str,
+    host: HostConfig,
+    limits: HttpLimits,
+    clock: Arc<OffsetClock>,
+) -> AppState {
+    let access = Access {
+        api_keys: ApiKeys::new(api_keys.iter().copied(), "test").unwrap(),
+        sessions: SessionSigner::new(key, &[]),
+    };
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db, TokenCipher::new(key)).unwrap());
     let provider = Provider::new(
         ProviderConfig::ups(mock_base, "demo-client", REDIRECT).unwrap(),
@@ -325,15 +408,14 @@ pub fn build_state(
         Some(Url::parse(mock_base).unwrap()),
     )
     .unwrap();
-    AppState::with_clock(host, provider, store, clock)
+    AppState::with_clock(host, provider, store, access, clock)
 }
 
 pub fn exchange_json(body: &ExchangeBody) -> Value {
     json!({
         "company": body.company,
         "code": body.code,
-        "code_verifier": body.code_verifier,
-        "redirect_uri": body.redirect_uri,
+        "state": body.state,
     })
 }
 
