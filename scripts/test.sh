@@ -86,7 +86,9 @@ begin "widget tests in headless Chromium (wasm-bindgen-test)"
 # that origin (CORS with credentials); the host and its mock UPS listen on ephemeral ports.
 test_port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 host_dir="$(mktemp -d "${TMPDIR:-/tmp}/tm-widget-tests.XXXXXX")"
-"$TARGET_DIR/release/host-example" \
+# The portal backend's API key for this host: the tests' session token is minted with it below.
+api_key="tmk_$(node -e 'console.log(require("crypto").randomBytes(32).toString("base64url"))')"
+TOKEN_MANAGER_API_KEY="$api_key" "$TARGET_DIR/release/host-example" \
   --listen 127.0.0.1:0 --mock-listen 127.0.0.1:0 \
   --db "$host_dir/tm.db" --key-file "$host_dir/key" --static-dir pkg/dist \
   --ready-file "$host_dir/ready.json" --exchange-per-minute 1000 \
@@ -101,6 +103,22 @@ done
 [ -s "$host_dir/ready.json" ] || { cat "$host_dir/host.log" >&2; die "host-example was not ready after 30 s"; }
 TM_TEST_HOST="$(node -p 'require(process.argv[1]).host' "$host_dir/ready.json")"
 TM_TEST_MOCK="$(node -p 'require(process.argv[1]).mock' "$host_dir/ready.json")"
+# A session token for the widget's tests against the real host (admin of both demo companies,
+# an hour: the tests read it at compile time with option_env!).
+TM_TEST_SESSION_TOKEN="$(node -e '
+  const [host, key] = process.argv.slice(1);
+  fetch(`${host}/api/v1/sessions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ user: { id: "admin", name: "Ada Admin" }, ttl_secs: 3600,
+      companies: [{ id: "demo-co", role: "admin" }, { id: "acme", role: "admin" }] }),
+  }).then(async (r) => {
+    const body = await r.json();
+    if (r.status !== 201) throw new Error(`POST /api/v1/sessions: ${r.status} ${JSON.stringify(body)}`);
+    console.log(body.session_token);
+  }).catch((e) => { console.error(e.message); process.exit(1); });
+' "$TM_TEST_HOST" "$api_key")"
+export TM_TEST_SESSION_TOKEN
 step "host for the widget tests: $TM_TEST_HOST (mock UPS $TM_TEST_MOCK), tests served on 127.0.0.1:$test_port"
 TM_TEST_HOST="$TM_TEST_HOST" TM_TEST_MOCK="$TM_TEST_MOCK" \
   WASM_BINDGEN_TEST_ADDRESS="127.0.0.1:$test_port" \
