@@ -55,15 +55,66 @@ impl std::fmt::Debug for TokenKey {
     }
 }
 
-/// Where the key came from (for the startup banner; never the key itself).
+/// Where a secret (the token key, the API keys) came from: for the startup banner, never the
+/// secret itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySource {
-    /// `TOKEN_MANAGER_KEY`.
+pub enum SecretSource {
+    /// An environment variable.
     Env,
-    /// An existing key file.
+    /// An existing file.
     File(String),
-    /// A key file created now.
+    /// A file created now.
     Created(String),
+}
+
+/// Where the token key came from.
+pub type KeySource = SecretSource;
+
+impl SecretSource {
+    /// For the banner: `from VAR`, the path, or the path marked `(created)`.
+    pub fn describe(&self, env_var: &str) -> String {
+        match self {
+            SecretSource::Env => format!("from {env_var}"),
+            SecretSource::File(p) => p.clone(),
+            SecretSource::Created(p) => format!("{p} (created)"),
+        }
+    }
+}
+
+/// Why a secret file could not be had.
+#[derive(Debug)]
+pub(crate) enum SecretFileError {
+    /// Reading, creating or writing it failed.
+    Io(std::io::Error),
+    /// It can be read by other users.
+    Permissions,
+}
+
+/// The contents of the secret file at `path`, which must not be readable by other users; or,
+/// when there is none, a new file with mode 0600 holding `create()` and a newline.
+pub(crate) fn read_or_create_private(
+    path: &Path,
+    create: impl FnOnce() -> zeroize::Zeroizing<String>,
+) -> Result<(zeroize::Zeroizing<String>, SecretSource), SecretFileError> {
+    let shown = path.display().to_string();
+    match fs::read_to_string(path) {
+        Ok(text) => {
+            check_permissions(path).map_err(|e| match e {
+                Some(err) => SecretFileError::Io(err),
+                None => SecretFileError::Permissions,
+            })?;
+            Ok((zeroize::Zeroizing::new(text), SecretSource::File(shown)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let value = create();
+            let mut file = create_private(path).map_err(SecretFileError::Io)?;
+            file.write_all(format!("{}\n", value.as_str()).as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(SecretFileError::Io)?;
+            Ok((value, SecretSource::Created(shown)))
+        }
+        Err(e) => Err(SecretFileError::Io(e)),
+    }
 }
 
 impl TokenKey {
@@ -122,30 +173,23 @@ impl TokenKey {
             return Ok((Self::from_base64(v, KEY_ENV)?, KeySource::Env));
         }
         let shown = path.display().to_string();
-        let io = |source| KeyError::Io {
-            path: shown.clone(),
-            source,
-        };
-        match fs::read_to_string(path) {
-            Ok(text) => {
-                check_permissions(path).map_err(|e| match e {
-                    Some(err) => io(err),
-                    None => KeyError::Permissions(shown.clone()),
-                })?;
-                Ok((
-                    Self::from_base64(&text, "the key file")?,
-                    KeySource::File(shown.clone()),
-                ))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = Self::generate();
-                let mut file = create_private(path).map_err(io)?;
-                file.write_all(format!("{}\n", B64.encode(key.0)).as_bytes())
-                    .and_then(|()| file.sync_all())
-                    .map_err(io)?;
-                Ok((key, KeySource::Created(shown.clone())))
-            }
-            Err(e) => Err(io(e)),
+        let mut created = None;
+        let (text, source) = read_or_create_private(path, || {
+            let key = Self::generate();
+            let text = zeroize::Zeroizing::new(B64.encode(key.0));
+            created = Some(key);
+            text
+        })
+        .map_err(|e| match e {
+            SecretFileError::Io(source) => KeyError::Io {
+                path: shown.clone(),
+                source,
+            },
+            SecretFileError::Permissions => KeyError::Permissions(shown.clone()),
+        })?;
+        match created {
+            Some(key) => Ok((key, source)),
+            None => Ok((Self::from_base64(&text, "the key file")?, source)),
         }
     }
 }

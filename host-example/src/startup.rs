@@ -391,17 +391,9 @@ fn banner(app: &Application) {
             state.config().static_dir.display()
         )
     };
-    let key = match &app.key_source {
-        KeySource::Env => format!("from {KEY_ENV}"),
-        KeySource::File(p) => p.clone(),
-        KeySource::Created(p) => format!("{p} (created)"),
-    };
+    let key = app.key_source.describe(KEY_ENV);
     // The file's path, never a key.
-    let api_keys = match &app.api_key_source {
-        ApiKeysSource::Env => format!("from {API_KEY_ENV}"),
-        ApiKeysSource::File(p) => p.clone(),
-        ApiKeysSource::Created(p) => format!("{p} (created)"),
-    };
+    let api_keys = app.api_key_source.describe(API_KEY_ENV);
     println!(
         "\nToken Manager host example\n\
          \x20 portal         {host}/\n\

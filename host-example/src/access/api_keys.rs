@@ -4,8 +4,6 @@
 //! compared with every one of them in constant time. A key is known in logs and audit rows by
 //! its [`KeyId`], never by its value.
 
-use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -13,7 +11,7 @@ use base64::Engine;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
-use crate::crypto::{check_permissions, create_private};
+use crate::crypto::{read_or_create_private, SecretFileError, SecretSource};
 
 /// Environment variable holding the API key(s), separated by commas or whitespace.
 pub const API_KEY_ENV: &str = "TOKEN_MANAGER_API_KEY";
@@ -34,15 +32,7 @@ impl std::fmt::Display for KeyId {
 }
 
 /// Where the keys came from (for the startup banner; never a key).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApiKeysSource {
-    /// `TOKEN_MANAGER_API_KEY`.
-    Env,
-    /// An existing key file.
-    File(String),
-    /// A key file created now.
-    Created(String),
-}
+pub type ApiKeysSource = SecretSource;
 
 /// Why the keys could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -135,36 +125,21 @@ impl ApiKeys {
             return Ok((Self::new(keys, API_KEY_ENV)?, ApiKeysSource::Env));
         }
         let shown = path.display().to_string();
-        let io = |source| ApiKeyError::Io {
-            path: shown.clone(),
-            source,
-        };
-        match fs::read_to_string(path) {
-            Ok(text) => {
-                check_permissions(path).map_err(|e| match e {
-                    Some(err) => io(err),
-                    None => ApiKeyError::Permissions(shown.clone()),
-                })?;
-                let text = zeroize::Zeroizing::new(text);
-                let keys = text
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'));
-                Ok((Self::new(keys, &shown)?, ApiKeysSource::File(shown.clone())))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = zeroize::Zeroizing::new(Self::generate());
-                let mut file = create_private(path).map_err(io)?;
-                file.write_all(format!("{}\n", key.as_str()).as_bytes())
-                    .and_then(|()| file.sync_all())
-                    .map_err(io)?;
-                Ok((
-                    Self::new([key.as_str()], &shown)?,
-                    ApiKeysSource::Created(shown.clone()),
-                ))
-            }
-            Err(e) => Err(io(e)),
-        }
+        let (text, source) =
+            read_or_create_private(path, || zeroize::Zeroizing::new(Self::generate())).map_err(
+                |e| match e {
+                    SecretFileError::Io(source) => ApiKeyError::Io {
+                        path: shown.clone(),
+                        source,
+                    },
+                    SecretFileError::Permissions => ApiKeyError::Permissions(shown.clone()),
+                },
+            )?;
+        let keys = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'));
+        Ok((Self::new(keys, &shown)?, source))
     }
 
     /// The id of the key `presented` is, if it is one of ours. Every stored digest is compared,
@@ -184,6 +159,8 @@ impl ApiKeys {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use std::fs;
+
     use super::*;
 
     #[test]
@@ -208,7 +185,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("api-key");
         let (keys, source) = ApiKeys::load(None, &path).unwrap();
-        assert!(matches!(source, ApiKeysSource::Created(_)));
+        assert!(matches!(source, SecretSource::Created(_)));
         let text = fs::read_to_string(&path).unwrap();
         let first = text.trim().to_owned();
         assert!(first.starts_with("tmk_"));
@@ -225,12 +202,12 @@ mod tests {
         let second = ApiKeys::generate();
         fs::write(&path, format!("# portal backend\n{first}\n\n{second}\n")).unwrap();
         let (keys, source) = ApiKeys::load(None, &path).unwrap();
-        assert!(matches!(source, ApiKeysSource::File(_)));
+        assert!(matches!(source, SecretSource::File(_)));
         assert!(keys.verify(&first).is_some() && keys.verify(&second).is_some());
         // The environment wins over the file.
         let env = ApiKeys::generate();
         let (keys, source) = ApiKeys::load(Some(&format!(" {env} ")), &path).unwrap();
-        assert_eq!(source, ApiKeysSource::Env);
+        assert_eq!(source, SecretSource::Env);
         assert!(keys.verify(&env).is_some() && keys.verify(&first).is_none());
         #[cfg(unix)]
         {

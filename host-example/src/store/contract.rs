@@ -598,6 +598,12 @@ async fn pending_authorizations_are_single_use_and_bound(store: &dyn Store) {
         pending: p,
         expires_at: Timestamp(expires),
     };
+    let take = |hash: [u8; 32], user: &'static str, company: &'static str, at: i64| async move {
+        store
+            .take_pending(hash, user, company, Timestamp(at))
+            .await
+            .unwrap()
+    };
     let first = start(1);
     let (h1, state1) = (hash(&first), first.state().secret().clone());
     store
@@ -614,20 +620,13 @@ async fn pending_authorizations_are_single_use_and_bound(store: &dyn Store) {
             PendingTake::Mismatch
         ));
     }
-    match store
-        .take_pending(h1, "ada", "acme", Timestamp(H))
-        .await
-        .unwrap()
-    {
+    match take(h1, "ada", "acme", H).await {
         PendingTake::Taken(p) => assert_eq!(p.state().secret(), &state1),
         other => panic!("{other:?}"),
     }
     // Single use.
     assert!(matches!(
-        store
-            .take_pending(h1, "ada", "acme", Timestamp(H))
-            .await
-            .unwrap(),
+        take(h1, "ada", "acme", H).await,
         PendingTake::Missing
     ));
     // Expired: removed when found, and by the next put.
@@ -638,17 +637,11 @@ async fn pending_authorizations_are_single_use_and_bound(store: &dyn Store) {
         .await
         .unwrap();
     assert!(matches!(
-        store
-            .take_pending(h2, "ada", "acme", Timestamp(H))
-            .await
-            .unwrap(),
+        take(h2, "ada", "acme", H).await,
         PendingTake::Expired
     ));
     assert!(matches!(
-        store
-            .take_pending(h2, "ada", "acme", Timestamp(0))
-            .await
-            .unwrap(),
+        take(h2, "ada", "acme", 0).await,
         PendingTake::Missing
     ));
     let stale = start(3);
@@ -662,10 +655,7 @@ async fn pending_authorizations_are_single_use_and_bound(store: &dyn Store) {
         .await
         .unwrap();
     assert!(matches!(
-        store
-            .take_pending(h3, "ada", "acme", Timestamp(0))
-            .await
-            .unwrap(),
+        take(h3, "ada", "acme", 0).await,
         PendingTake::Missing
     ));
     // Companies are created and renamed.

@@ -553,48 +553,20 @@ async fn portal_pages_log_in_and_carry_security_headers() {
     // The portal's cookie identifies the demo user to the portal's pages only: it does not
     // open the widget API, which takes session tokens.
     let session = cookie.split(';').next().unwrap();
-    let (s, _, b) = h
-        .send(
-            Request::get("/api/optin/status?company=acme")
-                .header(header::COOKIE, session)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let (s, _, b) = h.page("/api/optin/status?company=acme", session).await;
     assert_eq!((s, code(&b)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
 
     // Widget not built → a clear note.
-    let (s, _, body) = h
-        .send(
-            Request::get("/admin/token-manager?company=acme")
-                .header(header::COOKIE, session)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let (s, _, body) = h.page("/admin/token-manager?company=acme", session).await;
     assert_eq!(s, StatusCode::OK);
     assert!(body.as_str().unwrap().contains("scripts/build-widget.sh"));
     // The provider's redirect back carries no company: the session's last choice is used.
-    let (_, _, body) = h
-        .send(
-            Request::get("/admin/token-manager?code=x&state=y")
-                .header(header::COOKIE, session)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let (_, _, body) = h.page("/admin/token-manager?code=x&state=y", session).await;
     assert!(body
         .as_str()
         .unwrap()
         .contains(r#"<option value="acme" selected>"#));
-    let (s, _, _) = h
-        .send(
-            Request::get("/exports?company=nope")
-                .header(header::COOKIE, session)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let (s, _, _) = h.page("/exports?company=nope", session).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
@@ -740,15 +712,15 @@ async fn the_demo_login_picks_a_demo_user_whose_session_token_carries_their_comp
     assert_eq!(cookies.len(), 1, "{cookies:?}");
     let cookie = session_cookie(&headers).unwrap();
     // The portal mints a token for that user: admin of Acme only.
-    let (s, _, minted) = h
-        .send(
-            Request::post("/portal/session-token")
-                .header(header::COOKIE, &cookie)
-                .header("X-Token-Manager", "1")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    // `/portal/session-token` with a cookie, with or without the CSRF header.
+    let renew = |cookie: &str, csrf: bool| {
+        let mut r = Request::post("/portal/session-token").header(header::COOKIE, cookie);
+        if csrf {
+            r = r.header("X-Token-Manager", "1");
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    let (s, _, minted) = h.send(renew(&cookie, true)).await;
     assert_eq!(s, StatusCode::OK, "{minted}");
     assert!(minted["expires_at"].as_i64().unwrap() > chrono_now());
     let alan = Harness {
@@ -768,28 +740,14 @@ async fn the_demo_login_picks_a_demo_user_whose_session_token_carries_their_comp
         Some(ErrorCode::Forbidden)
     );
     // The portal's own pages show only Alan's company.
-    let (_, _, home) = alan
-        .send(
-            Request::get("/")
-                .header(header::COOKIE, &cookie)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let (_, _, home) = alan.page("/", &cookie).await;
     let home = home.as_str().unwrap();
     assert!(
         home.contains("Alan Acme") && !home.contains("Demonstration Co."),
         "{home}"
     );
     // The token endpoint wants the CSRF header; logout ends the session and asks who you are.
-    let (s, _, _) = alan
-        .send(
-            Request::post("/portal/session-token")
-                .header(header::COOKIE, &cookie)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let (s, _, _) = alan.send(renew(&cookie, false)).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, headers, _) = alan
         .send(
@@ -805,26 +763,11 @@ async fn the_demo_login_picks_a_demo_user_whose_session_token_carries_their_comp
         (StatusCode::SEE_OTHER, "/login")
     );
     let signed_out = session_cookie(&headers).unwrap();
-    let (s, headers, _) = alan
-        .send(
-            Request::get("/")
-                .header(header::COOKIE, &signed_out)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let (s, headers, _) = alan.page("/", &signed_out).await;
     assert_eq!(
         (s, headers[header::LOCATION].to_str().unwrap()),
         (StatusCode::SEE_OTHER, "/login")
     );
-    let (s, _, _) = alan
-        .send(
-            Request::post("/portal/session-token")
-                .header(header::COOKIE, &signed_out)
-                .header("X-Token-Manager", "1")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let (s, _, _) = alan.send(renew(&signed_out, true)).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }

@@ -295,27 +295,54 @@ fn cases(auth: &Auth, fresh: &Value, others: &Others) -> Vec<Case> {
         case("exchange: 10^400 number", ex().raw(format!(r#"{{"company":1{}}}"#, "0".repeat(400)).into_bytes()), E400),
         case("exchange: trailing garbage after the object", ex().raw(format!("{fresh_text}<script>").into_bytes()), E400),
         case("exchange: NUL byte in the body", ex().raw(b"{\"company\":\"demo-co\"\x00}".to_vec()), E400),
-        // --- company ---
-        // Not one of the session's companies (or no company at all): the same 403.
-        case("exchange: unknown company", ex().json(&f("company", json!("nope"))), E403F),
-        case("exchange: SQL-ish company", ex().json(&f("company", json!("demo-co' OR '1'='1"))), E403F),
-        case("exchange: company with NUL", ex().json(&f("company", json!("demo-co\u{0}"))), E403F),
-        case("exchange: company in upper case", ex().json(&f("company", json!("DEMO-CO"))), E403F),
-        case("exchange: company with trailing space", ex().json(&f("company", json!("demo-co "))), E403F),
-        case("exchange: company with homoglyph", ex().json(&f("company", json!("dеmo-co"))), E403F),
-        // --- code ---
-        case("exchange: empty code", ex().json(&f("code", json!(""))), E400),
-        case("exchange: code of 2,049 bytes", ex().json(&f("code", json!("c".repeat(2049)))), E400),
-        case("exchange: code with a space", ex().json(&f("code", json!("a b"))), E400),
-        case("exchange: code with a newline (header injection)", ex().json(&f("code", json!("a\r\nX-Evil: 1"))), E400),
-        case("exchange: code with non-ASCII", ex().json(&f("code", json!("cödé"))), E400),
-        case("exchange: code with DEL", ex().json(&f("code", json!("abc\u{7f}"))), E400),
-        case("exchange: SQL with spaces as code", ex().json(&f("code", json!("'; DROP TABLE history; --"))), E400),
-        // --- state (the host finds its pending authorization by it) ---
-        case("exchange: empty state", ex().json(&f("state", json!(""))), E400),
-        case("exchange: state of 129", ex().json(&f("state", json!("s".repeat(129)))), E400),
-        case("exchange: state with a space", ex().json(&f("state", json!("a b"))), E400),
-        case("exchange: state with non-ASCII", ex().json(&f("state", json!("stäte"))), E400),
+        // --- company (not one of the session's, or none at all: the same 403), code, state ---
+    ];
+    for (name, field, value, expect) in [
+        ("unknown company", "company", json!("nope"), E403F),
+        (
+            "SQL-ish company",
+            "company",
+            json!("demo-co' OR '1'='1"),
+            E403F,
+        ),
+        ("company with NUL", "company", json!("demo-co\u{0}"), E403F),
+        ("company in upper case", "company", json!("DEMO-CO"), E403F),
+        (
+            "company with trailing space",
+            "company",
+            json!("demo-co "),
+            E403F,
+        ),
+        ("company with homoglyph", "company", json!("dеmo-co"), E403F),
+        ("empty code", "code", json!(""), E400),
+        ("code of 2,049 bytes", "code", json!("c".repeat(2049)), E400),
+        ("code with a space", "code", json!("a b"), E400),
+        (
+            "code with a newline (header injection)",
+            "code",
+            json!("a\r\nX-Evil: 1"),
+            E400,
+        ),
+        ("code with non-ASCII", "code", json!("cödé"), E400),
+        ("code with DEL", "code", json!("abc\u{7f}"), E400),
+        (
+            "SQL with spaces as code",
+            "code",
+            json!("'; DROP TABLE history; --"),
+            E400,
+        ),
+        ("empty state", "state", json!(""), E400),
+        ("state of 129", "state", json!("s".repeat(129)), E400),
+        ("state with a space", "state", json!("a b"), E400),
+        ("state with non-ASCII", "state", json!("stäte"), E400),
+    ] {
+        v.push(case(
+            format!("exchange: {name}"),
+            ex().json(&f(field, value)),
+            expect,
+        ));
+    }
+    v.extend([
         case("exchange: state never started", ex().json(&f("state", json!("never-started-state"))), ENOPEND),
         case("exchange: state started by another user", ex().json(&f("state", json!(others.bobs_state))), EMISMATCH),
         case("exchange: another user's state for another company", ex().json(&with(&f("state", json!(others.bobs_state)), "company", json!("acme"))), EMISMATCH),
@@ -404,7 +431,7 @@ fn cases(auth: &Auth, fresh: &Value, others: &Others) -> Vec<Case> {
         case("page: HTML in ?company= is escaped", get("/admin/token-manager?company=%3Cscript%3Ealert(1)%3C%2Fscript%3E"), Expect::Html(StatusCode::NOT_FOUND, "<script>alert(1)")),
         case("page: HTML in error_description is not reflected", get("/admin/token-manager?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state=x"), Expect::Html(StatusCode::OK, "alert(1)")),
         case("page: HTML in ?company= on /exports", get("/exports?company=%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E"), Expect::Html(StatusCode::NOT_FOUND, "<img src=x")),
-    ];
+    ]);
     // Every field with a value of the wrong JSON type.
     for field in ["company", "code", "state"] {
         for (what, value) in [("null", Value::Null), ("true", json!(true))] {

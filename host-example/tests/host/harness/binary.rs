@@ -122,34 +122,41 @@ pub async fn opt_in(host: &str, mock: &MockUps, api_key: &str) -> Result<u16, St
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let session: Value = client
-        .post(format!("{host}/api/v1/sessions"))
-        .bearer_auth(api_key)
-        .json(&json!({
+    // One POST with a bearer credential and a JSON body; the answer as JSON.
+    let post = |path: String, bearer: String, body: Value| {
+        let request = client
+            .post(format!("{host}{path}"))
+            .bearer_auth(bearer)
+            .header("origin", host)
+            .header("x-token-manager", "1")
+            .json(&body);
+        async move { request.send().await.map_err(e) }
+    };
+    let session: Value = post(
+        "/api/v1/sessions".into(),
+        api_key.to_owned(),
+        json!({
             "user": {"id": "admin"},
             "companies": [{"id": COMPANY, "role": "admin"}],
-        }))
-        .send()
-        .await
-        .map_err(e)?
-        .json()
-        .await
-        .map_err(e)?;
+        }),
+    )
+    .await?
+    .json()
+    .await
+    .map_err(e)?;
     let token = session["session_token"]
         .as_str()
         .ok_or_else(|| format!("no session token: {session}"))?
         .to_owned();
-    let started: StartResponse = client
-        .post(format!("{host}/api/optin/start"))
-        .bearer_auth(&token)
-        .header("x-token-manager", "1")
-        .json(&json!({ "company": COMPANY }))
-        .send()
-        .await
-        .map_err(e)?
-        .json()
-        .await
-        .map_err(e)?;
+    let started: StartResponse = post(
+        "/api/optin/start".into(),
+        token.clone(),
+        json!({ "company": COMPANY }),
+    )
+    .await?
+    .json()
+    .await
+    .map_err(e)?;
     let back = mock_ups::testing::sign_in(&client, &started.authorize_url, "demo", "demo-password")
         .await
         .map_err(|e| e.to_string())?;
@@ -158,14 +165,6 @@ pub async fn opt_in(host: &str, mock: &MockUps, api_key: &str) -> Result<u16, St
         .pending
         .handle_callback(params, Timestamp(chrono_now()), DEFAULT_MAX_AGE)
         .map_err(|e| format!("{e:?}"))?;
-    let answer = client
-        .post(format!("{host}/api/optin/exchange"))
-        .bearer_auth(&token)
-        .header("origin", host)
-        .header("x-token-manager", "1")
-        .json(&exchange_json(&body))
-        .send()
-        .await
-        .map_err(e)?;
+    let answer = post("/api/optin/exchange".into(), token, exchange_json(&body)).await?;
     Ok(answer.status().as_u16())
 }

@@ -232,6 +232,21 @@ impl Harness {
         (s, b)
     }
 
+    /// A GET of a portal page with the portal cookie `cookie` (and no session token).
+    pub async fn page(
+        &self,
+        uri: &str,
+        cookie: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        self.send(
+            Request::get(uri)
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+
     /// A same-origin state-changing call, as the widget makes it.
     pub async fn post(&self, uri: &str, body: &Value) -> (StatusCode, Value) {
         let (s, _, b) = self
