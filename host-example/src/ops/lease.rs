@@ -6,7 +6,7 @@ use token_manager_core::Timestamp;
 
 use super::OpError;
 use crate::state::AppState;
-use crate::store::{ClaimKind, ClaimOutcome, Lease};
+use crate::store::{Claim, ClaimKind, ClaimOutcome, Lease};
 
 /// Try once to claim the company's lease for `kind` at `now`, for this host process.
 pub(super) async fn claim(
@@ -17,7 +17,13 @@ pub(super) async fn claim(
 ) -> Result<ClaimOutcome, OpError> {
     Ok(state
         .store()
-        .claim(company, state.instance(), now, state.lease_until(now), kind)
+        .claim(Claim {
+            company: company.to_owned(),
+            owner: state.instance().to_owned(),
+            kind,
+            now,
+            until: state.lease_until(now),
+        })
         .await?)
 }
 

@@ -14,7 +14,7 @@ use token_manager_core::history::{PerPage, RecordStatus};
 use token_manager_core::lifecycle::{Authorization, Event, RefreshPolicy};
 use token_manager_core::{AuthorizationStatus, GrantTimes, Timestamp};
 
-use super::{ClaimKind, ClaimOutcome, Committed, Lease, Store, StoreError, Transition};
+use super::{Claim, ClaimKind, ClaimOutcome, Committed, Lease, Store, StoreError, Transition};
 use crate::crypto::{TokenCipher, TokenKey};
 use crate::tokens::TokenPair;
 
@@ -151,18 +151,29 @@ pub(crate) async fn grant(store: &dyn Store, company: &str, at: i64, n: u32) -> 
 async fn inspect(store: &dyn Store, company: &str) -> Option<TokenPair> {
     let lease = acquired(
         store
-            .claim(
+            .claim(claim(
                 company,
                 "inspector",
                 Timestamp(0),
                 Timestamp(1),
                 ClaimKind::Clear,
-            )
+            ))
             .await
             .unwrap(),
     );
     store.release(company, "inspector").await.unwrap();
     lease.tokens
+}
+
+/// The lease of `company` for `owner`, as the host asks for it.
+fn claim(company: &str, owner: &str, now: Timestamp, until: Timestamp, kind: ClaimKind) -> Claim {
+    Claim {
+        company: company.to_owned(),
+        owner: owner.to_owned(),
+        kind,
+        now,
+        until,
+    }
 }
 
 fn acquired(outcome: ClaimOutcome) -> Lease {
@@ -194,14 +205,14 @@ async fn grant_supersede_page_and_claim(store: &dyn Store) {
     let until = Timestamp(5 * H + 1000);
     let lease = acquired(
         store
-            .claim("acme", "a", due_at, until, ClaimKind::Refresh)
+            .claim(claim("acme", "a", due_at, until, ClaimKind::Refresh))
             .await
             .unwrap(),
     );
     assert_eq!(lease.tokens.unwrap().access.secret(), "access-2");
     assert!(matches!(
         store
-            .claim("acme", "b", due_at, until, ClaimKind::Refresh)
+            .claim(claim("acme", "b", due_at, until, ClaimKind::Refresh))
             .await
             .unwrap(),
         ClaimOutcome::Busy { .. }
@@ -299,18 +310,18 @@ async fn leases_exclude_other_owners_until_they_expire(store: &dyn Store) {
     let now = Timestamp(H);
     acquired(
         store
-            .claim("acme", "a", now, Timestamp(H + 10), ClaimKind::Use)
+            .claim(claim("acme", "a", now, Timestamp(H + 10), ClaimKind::Use))
             .await
             .unwrap(),
     );
     // Another owner waits; the holder may claim again (renew).
     assert!(matches!(
-        store.claim("acme", "b", now, Timestamp(H + 10), ClaimKind::Use).await.unwrap(),
+        store.claim(claim("acme", "b", now, Timestamp(H + 10), ClaimKind::Use)).await.unwrap(),
         ClaimOutcome::Busy { until } if until == Timestamp(H + 10)
     ));
     acquired(
         store
-            .claim("acme", "a", now, Timestamp(H + 20), ClaimKind::Use)
+            .claim(claim("acme", "a", now, Timestamp(H + 20), ClaimKind::Use))
             .await
             .unwrap(),
     );
@@ -318,7 +329,7 @@ async fn leases_exclude_other_owners_until_they_expire(store: &dyn Store) {
     store.release("acme", "b").await.unwrap();
     assert!(matches!(
         store
-            .claim("acme", "b", now, Timestamp(H + 20), ClaimKind::Use)
+            .claim(claim("acme", "b", now, Timestamp(H + 20), ClaimKind::Use))
             .await
             .unwrap(),
         ClaimOutcome::Busy { .. }
@@ -326,13 +337,13 @@ async fn leases_exclude_other_owners_until_they_expire(store: &dyn Store) {
     // An expired lease is free for anyone.
     acquired(
         store
-            .claim(
+            .claim(claim(
                 "acme",
                 "b",
                 Timestamp(H + 20),
                 Timestamp(H + 30),
                 ClaimKind::Use,
-            )
+            ))
             .await
             .unwrap(),
     );
@@ -359,13 +370,13 @@ async fn leases_exclude_other_owners_until_they_expire(store: &dyn Store) {
         .unwrap();
     let lease = acquired(
         store
-            .claim(
+            .claim(claim(
                 "acme",
                 "c",
                 Timestamp(H + 21),
                 Timestamp(H + 40),
                 ClaimKind::Use,
-            )
+            ))
             .await
             .unwrap(),
     );
@@ -380,13 +391,16 @@ async fn claims_follow_the_state(store: &dyn Store) {
     // Never seen: nothing to refresh or use; Clear creates the row and takes the lease.
     for kind in [ClaimKind::Refresh, ClaimKind::Use] {
         assert!(matches!(
-            store.claim("new", "a", now, until, kind).await.unwrap(),
+            store
+                .claim(claim("new", "a", now, until, kind))
+                .await
+                .unwrap(),
             ClaimOutcome::Nothing
         ));
     }
     let lease = acquired(
         store
-            .claim("new", "a", now, until, ClaimKind::Clear)
+            .claim(claim("new", "a", now, until, ClaimKind::Clear))
             .await
             .unwrap(),
     );
@@ -397,20 +411,26 @@ async fn claims_follow_the_state(store: &dyn Store) {
     grant(store, "acme", 0, 1).await;
     assert!(matches!(
         store
-            .claim(
+            .claim(claim(
                 "acme",
                 "a",
                 Timestamp(H),
                 Timestamp(H + 1),
                 ClaimKind::Refresh
-            )
+            ))
             .await
             .unwrap(),
         ClaimOutcome::Nothing
     ));
     acquired(
         store
-            .claim("acme", "a", Timestamp(H), Timestamp(H + 1), ClaimKind::Use)
+            .claim(claim(
+                "acme",
+                "a",
+                Timestamp(H),
+                Timestamp(H + 1),
+                ClaimKind::Use,
+            ))
             .await
             .unwrap(),
     );
@@ -475,24 +495,24 @@ async fn a_second_handle_sees_every_commit(a: &dyn Store, b: &dyn Store) {
     let seen = b.authorization("acme").await.unwrap();
     assert_eq!(seen.generation, done.generation);
     acquired(
-        a.claim(
+        a.claim(claim(
             "acme",
             "host-a",
             Timestamp(H),
             Timestamp(H + 10),
             ClaimKind::Use,
-        )
+        ))
         .await
         .unwrap(),
     );
     assert!(matches!(
-        b.claim(
+        b.claim(claim(
             "acme",
             "host-b",
             Timestamp(H),
             Timestamp(H + 10),
             ClaimKind::Use
-        )
+        ))
         .await
         .unwrap(),
         ClaimOutcome::Busy { .. }

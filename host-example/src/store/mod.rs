@@ -110,6 +110,21 @@ pub enum ClaimKind {
     Clear,
 }
 
+/// A request for a company's lease: who wants it, for what, when, until when.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    /// Company.
+    pub company: String,
+    /// The lease owner (a host process's id).
+    pub owner: String,
+    /// What for.
+    pub kind: ClaimKind,
+    /// When the claim is made.
+    pub now: Timestamp,
+    /// Until when the lease holds, unless released.
+    pub until: Timestamp,
+}
+
 /// A held lease: nobody else (in any host process on this database) uses the company's tokens
 /// until it is released or expires.
 #[derive(Debug, Clone)]
@@ -228,14 +243,7 @@ pub trait Store: Send + Sync + 'static {
     /// Companies that are active and hold an access token.
     async fn active_companies(&self) -> Result<Vec<String>, StoreError>;
     /// Claim the company's lease for `kind` until `until`, in one transaction.
-    async fn claim(
-        &self,
-        company: &str,
-        owner: &str,
-        now: Timestamp,
-        until: Timestamp,
-        kind: ClaimKind,
-    ) -> Result<ClaimOutcome, StoreError>;
+    async fn claim(&self, claim: Claim) -> Result<ClaimOutcome, StoreError>;
     /// Release the lease if `owner` holds it.
     async fn release(&self, company: &str, owner: &str) -> Result<(), StoreError>;
     /// Apply a transition in one transaction.

@@ -262,13 +262,13 @@ async fn a_wrong_key_cannot_read_the_tokens() {
     )
     .unwrap();
     let r = store
-        .claim(
-            COMPANY,
-            "x",
-            token_manager_core::Timestamp(0),
-            token_manager_core::Timestamp(1),
-            host_example::store::ClaimKind::Use,
-        )
+        .claim(host_example::store::Claim {
+            company: COMPANY.into(),
+            owner: "x".into(),
+            kind: host_example::store::ClaimKind::Use,
+            now: token_manager_core::Timestamp(0),
+            until: token_manager_core::Timestamp(1),
+        })
         .await;
     assert!(matches!(r, Err(host_example::store::StoreError::Crypto(_))));
 }

@@ -15,8 +15,8 @@ use token_manager_core::{AuthorizationStatus, GrantTimes, PendingAuthorization, 
 use super::rows::{read_row, record_from_row, sealed_columns, StoredTokens, RECORD_COLUMNS};
 use crate::crypto::{Field, Sealed, TokenCipher};
 use crate::store::{
-    AuthRow, ClaimKind, ClaimOutcome, HistoryPage, HistoryView, Lease, PendingRecord, PendingTake,
-    StoreError,
+    AuthRow, Claim, ClaimKind, ClaimOutcome, HistoryPage, HistoryView, Lease, PendingRecord,
+    PendingTake, StoreError,
 };
 use crate::tokens::TokenPair;
 
@@ -122,14 +122,16 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub(super) fn claim(
-        &self,
-        company: &str,
-        owner: &str,
-        now: Timestamp,
-        until: Timestamp,
-        kind: ClaimKind,
-    ) -> Result<ClaimOutcome, StoreError> {
+    pub(super) fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, StoreError> {
+        let Claim {
+            company,
+            owner,
+            kind,
+            now,
+            until,
+        } = claim;
+        let (company, owner, kind, now, until) =
+            (company.as_str(), owner.as_str(), *kind, *now, *until);
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if kind == ClaimKind::Clear {

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 
 use crate::crypto::TokenCipher;
 use crate::store::{
-    AuthRow, ClaimKind, ClaimOutcome, Committed, HistoryView, PendingRecord, PendingTake, Store,
+    AuthRow, Claim, ClaimOutcome, Committed, HistoryView, PendingRecord, PendingTake, Store,
     StoreError, Transition,
 };
 
@@ -108,17 +108,8 @@ impl Store for SqliteStore {
         self.blocking(Db::active_companies).await
     }
 
-    async fn claim(
-        &self,
-        company: &str,
-        owner: &str,
-        now: Timestamp,
-        until: Timestamp,
-        kind: ClaimKind,
-    ) -> Result<ClaimOutcome, StoreError> {
-        let (company, owner) = (company.to_owned(), owner.to_owned());
-        self.blocking(move |db| db.claim(&company, &owner, now, until, kind))
-            .await
+    async fn claim(&self, claim: Claim) -> Result<ClaimOutcome, StoreError> {
+        self.blocking(move |db| db.claim(&claim)).await
     }
 
     async fn release(&self, company: &str, owner: &str) -> Result<(), StoreError> {

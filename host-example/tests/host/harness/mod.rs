@@ -18,7 +18,7 @@ use host_example::clock::OffsetClock;
 use host_example::config::{HostConfig, HttpLimits};
 use host_example::crypto::{TokenCipher, TokenKey};
 use host_example::provider::Provider;
-use host_example::store::{ClaimKind, ClaimOutcome, SqliteStore, Store};
+use host_example::store::{Claim, ClaimKind, ClaimOutcome, SqliteStore, Store};
 use host_example::tokens::TokenPair;
 use host_example::{app, AppState};
 use http_body_util::BodyExt;
@@ -356,13 +356,13 @@ pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
 /// The company's stored pair, decrypted through a Clear claim released at once.
 pub async fn stored_tokens(store: &dyn Store, company: &str) -> Option<TokenPair> {
     let lease = store
-        .claim(
-            company,
-            "test-inspector",
-            Timestamp(0),
-            Timestamp(1),
-            ClaimKind::Clear,
-        )
+        .claim(Claim {
+            company: company.to_owned(),
+            owner: "test-inspector".into(),
+            kind: ClaimKind::Clear,
+            now: Timestamp(0),
+            until: Timestamp(1),
+        })
         .await
         .unwrap();
     store.release(company, "test-inspector").await.unwrap();
