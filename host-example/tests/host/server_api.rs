@@ -126,7 +126,7 @@ async fn every_bad_body_gets_a_400_with_a_stable_code_and_says_what_is_wrong() {
         ("user id with a newline", with(&["user", "id"], json!("a\nb")), "user.id"),
         ("user name of 201", with(&["user", "name"], json!("n".repeat(201))), "user.name"),
         ("no companies", with(&["companies"], json!([])), "companies"),
-        ("101 companies", with(&["companies"], json!((0..101).map(|i| json!({"id": format!("c{i}"), "role": "admin"})).collect::<Vec<_>>()),), "companies"),
+        ("101 companies", with(&["companies"], json!((0..101).map(|i| json!({"id": format!("c{i}"), "role": "admin"})).collect::<Vec<_>>())), "companies"),
         ("upper-case company id", with(&["companies", "0", "id"], json!("DEMO")), "companies[0].id"),
         ("company id with a space", with(&["companies", "0", "id"], json!("a b")), "companies[0].id"),
         ("company id of 65", with(&["companies", "0", "id"], json!("c".repeat(65))), "companies[0].id"),
