@@ -147,6 +147,10 @@ pub(crate) fn Pager(props: &PagerProps) -> Html {
     let on_next = props
         .on_page
         .reform(move |_: MouseEvent| (window.page.saturating_add(1), window.per_page));
+    let (no_prev, no_next) = (
+        props.busy || !window.has_prev(),
+        props.busy || !window.has_next(),
+    );
     html! {
         <div class="pager" part="pager">
             <label class="size">
@@ -160,19 +164,24 @@ pub(crate) fn Pager(props: &PagerProps) -> Html {
                 </select>
             </label>
             <span class="range" part="range">{window.range_label()}</span>
-            <button type="button" class="btn icon-btn" part="button pager-button"
-                aria-label={m.text(UiText::PreviousPage).to_owned()}
-                title={m.text(UiText::PreviousPage).to_owned()}
-                disabled={props.busy || !window.has_prev()} onclick={on_prev}>
-                <span aria-hidden="true">{"‹"}</span>
-            </button>
-            <button type="button" class="btn icon-btn" part="button pager-button"
-                aria-label={m.text(UiText::NextPage).to_owned()}
-                title={m.text(UiText::NextPage).to_owned()}
-                disabled={props.busy || !window.has_next()} onclick={on_next}>
-                <span aria-hidden="true">{"›"}</span>
-            </button>
+            { pager_button(m.text(UiText::PreviousPage), "‹", no_prev, on_prev) }
+            { pager_button(m.text(UiText::NextPage), "›", no_next, on_next) }
         </div>
+    }
+}
+
+/// A previous/next button of the [`Pager`]: an arrow, named and titled by `label`.
+fn pager_button(
+    label: &str,
+    arrow: &'static str,
+    disabled: bool,
+    onclick: Callback<MouseEvent>,
+) -> Html {
+    html! {
+        <button type="button" class="btn icon-btn" part="button pager-button"
+            aria-label={label.to_owned()} title={label.to_owned()} {disabled} {onclick}>
+            <span aria-hidden="true">{arrow}</span>
+        </button>
     }
 }
 

@@ -30,6 +30,9 @@ use web_sys::{RequestCredentials, Window};
 /// A future the widget awaits on the browser's single thread.
 pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
+/// What a [`HostApi`] call resolves to: the host's answer, or why there was none.
+pub type ApiFuture<T> = LocalFuture<Result<T, ApiFailure>>;
+
 /// Default time the widget waits for the host before showing [`ErrorCode::Timeout`].
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -164,36 +167,18 @@ impl ApiFailure {
 /// tests. Every method resolves (never hangs): implementations own their timeouts.
 pub trait HostApi {
     /// `GET /config?company=`.
-    fn config(&self, auth: &Auth, company: &str)
-        -> LocalFuture<Result<ConfigResponse, ApiFailure>>;
+    fn config(&self, auth: &Auth, company: &str) -> ApiFuture<ConfigResponse>;
     /// `GET /tokens?company=&page=&per_page=`.
-    fn tokens(
-        &self,
-        auth: &Auth,
-        query: &TokensQuery,
-    ) -> LocalFuture<Result<TokensResponse, ApiFailure>>;
+    fn tokens(&self, auth: &Auth, query: &TokensQuery) -> ApiFuture<TokensResponse>;
     /// `POST /start` (CSRF header): the host starts the authorization (it keeps the PKCE
     /// verifier) and answers the authorize URL and the tab's return marker.
-    fn start(
-        &self,
-        auth: &Auth,
-        body: &StartBody,
-    ) -> LocalFuture<Result<StartResponse, ApiFailure>>;
+    fn start(&self, auth: &Auth, body: &StartBody) -> ApiFuture<StartResponse>;
     /// `POST /exchange` (CSRF header): the return's code and state.
-    fn exchange(
-        &self,
-        auth: &Auth,
-        body: &ExchangeBody,
-    ) -> LocalFuture<Result<ExchangeResponse, ApiFailure>>;
+    fn exchange(&self, auth: &Auth, body: &ExchangeBody) -> ApiFuture<ExchangeResponse>;
     /// `POST /clear` (CSRF header).
-    fn clear(
-        &self,
-        auth: &Auth,
-        body: &ClearBody,
-    ) -> LocalFuture<Result<ClearResponse, ApiFailure>>;
+    fn clear(&self, auth: &Auth, body: &ClearBody) -> ApiFuture<ClearResponse>;
     /// `GET /status?company=`.
-    fn status(&self, auth: &Auth, company: &str)
-        -> LocalFuture<Result<StatusResponse, ApiFailure>>;
+    fn status(&self, auth: &Auth, company: &str) -> ApiFuture<StatusResponse>;
 }
 
 /// [`HostApi`] over HTTP with `gloo-net`: JSON bodies; with a session token, `Authorization:
@@ -234,7 +219,7 @@ impl HttpHost {
         auth: &Auth,
         path: &str,
         query: &[(&str, &str)],
-    ) -> LocalFuture<Result<T, ApiFailure>> {
+    ) -> ApiFuture<T> {
         let builder = authenticate(
             Request::get(&self.url(path)).query(query.iter().copied()),
             auth,
@@ -248,7 +233,7 @@ impl HttpHost {
         auth: &Auth,
         path: &str,
         body: &B,
-    ) -> LocalFuture<Result<T, ApiFailure>> {
+    ) -> ApiFuture<T> {
         let builder = authenticate(
             Request::post(&self.url(path)).header(CSRF_HEADER, "1"),
             auth,
@@ -294,7 +279,7 @@ fn send(
     builder: RequestBuilder,
     json: Option<String>,
     timeout: Duration,
-) -> LocalFuture<Result<(u16, bool, String), ApiFailure>> {
+) -> ApiFuture<(u16, bool, String)> {
     Box::pin(async move {
         let controller = web_sys::AbortController::new().ok();
         let timed_out = Rc::new(Cell::new(false));
@@ -330,19 +315,11 @@ fn send(
 }
 
 impl HostApi for HttpHost {
-    fn config(
-        &self,
-        auth: &Auth,
-        company: &str,
-    ) -> LocalFuture<Result<ConfigResponse, ApiFailure>> {
+    fn config(&self, auth: &Auth, company: &str) -> ApiFuture<ConfigResponse> {
         self.get(auth, "config", &[("company", company)])
     }
 
-    fn tokens(
-        &self,
-        auth: &Auth,
-        query: &TokensQuery,
-    ) -> LocalFuture<Result<TokensResponse, ApiFailure>> {
+    fn tokens(&self, auth: &Auth, query: &TokensQuery) -> ApiFuture<TokensResponse> {
         let (page, per_page) = (query.page.to_string(), query.per_page.get().to_string());
         self.get(
             auth,
@@ -355,35 +332,19 @@ impl HostApi for HttpHost {
         )
     }
 
-    fn start(
-        &self,
-        auth: &Auth,
-        body: &StartBody,
-    ) -> LocalFuture<Result<StartResponse, ApiFailure>> {
+    fn start(&self, auth: &Auth, body: &StartBody) -> ApiFuture<StartResponse> {
         self.post(auth, "start", body)
     }
 
-    fn exchange(
-        &self,
-        auth: &Auth,
-        body: &ExchangeBody,
-    ) -> LocalFuture<Result<ExchangeResponse, ApiFailure>> {
+    fn exchange(&self, auth: &Auth, body: &ExchangeBody) -> ApiFuture<ExchangeResponse> {
         self.post(auth, "exchange", body)
     }
 
-    fn clear(
-        &self,
-        auth: &Auth,
-        body: &ClearBody,
-    ) -> LocalFuture<Result<ClearResponse, ApiFailure>> {
+    fn clear(&self, auth: &Auth, body: &ClearBody) -> ApiFuture<ClearResponse> {
         self.post(auth, "clear", body)
     }
 
-    fn status(
-        &self,
-        auth: &Auth,
-        company: &str,
-    ) -> LocalFuture<Result<StatusResponse, ApiFailure>> {
+    fn status(&self, auth: &Auth, company: &str) -> ApiFuture<StatusResponse> {
         self.get(auth, "status", &[("company", company)])
     }
 }

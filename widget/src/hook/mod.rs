@@ -17,7 +17,7 @@ use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
 
 use crate::events::WidgetEvent;
-use crate::io::{ApiFailure, Auth, BrowserEvent, HostApi, LocalFuture, Services};
+use crate::io::{ApiFailure, ApiFuture, Auth, BrowserEvent, HostApi, Services};
 use crate::session::Session;
 use crate::state::{Action, PanelState, Retry, View};
 use crate::{Mode, TokenManagerProps};
@@ -131,7 +131,7 @@ impl Run {
     /// not made and fails as `unauthenticated`.
     async fn call<T>(
         &self,
-        request: impl Fn(&dyn HostApi, &Auth) -> LocalFuture<Result<T, ApiFailure>>,
+        request: impl Fn(&dyn HostApi, &Auth) -> ApiFuture<T>,
     ) -> Result<T, ApiFailure> {
         let (host, browser) = (&*self.services.host, &self.services.browser);
         let unauthenticated = || ApiFailure::new(ErrorCode::Unauthenticated);
