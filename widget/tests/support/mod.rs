@@ -27,7 +27,9 @@ use token_manager_core::{
     CallbackParams, ErrorCode, PendingAuthorization, RecordStatus, ReturnMarker, Timestamp,
     TokenRecord,
 };
-use token_manager_widget::io::{ApiFailure, BrowserEvent, LocalFuture, Popup, Subscription};
+use token_manager_widget::io::{
+    ApiFailure, ApiFuture, BrowserEvent, LocalFuture, Popup, Subscription,
+};
 use token_manager_widget::{
     Auth, Browser, GetSessionToken, HostApi, Mode, Services, SessionGrant, SessionToken,
     TokenManager, TokenManagerProps, WidgetEvent,
@@ -235,10 +237,7 @@ impl FakeHost {
     }
 
     /// The answer, after `delay_ms`.
-    fn reply<T: 'static>(
-        &self,
-        result: Result<T, ApiFailure>,
-    ) -> LocalFuture<Result<T, ApiFailure>> {
+    fn reply<T: 'static>(&self, result: Result<T, ApiFailure>) -> ApiFuture<T> {
         let delay = self.delay_ms.get();
         Box::pin(async move {
             if delay > 0 {
@@ -248,16 +247,18 @@ impl FakeHost {
         })
     }
 
+    /// Answer a call: refused as [`admit`](Self::admit) decides, otherwise with what `handle`
+    /// does now (it may change the host's state and may itself fail), after `delay_ms`.
     fn answer<T: 'static>(
         &self,
         method: &'static str,
         call: String,
         auth: &Auth,
-        ok: impl FnOnce() -> T + 'static,
-    ) -> LocalFuture<Result<T, ApiFailure>> {
+        handle: impl FnOnce() -> Result<T, ApiFailure>,
+    ) -> ApiFuture<T> {
         let result = match self.admit(method, call, auth) {
-            Some(f) => Err(f),
-            None => Ok(ok()),
+            Some(refused) => Err(refused),
+            None => handle(),
         };
         self.reply(result)
     }
@@ -330,147 +331,109 @@ impl FakeSessions {
 }
 
 impl HostApi for FakeHost {
-    fn config(
-        &self,
-        auth: &Auth,
-        company: &str,
-    ) -> LocalFuture<Result<ConfigResponse, ApiFailure>> {
-        self.answer("config", format!("config {company}"), auth, config)
+    fn config(&self, auth: &Auth, company: &str) -> ApiFuture<ConfigResponse> {
+        self.answer("config", format!("config {company}"), auth, || Ok(config()))
     }
 
-    fn tokens(
-        &self,
-        auth: &Auth,
-        q: &TokensQuery,
-    ) -> LocalFuture<Result<TokensResponse, ApiFailure>> {
-        let rows = self.rows.borrow().clone();
-        let status = self.status.get().unwrap();
-        let can_manage = self.can_manage.get();
-        let (page, per_page) = (q.page, q.per_page);
-        self.answer(
-            "tokens",
-            format!("tokens {} {}", q.page, q.per_page.get()),
-            auth,
-            move || {
-                let (window, slice) = paginate(&rows, page, per_page);
-                TokensResponse {
-                    status,
-                    rows: slice.to_vec(),
-                    total: window.total,
-                    page: window.page,
-                    per_page,
-                    can_manage,
-                }
-            },
-        )
+    fn tokens(&self, auth: &Auth, q: &TokensQuery) -> ApiFuture<TokensResponse> {
+        let call = format!("tokens {} {}", q.page, q.per_page.get());
+        self.answer("tokens", call, auth, || {
+            let rows = self.rows.borrow();
+            let (window, slice) = paginate(&rows, q.page, q.per_page);
+            Ok(TokensResponse {
+                status: self.status.get().unwrap(),
+                rows: slice.to_vec(),
+                total: window.total,
+                page: window.page,
+                per_page: q.per_page,
+                can_manage: self.can_manage.get(),
+            })
+        })
     }
 
-    fn start(
-        &self,
-        auth: &Auth,
-        body: &StartBody,
-    ) -> LocalFuture<Result<StartResponse, ApiFailure>> {
-        if let Some(refused) = self.admit("start", format!("start {}", body.company), auth) {
-            return self.reply(Err(refused));
-        }
-        self.starts.borrow_mut().push(body.clone());
-        let seed = self.entropy.get();
-        self.entropy.set(seed.wrapping_add(1));
-        // The host's clock: a minute behind the tab's (the tab must not care).
-        let created_at = Timestamp(NOW - 60_000);
-        let (authorize_url, pending) =
-            self.begin(&body.company, seed, created_at, body.return_to.as_deref());
-        self.reply(Ok(StartResponse {
-            authorize_url,
-            pending,
-            expires_at: Timestamp(created_at.as_millis() + 600_000),
-        }))
+    fn start(&self, auth: &Auth, body: &StartBody) -> ApiFuture<StartResponse> {
+        self.answer("start", format!("start {}", body.company), auth, || {
+            self.starts.borrow_mut().push(body.clone());
+            let seed = self.entropy.get();
+            self.entropy.set(seed.wrapping_add(1));
+            // The host's clock: a minute behind the tab's (the tab must not care).
+            let created_at = Timestamp(NOW - 60_000);
+            let (authorize_url, pending) =
+                self.begin(&body.company, seed, created_at, body.return_to.as_deref());
+            Ok(StartResponse {
+                authorize_url,
+                pending,
+                expires_at: Timestamp(created_at.as_millis() + 600_000),
+            })
+        })
     }
 
-    fn exchange(
-        &self,
-        auth: &Auth,
-        body: &ExchangeBody,
-    ) -> LocalFuture<Result<ExchangeResponse, ApiFailure>> {
-        if let Some(refused) = self.admit("exchange", format!("exchange {}", body.code), auth) {
-            return self.reply(Err(refused));
-        }
-        self.exchanges.borrow_mut().push(body.clone());
-        // The host side: the pending authorization of that state (single use) validates the
-        // same return and gives up its verifier.
-        let pending = {
-            let mut pendings = self.pendings.borrow_mut();
-            pendings
-                .iter()
-                .position(|p| p.state().secret() == &body.state && p.company == body.company)
-                .map(|i| pendings.remove(i))
-        };
-        let Some(pending) = pending else {
-            return self.reply(Err(ApiFailure::new(ErrorCode::NoPendingAuthorization)));
-        };
-        let params = CallbackParams::parse(&format!(
-            "?code={}&state={}",
-            js_sys::encode_uri_component(&body.code),
-            js_sys::encode_uri_component(&body.state)
-        ))
-        .unwrap()
-        .unwrap();
-        let request = match pending.handle_callback(params, Timestamp(NOW), DEFAULT_MAX_AGE) {
-            Ok(request) => request,
-            Err(e) => return self.reply(Err(ApiFailure::new(e.error_code()))),
-        };
-        self.redeemed
-            .borrow_mut()
-            .push(request.code_verifier.secret().clone());
-        let record = TokenRecord {
-            id: 100,
-            company: body.company.clone(),
-            token_created: Timestamp(NOW),
-            token_expires: Timestamp(NOW + 14_399_000),
-            refresh_created: Some(Timestamp(NOW)),
-            refresh_expires: Some(Timestamp(NOW + 5_183_999_000)),
-            status: RecordStatus::Active,
-            cleared_at: None,
-            authorized_by: Some("admin".into()),
-            cleared_by: None,
-            superseded_by: None,
-        };
-        self.status.set(Some(AuthorizationStatus::Active));
-        self.rows.borrow_mut().insert(0, record.clone());
-        self.reply(Ok(ExchangeResponse { record }))
+    fn exchange(&self, auth: &Auth, body: &ExchangeBody) -> ApiFuture<ExchangeResponse> {
+        self.answer("exchange", format!("exchange {}", body.code), auth, || {
+            self.exchanges.borrow_mut().push(body.clone());
+            // The host side: the pending authorization of that state (single use) validates
+            // the same return and gives up its verifier.
+            let pending = {
+                let mut pendings = self.pendings.borrow_mut();
+                pendings
+                    .iter()
+                    .position(|p| p.state().secret() == &body.state && p.company == body.company)
+                    .map(|i| pendings.remove(i))
+            };
+            let pending = pending.ok_or(ApiFailure::new(ErrorCode::NoPendingAuthorization))?;
+            let params = CallbackParams::parse(&format!(
+                "?code={}&state={}",
+                js_sys::encode_uri_component(&body.code),
+                js_sys::encode_uri_component(&body.state)
+            ))
+            .unwrap()
+            .unwrap();
+            let request = pending
+                .handle_callback(params, Timestamp(NOW), DEFAULT_MAX_AGE)
+                .map_err(|e| ApiFailure::new(e.error_code()))?;
+            self.redeemed
+                .borrow_mut()
+                .push(request.code_verifier.secret().clone());
+            let record = TokenRecord {
+                id: 100,
+                company: body.company.clone(),
+                token_created: Timestamp(NOW),
+                token_expires: Timestamp(NOW + 14_399_000),
+                refresh_created: Some(Timestamp(NOW)),
+                refresh_expires: Some(Timestamp(NOW + 5_183_999_000)),
+                status: RecordStatus::Active,
+                cleared_at: None,
+                authorized_by: Some("admin".into()),
+                cleared_by: None,
+                superseded_by: None,
+            };
+            self.status.set(Some(AuthorizationStatus::Active));
+            self.rows.borrow_mut().insert(0, record.clone());
+            Ok(ExchangeResponse { record })
+        })
     }
 
-    fn clear(
-        &self,
-        auth: &Auth,
-        body: &ClearBody,
-    ) -> LocalFuture<Result<ClearResponse, ApiFailure>> {
-        if let Some(refused) = self.admit("clear", format!("clear {}", body.company), auth) {
-            return self.reply(Err(refused));
-        }
-        self.status.set(Some(AuthorizationStatus::Cleared));
-        for r in self.rows.borrow_mut().iter_mut() {
-            r.status = RecordStatus::Cleared;
-            r.cleared_at = Some(Timestamp(NOW));
-        }
-        self.reply(Ok(ClearResponse {
-            status: AuthorizationStatus::Cleared,
-            cleared_at: Timestamp(NOW),
-        }))
+    fn clear(&self, auth: &Auth, body: &ClearBody) -> ApiFuture<ClearResponse> {
+        self.answer("clear", format!("clear {}", body.company), auth, || {
+            self.status.set(Some(AuthorizationStatus::Cleared));
+            for r in self.rows.borrow_mut().iter_mut() {
+                r.status = RecordStatus::Cleared;
+                r.cleared_at = Some(Timestamp(NOW));
+            }
+            Ok(ClearResponse {
+                status: AuthorizationStatus::Cleared,
+                cleared_at: Timestamp(NOW),
+            })
+        })
     }
 
-    fn status(
-        &self,
-        auth: &Auth,
-        company: &str,
-    ) -> LocalFuture<Result<StatusResponse, ApiFailure>> {
-        let status = self.status.get().unwrap();
-        self.answer("status", format!("status {company}"), auth, move || {
-            StatusResponse {
-                status,
+    fn status(&self, auth: &Auth, company: &str) -> ApiFuture<StatusResponse> {
+        self.answer("status", format!("status {company}"), auth, || {
+            Ok(StatusResponse {
+                status: self.status.get().unwrap(),
                 since: None,
                 reason: None,
-            }
+            })
         })
     }
 }
