@@ -1,14 +1,16 @@
 // `POST /exchange` end to end against the mock UPS: the host validates the body, calls the
 // mock's token endpoint (HTTP on loopback), maps the answer with core, seals both tokens with
 // AES-256-GCM and commits the grant to SQLite. Each exchange needs a fresh code, so the driver
-// first mints codes through the mock's sign-in screens, then fires the exchanges with a fixed
+// first mints codes (`POST /start`, which stores the host's state and verifier, then the mock's
+// sign-in screens; not timed), then fires the exchanges `{company, code, state}` with a fixed
 // number in flight and reports requests/s (first send → last answer), latency and peak RSS.
+// Requests carry session tokens minted with the host's API key (one per 100 companies).
 // Usage: node bench/exchange.mjs [--codes N] [--concurrency C] [--companies K] [--runs R] [--quick]
 
 import { parseArgs } from 'node:util';
 
-import { cpuSecondsOf, median, memoryOf, percentile, round, saveResult, sessionCookie, startHost } from './lib/common.mjs';
-import { exchange, mintCode, pool, publicConfig } from './lib/oauth.mjs';
+import { cpuSecondsOf, median, memoryOf, percentile, round, saveResult, sessions, startHost } from './lib/common.mjs';
+import { exchange, mintCode, pool } from './lib/oauth.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -30,18 +32,22 @@ const host = await startHost(
   { name: 'exchange' },
 );
 try {
-  const cookie = await sessionCookie(host.host);
-  const config = await publicConfig(host.host, cookie, companies[0]);
+  const auth = await sessions(host, companies);
   const results = [];
   for (let run = 1; run <= runs; run++) {
-    // Mint (the code lives 60 s at the mock: mint just before use).
+    // Start + sign in (the code lives 60 s at the mock: mint just before use). Not timed.
+    await auth.renew(10 * 60_000);
     const m0 = performance.now();
-    const bodies = await pool(codes, 16, (i) => mintCode(config, companies[i % companies.length]));
+    const bodies = await pool(codes, 16, (i) => {
+      const company = companies[i % companies.length];
+      return mintCode(host.host, auth.token(company), company);
+    });
     const mintSeconds = (performance.now() - m0) / 1000;
+    const tokens = bodies.map((b) => auth.token(b.company));
     // Fire.
     const cpu0 = cpuSecondsOf(host.pid);
     const t0 = performance.now();
-    const answers = await pool(codes, concurrency, (i) => exchange(host.host, cookie, bodies[i]));
+    const answers = await pool(codes, concurrency, (i) => exchange(host.host, tokens[i], bodies[i]));
     const seconds = (performance.now() - t0) / 1000;
     const cpu = cpuSecondsOf(host.pid) - cpu0;
     const ok = answers.filter((a) => a.status === 201);
@@ -57,7 +63,7 @@ try {
       host_cpu_ms_per_exchange: round((cpu / codes) * 1000, 3),
     };
     results.push(r);
-    console.log(`  run ${run}: ${r.rps} exchanges/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, ${r.errors} errors (minted ${codes} codes at ${r.mint_per_s}/s; host CPU ${r.host_cpu_ms_per_exchange} ms/exchange)`);
+    console.log(`  run ${run}: ${r.rps} exchanges/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, ${r.errors} errors (started and signed in ${codes} at ${r.mint_per_s}/s; host CPU ${r.host_cpu_ms_per_exchange} ms/exchange)`);
   }
   const mem = memoryOf(host.pid);
   const rps = median(results.map((r) => r.rps));
@@ -77,8 +83,8 @@ try {
     met: rps >= TARGET,
     memory: { ...mem, target_mib: 60, met: mem.peak_rss_mib < 60 },
     notes:
-      `Driver: Node (bench/lib/oauth.mjs) mints each code through the mock's sign-in screens, then fires ${codes.toLocaleString('en')} exchanges over ${companies.length} companies with ${concurrency} in flight on keep-alive connections. ` +
-      'Each exchange is one host request plus one host → mock token call; the driver, the host and the mock share the 2 cores. `--exchange-per-minute` is raised for the run (the default per-IP limit of 20/min is a protection, not a capacity).',
+      `Driver: Node (bench/lib/oauth.mjs) first gets each code as the widget and a browser do (\`POST /start\`, where the host stores state and verifier, then the mock's sign-in screens; not timed), then fires ${codes.toLocaleString('en')} exchanges \`{company, code, state}\` over ${companies.length} companies with ${concurrency} in flight on keep-alive connections, each with a session token (\`Authorization: Bearer\`, minted with the host's API key, one per 100 companies). ` +
+      'Each exchange is one host request (session token check, the pending authorization taken by its state, then the code redeemed with the kept verifier) plus one host → mock token call; the driver, the host and the mock share the 2 cores. `--exchange-per-minute` is raised for the run (the default limit of 20/min per user and company on `/start` and `/exchange` is a protection, not a capacity).',
   });
   console.log(`  POST /exchange: ${rps} /s (median of ${runs}); peak RSS ${mem.peak_rss_mib} MiB`);
 } finally {

@@ -4,11 +4,13 @@
 //     rows per page: p50 / p99;
 //   - throughput (requests/s and p99) with concurrent connections, median of repeated runs;
 //   - the host's peak RSS.
+// Every request carries `Authorization: Bearer <session token>` (minted once with the host's API
+// key, for demo-co), as the widget sends it: the figures include the host's check of the token.
 // Usage: node bench/host-read.mjs [--rows N] [--runs R] [--seconds S] [--connections C] [--label L] [--quick]
 
 import { parseArgs } from 'node:util';
 
-import { cpuSecondsOf, median, memoryOf, round, saveResult, sessionCookie, startHost, wrk } from './lib/common.mjs';
+import { cpuSecondsOf, median, memoryOf, mintSession, round, saveResult, startHost, wrk } from './lib/common.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -32,8 +34,9 @@ const t0 = performance.now();
 const host = await startHost(['--seed-history', `${COMPANY}:${rows}`], { name: opt.label });
 const startup_ms = round(performance.now() - t0, 0);
 try {
-  const cookie = await sessionCookie(host.host);
-  const headers = { Cookie: cookie };
+  // One token for the whole run (an hour; the run takes a few minutes).
+  const session = await mintSession(host, [COMPANY]);
+  const headers = { Authorization: `Bearer ${session.token}` };
   const url = (page, per) => `${host.host}/api/optin/tokens?company=${COMPANY}&page=${page}&per_page=${per}`;
 
   // Sanity: the answer has the rows we seeded.
@@ -78,6 +81,7 @@ try {
   const mem = memoryOf(host.pid);
   const throughput = {
     url: '/api/optin/tokens?company=demo-co&page=1&per_page=10',
+    auth: 'Authorization: Bearer <session token>',
     connections,
     wrk_threads: 1,
     runs,

@@ -4,8 +4,9 @@
 // Time is compressed: the mock issues access tokens living --ttl seconds (default 240 s instead
 // of UPS's 4 h), so the refresher (refresh at half the lifetime, since the 300 s skew is capped
 // at half) must renew each one within the second half of its life. The N opt-ins are real
-// exchanges (codes minted through the mock's sign-in screens), paced evenly over --spread
-// seconds, one company each. The run lasts until the last opt-in's token would have expired;
+// exchanges (each code from `POST /start` and the mock's sign-in screens, with session tokens
+// minted with the host's API key, one per 100 companies), paced evenly over --spread seconds,
+// one company each. The run lasts until the last opt-in's token would have expired;
 // then the history table tells, per company, when each token was replaced and when it expired.
 // CPU is the host process's (user + system, /proc/<pid>/stat, the in-process mock included);
 // database load is what the host wrote (/proc/<pid>/io write_bytes) and the file sizes.
@@ -15,8 +16,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync, existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-import { cpuSecondsOf, median, memoryOf, percentile, round, saveResult, sessionCookie, sleep, startHost } from './lib/common.mjs';
-import { exchange, mintCode, pool, publicConfig, request } from './lib/oauth.mjs';
+import { cpuSecondsOf, median, memoryOf, percentile, round, saveResult, sessions, sleep, startHost } from './lib/common.mjs';
+import { exchange, mintCode, pool, request } from './lib/oauth.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -51,10 +52,10 @@ const host = await startHost(
   { env: { TM_COMPANIES: companies.join(',') }, name: 'refresher' },
 );
 try {
-  const cookie = await sessionCookie(host.host);
-  const config = await publicConfig(host.host, cookie, companies[0]);
+  const auth = await sessions(host, companies);
 
-  // Opt-ins, paced: chunk c (one second) is minted, then its exchanges are spread over that second.
+  // Opt-ins, paced: chunk c (one second) is started and signed in, then its exchanges are spread
+  // over that second.
   const perSecond = Math.ceil(N / spread);
   const t0 = Date.now() + 1000;
   let failed = 0;
@@ -62,12 +63,13 @@ try {
   const cpuStart = cpuSecondsOf(host.pid);
   for (let c = 0; c * perSecond < N; c++) {
     const ids = companies.slice(c * perSecond, (c + 1) * perSecond);
-    const bodies = await pool(ids.length, 16, (i) => mintCode(config, ids[i]));
+    await auth.renew(5 * 60_000); // tokens live an hour: a long --spread outlives them
+    const bodies = await pool(ids.length, 16, (i) => mintCode(host.host, auth.token(ids[i]), ids[i]));
     const start = t0 + c * 1000;
     await Promise.all(
       bodies.map(async (body, k) => {
         await sleep(Math.max(0, start + (k * 1000) / bodies.length - Date.now()));
-        const r = await exchange(host.host, cookie, body);
+        const r = await exchange(host.host, auth.token(body.company), body);
         if (r.status !== 201) {
           failed++;
           firstError ||= `HTTP ${r.status} ${r.body.slice(0, 200)}`;
@@ -152,7 +154,7 @@ try {
   };
   result.method =
     `Compressed time: the mock's access tokens live ${ttl} s (UPS: 14,399 s), so each is refreshed at ${due} s (the 300 s skew capped at half the lifetime) and must be replaced within the remaining ${ttl - due} s. ` +
-    `${N.toLocaleString('en')} companies opt in through real exchanges (codes minted on the mock's sign-in screens), evenly paced over ${spread} s, so expiries are staggered over ${spread} s. ` +
+    `${N.toLocaleString('en')} companies opt in through real exchanges (\`POST /start\`, the mock's sign-in screens, \`POST /exchange {company, code, state}\`, with session tokens minted with the host's API key), evenly paced over ${spread} s, so expiries are staggered over ${spread} s. ` +
     `The refresher runs as shipped (batch 32 per tick, up to 8 companies at once) with a ${tick} ms tick (\`--refresh-tick-ms\`; default 1,000 ms: time runs ${round(14_399 / ttl, 0)}× faster here, and at 1 s the 32-per-tick ceiling is below the ${round(N / spread, 0)} opt-ins/s this run needs renewed); the retrieval job runs too (every 30 s and after each opt-in, over every active company), as it would in production. ` +
     'Verdict from the history table: for every replaced token, its successor was created before it expired; at the end no company holds an expired token without a successor.';
   result.table = [

@@ -11,6 +11,10 @@
 //          that loaded the page once.
 //   page change: 100 rows per page, click "Next page" → all 100 rows replaced (and the part
 //          after the /tokens answer arrived).
+// The panel gets a session token up front, as a portal page that renders `session-token`
+// server-side gives it: the driver mints one with the host's API key and each browser context
+// hands it to the page before its scripts run (`window.__benchSessionToken`, read by
+// panel.html); the widget then sends it as `Authorization: Bearer` and no cookies.
 // Usage: node bench/render.mjs [--runs N] [--changes N] [--quick]
 
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
@@ -18,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { ROOT, median, percentile, round, saveResult, sessionCookie, startHost } from './lib/common.mjs';
+import { ROOT, median, mintSession, percentile, round, saveResult, startHost } from './lib/common.mjs';
 import { launch } from './lib/browser.mjs';
 
 const { values: opt } = parseArgs({
@@ -38,11 +42,13 @@ cpSync(join(ROOT, 'bench', 'pages'), statics, { recursive: true });
 const host = await startHost(['--seed-history', 'demo-co:10,acme:1000'], { name: 'render', staticDir: statics });
 const browser = await launch();
 try {
-  const cookie = await sessionCookie(host.host);
-  const [name, value] = cookie.split('=');
+  // One token for the run (an hour; the run takes a minute or two).
+  const { token } = await mintSession(host, ['demo-co', 'acme']);
   const newContext = async () => {
     const ctx = await browser.newContext();
-    await ctx.addCookies([{ name, value, url: host.host, httpOnly: true, sameSite: 'Strict' }]);
+    await ctx.addInitScript((t) => {
+      window.__benchSessionToken = t;
+    }, token);
     return ctx;
   };
   const base = `${host.host}/assets/token-manager`;
@@ -150,7 +156,7 @@ try {
     page_change: pc,
     method:
       'Headless Chromium (playwright-core, /usr/bin/chromium). The host serves the built package and two bench pages from one origin; ' +
-      '`panel.html` imports `index.js`, calls `mountTokenManager` for a company with 10 seeded records and notes (MutationObserver on the shadow root) when the 10 grid rows are in the DOM, then the next animation frame; ' +
+      '`panel.html` imports `index.js`, calls `mountTokenManager` (with a session token minted up front, as a portal page renders it) for a company with 10 seeded records and notes (MutationObserver on the shadow root) when the 10 grid rows are in the DOM, then the next animation frame; ' +
       '`empty.html` is the same page with an empty `<div>`, done at its first frame. Times are `performance.now()` from navigation start, read with `page.evaluate` (the widget is not instrumented). ' +
       `Cold: a fresh browser context (no HTTP or code cache) per run; warm: the fourth load in the same context. Median of ${runs} runs each. ` +
       `From \`import()\` start to the painted rows: ${round(panel.from_import_cold_ms)} ms cold, ${round(panel.from_import_warm_ms)} ms warm.`,

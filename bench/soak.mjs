@@ -3,13 +3,15 @@
 // the retrieval job calling the mock's data API), a batch of re-opt-ins (exchanges) after every
 // slice. After each slice it samples the host's RSS and open file descriptors, so a leak shows
 // as a rising line. Not part of scripts/bench.sh's default parts (it takes `--minutes`).
+// Requests carry a session token (minted with the host's API key); a token lives at most an
+// hour, so a new one is minted before a slice that would outlive it.
 // Usage: node bench/soak.mjs [--minutes M] [--slice S] [--rows N] [--connections C]
 
 import { readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-import { memoryOf, round, saveResult, sessionCookie, startHost, wrk } from './lib/common.mjs';
-import { exchange, mintCode, publicConfig } from './lib/oauth.mjs';
+import { memoryOf, round, saveResult, sessions, startHost, wrk } from './lib/common.mjs';
+import { exchange, mintCode } from './lib/oauth.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -22,6 +24,7 @@ const { values: opt } = parseArgs({
 const minutes = Number(opt.minutes);
 const slice = Number(opt.slice);
 const COMPANIES = ['demo-co', 'acme'];
+if (slice > 3000) throw new Error('--slice must be at most 3000 s: one wrk run must not outlive its session token (an hour)');
 
 const host = await startHost(
   [
@@ -34,10 +37,10 @@ const host = await startHost(
 const fds = () => readdirSync(`/proc/${host.pid}/fd`).length;
 const threads = () => readdirSync(`/proc/${host.pid}/task`).length;
 try {
-  const cookie = await sessionCookie(host.host);
+  const auth = await sessions(host, COMPANIES);
   const optIn = async (company) => {
-    const config = await publicConfig(host.host, cookie, company);
-    const r = await exchange(host.host, cookie, await mintCode(config, company));
+    const token = auth.token(company);
+    const r = await exchange(host.host, token, await mintCode(host.host, token, company));
     if (r.status !== 201) throw new Error(`exchange for ${company}: HTTP ${r.status} ${r.body.slice(0, 200)}`);
   };
   for (const c of COMPANIES) await optIn(c);
@@ -47,12 +50,15 @@ try {
   const started = performance.now();
   let exchanges = 0;
   while (performance.now() - started < minutes * 60_000) {
-    const r = wrk(url, { threads: 2, connections: Number(opt.connections), seconds: slice, headers: { Cookie: cookie } });
+    // The token must outlive the slice and the re-opt-ins after it.
+    await auth.renew(slice * 1000 + 5 * 60_000);
+    const headers = { Authorization: auth.bearer('demo-co') };
+    const r = wrk(url, { threads: 2, connections: Number(opt.connections), seconds: slice, headers });
     for (let i = 0; i < 20; i++) {
       await optIn('acme');
       exchanges++;
     }
-    const status = await (await fetch(`${host.host}/api/optin/status?company=demo-co`, { headers: { Cookie: cookie } })).json();
+    const status = await (await fetch(`${host.host}/api/optin/status?company=demo-co`, { headers })).json();
     const s = {
       at_s: round((performance.now() - started) / 1000, 0),
       rps: r.rps,
@@ -73,6 +79,7 @@ try {
     requests: samples.reduce((a, s) => a + Math.round(s.rps * slice), 0),
     errors: samples.reduce((a, s) => a + s.errors, 0),
     exchanges,
+    session_tokens_minted: auth.minted,
     rss_mib: { first: steady[0].rss_mib, last: steady.at(-1).rss_mib, max: Math.max(...steady.map((s) => s.rss_mib)) },
     fds: { first: steady[0].fds, last: steady.at(-1).fds, max: Math.max(...steady.map((s) => s.fds)) },
     threads: { first: steady[0].threads, last: steady.at(-1).threads, max: Math.max(...steady.map((s) => s.threads)) },

@@ -1,7 +1,9 @@
-// Shared helpers of the benchmark scripts: paths, statistics, result files, the host process.
-// Not a benchmark itself.
+// Shared helpers of the benchmark scripts: paths, statistics, result files, the host process
+// (with an API key of its own) and the session tokens the widget API needs. Not a benchmark
+// itself.
 
 import { spawn, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync, openSync } from 'node:fs';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -86,9 +88,10 @@ export function cpuSecondsOf(pid) {
 }
 
 /**
- * Start the host binary on ephemeral ports with a fresh database in a temporary folder.
- * `args`: extra flags; `staticDir`: the host's --static-dir (default pkg/dist). Resolves to `{ host, mock, pid, dir, db, log, stop() }` once the
- * ready file appears.
+ * Start the host binary on ephemeral ports with a fresh database in a temporary folder and a
+ * fresh API key (`TOKEN_MANAGER_API_KEY`, what the portal's backend mints session tokens
+ * with). `args`: extra flags; `staticDir`: the host's --static-dir (default pkg/dist).
+ * Resolves to `{ host, mock, apiKey, pid, dir, db, log, stop() }` once the ready file appears.
  */
 export async function startHost(args = [], { env = {}, timeoutMs = 120_000, name = 'host', staticDir = join(ROOT, 'pkg', 'dist') } = {}) {
   if (!existsSync(HOST_BIN)) {
@@ -98,6 +101,7 @@ export async function startHost(args = [], { env = {}, timeoutMs = 120_000, name
   const ready = join(dir, 'ready.json');
   const db = join(dir, 'bench.db');
   const log = join(dir, `${name}.log`);
+  const apiKey = env.TOKEN_MANAGER_API_KEY ?? `tmk_${randomBytes(32).toString('base64url')}`;
   const out = openSync(log, 'a');
   const child = spawn(
     HOST_BIN,
@@ -110,7 +114,7 @@ export async function startHost(args = [], { env = {}, timeoutMs = 120_000, name
       '--ready-file', ready,
       ...args,
     ],
-    { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', out, out] },
+    { cwd: dir, env: { ...process.env, TOKEN_MANAGER_API_KEY: apiKey, ...env }, stdio: ['ignore', out, out] },
   );
   let exited = null;
   child.on('exit', (code, signal) => {
@@ -130,6 +134,7 @@ export async function startHost(args = [], { env = {}, timeoutMs = 120_000, name
   const urls = JSON.parse(readFileSync(ready, 'utf8'));
   return {
     ...urls,
+    apiKey,
     pid: child.pid,
     dir,
     db,
@@ -147,15 +152,73 @@ export async function startHost(args = [], { env = {}, timeoutMs = 120_000, name
   };
 }
 
-/** `GET /` of the demo portal (auto-login of `admin`); returns the `Cookie` header value. */
-export async function sessionCookie(host) {
-  const r = await fetch(`${host}/`, { redirect: 'manual' });
-  const set = r.headers.getSetCookie?.() ?? [r.headers.get('set-cookie') ?? ''];
-  for (const c of set) {
-    const m = c.match(/(?:^|\s)(tm_session=[^;]+)/);
-    if (m) return m[1];
+/** The user the drivers' session tokens name (recorded as `authorized_by`). */
+export const BENCH_USER = { id: 'admin', name: 'Bench Admin' };
+/** Most companies one session token may name (the host's limit). */
+export const MAX_SESSION_COMPANIES = 100;
+/** Longest session lifetime the host grants, in seconds. */
+export const SESSION_TTL_SECS = 3600;
+
+/**
+ * `POST /api/v1/sessions` with the host's API key, as a portal's backend does: a session token
+ * for `user` with the `role` at each of `companies` (at most 100). Resolves to
+ * `{ token, expires_at }` (ms since the epoch).
+ */
+export async function mintSession(host, companies, { user = BENCH_USER, role = 'admin', ttlSecs = SESSION_TTL_SECS } = {}) {
+  if (companies.length === 0 || companies.length > MAX_SESSION_COMPANIES) {
+    throw new Error(`a session names 1 to ${MAX_SESSION_COMPANIES} companies, not ${companies.length}`);
   }
-  throw new Error(`GET ${host}/ set no tm_session cookie (status ${r.status})`);
+  const r = await fetch(`${host.host}/api/v1/sessions`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${host.apiKey}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ user, companies: companies.map((id) => ({ id, role })), ttl_secs: ttlSecs }),
+  });
+  const text = await r.text();
+  if (r.status !== 201) throw new Error(`POST /api/v1/sessions: HTTP ${r.status} ${text.slice(0, 300)}`);
+  const { session_token: token, expires_at } = JSON.parse(text);
+  return { token, expires_at };
+}
+
+/**
+ * Session tokens for the benchmark's user over all of `companies`: one token per group of
+ * 100 (the host's limit per token), minted up front. `token(company)` is the current token
+ * naming `company` (synchronous: no work inside a timed section); `renew(withinMs)` mints new
+ * tokens for the groups whose token expires within `withinMs` (call it between phases of long
+ * runs: a token lives at most an hour).
+ */
+export async function sessions(host, companies, opts = {}) {
+  const groups = [];
+  for (let i = 0; i < companies.length; i += MAX_SESSION_COMPANIES) {
+    groups.push({ companies: companies.slice(i, i + MAX_SESSION_COMPANIES), token: '', expires_at: 0 });
+  }
+  const byCompany = new Map();
+  for (const g of groups) for (const c of g.companies) byCompany.set(c, g);
+  const s = {
+    minted: 0,
+    token(company) {
+      const g = byCompany.get(company);
+      if (!g) throw new Error(`no session names company ${company}`);
+      return g.token;
+    },
+    /** The `Authorization` header value for `company`. */
+    bearer(company) {
+      return `Bearer ${s.token(company)}`;
+    },
+    async renew(withinMs = 0) {
+      const due = groups.filter((g) => g.expires_at - Date.now() <= withinMs);
+      for (let i = 0; i < due.length; i += 8) {
+        await Promise.all(
+          due.slice(i, i + 8).map(async (g) => {
+            Object.assign(g, await mintSession(host, g.companies, opts));
+            s.minted++;
+          }),
+        );
+      }
+      return due.length;
+    },
+  };
+  await s.renew();
+  return s;
 }
 
 /** Run a command, return stdout (throws with stderr on failure). */
