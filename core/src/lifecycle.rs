@@ -79,6 +79,9 @@ pub enum Event {
     RefreshFailed(ProviderError),
     /// The admin clicked Clear.
     Cleared,
+    /// The refresh token's known expiry has passed (see
+    /// [`Authorization::refresh_token_expired`]): no refresh can work any more.
+    RefreshTokenExpired,
 }
 
 /// Outputs: what the shell must do, in order, in one transaction where they touch storage.
@@ -178,22 +181,36 @@ impl Authorization {
                     StartRetrieval,
                 ],
             ),
-            // RFC 6749 §6: a new access token (and, at UPS, a new refresh token) was issued.
-            (Authorization::Active { .. }, Event::Refreshed(times)) => (
+            // RFC 6749 §6: a new access token (and, at UPS, a new refresh token) was issued. A
+            // server that keeps the refresh token sends none: its times stay those of when it was
+            // issued.
+            (
                 Authorization::Active {
-                    since: now,
-                    times,
-                    failures: 0,
+                    times: previous, ..
                 },
-                vec![
-                    StoreTokens,
-                    SupersedeRecords,
-                    AppendRecord(times),
-                    ScheduleRefresh {
-                        at: policy.refresh_at(&times),
+                Event::Refreshed(answer),
+            ) => {
+                let times = GrantTimes::after_refresh(&previous, &answer);
+                (
+                    Authorization::Active {
+                        since: now,
+                        times,
+                        failures: 0,
                     },
-                ],
-            ),
+                    vec![
+                        StoreTokens,
+                        SupersedeRecords,
+                        AppendRecord(times),
+                        ScheduleRefresh {
+                            at: policy.refresh_at(&times),
+                        },
+                    ],
+                )
+            }
+            // The refresh token is past its known expiry, whatever the last answer said.
+            (Authorization::Active { .. }, Event::RefreshTokenExpired) => {
+                invalidated(now, REFRESH_EXPIRED.to_owned())
+            }
             // RFC 6749 §5.2 invalid_grant: the refresh token is dead (UPS: password changed).
             (Authorization::Active { .. }, Event::RefreshFailed(e))
                 if e.kind == ProviderErrorKind::InvalidGrant =>
@@ -241,10 +258,25 @@ impl Authorization {
             ),
             // Late refresh results after Clear/invalidation, Clear with nothing to clear:
             // nothing changes, but no stray token may survive.
-            (state, Event::Refreshed(_) | Event::RefreshFailed(_) | Event::Cleared) => {
-                (state, vec![WipeTokens])
-            }
+            (
+                state,
+                Event::Refreshed(_)
+                | Event::RefreshFailed(_)
+                | Event::Cleared
+                | Event::RefreshTokenExpired,
+            ) => (state, vec![WipeTokens]),
         }
+    }
+    /// Has the refresh token passed its known expiry at `now`? Then a refresh cannot work:
+    /// feed [`Event::RefreshTokenExpired`] instead of asking the provider. This holds for
+    /// providers that keep the refresh token too, since its expiry is kept from when it was
+    /// issued ([`GrantTimes::after_refresh`]).
+    pub fn refresh_token_expired(&self, now: Timestamp) -> bool {
+        matches!(
+            self,
+            Authorization::Active { times, .. }
+                if times.refresh_expires.is_some_and(|dead| dead <= now)
+        )
     }
     /// The panel's status.
     pub fn status(&self) -> AuthorizationStatus {
@@ -329,6 +361,60 @@ mod tests {
             refresh_created: Some(Timestamp(at)),
             refresh_expires: Some(Timestamp(at + 60 * 24 * H)),
         }
+    }
+
+    /// A refresh answer at `at` without a refresh token (the server kept it), stating no
+    /// refresh lifetime: as core's token parser maps it.
+    fn kept(at: i64) -> GrantTimes {
+        GrantTimes {
+            refresh_created: None,
+            refresh_expires: None,
+            ..times(at)
+        }
+    }
+
+    #[test]
+    fn a_kept_refresh_token_keeps_its_times_and_its_expiry_guard() {
+        let p = RefreshPolicy::default();
+        let (a, _) =
+            Authorization::NotAuthorized.handle(Event::Granted(times(0)), Timestamp(0), &p);
+        // Non-rotating: the record shows the original refresh token's times.
+        let (a, acts) = a.handle(Event::Refreshed(kept(4 * H)), Timestamp(4 * H), &p);
+        let want = GrantTimes {
+            refresh_created: Some(Timestamp(0)),
+            refresh_expires: Some(Timestamp(60 * 24 * H)),
+            ..times(4 * H)
+        };
+        assert_eq!(a.times(), Some(&want));
+        assert!(acts.contains(&Action::AppendRecord(want)));
+        // Again: still the first token's times.
+        let (a, _) = a.handle(Event::Refreshed(kept(8 * H)), Timestamp(8 * H), &p);
+        assert_eq!(
+            a.times().and_then(|t| t.refresh_created),
+            Some(Timestamp(0))
+        );
+        // A rotating answer brings the new token's times, an unknown expiry included.
+        let rotated = GrantTimes {
+            refresh_expires: None,
+            ..times(12 * H)
+        };
+        let (b, _) = a
+            .clone()
+            .handle(Event::Refreshed(rotated), Timestamp(12 * H), &p);
+        assert_eq!(b.times(), Some(&rotated));
+        // The guard: the kept token's expiry is known, so it fires once it has passed.
+        assert!(!a.refresh_token_expired(Timestamp(60 * 24 * H - 1)));
+        assert!(a.refresh_token_expired(Timestamp(60 * 24 * H)));
+        let (dead, acts) = a.handle(Event::RefreshTokenExpired, Timestamp(60 * 24 * H), &p);
+        assert_eq!(dead.status(), AuthorizationStatus::Invalidated);
+        assert_eq!(dead.reason(), Some(REFRESH_EXPIRED));
+        assert!(acts.contains(&Action::WipeTokens) && acts.contains(&Action::MarkInvalidated));
+        // An unknown expiry never fires; a stray event changes nothing but wipes.
+        assert!(!b.refresh_token_expired(Timestamp(i64::MAX)));
+        let (same, acts) = dead
+            .clone()
+            .handle(Event::RefreshTokenExpired, Timestamp(0), &p);
+        assert_eq!((same, acts), (dead, vec![Action::WipeTokens]));
     }
 
     fn err(kind: ProviderErrorKind, code: &str) -> ProviderError {

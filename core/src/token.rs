@@ -56,6 +56,27 @@ pub struct GrantTimes {
     pub refresh_expires: Option<Timestamp>,
 }
 
+impl GrantTimes {
+    /// The times of the authorization after a refresh whose answer has the times `answer`.
+    ///
+    /// RFC 6749 §6 lets a server keep the refresh token and leave `refresh_token` out of the
+    /// answer. Then the refresh token is still the one issued before, and so are its times: they
+    /// are kept from `previous` (an answer without a refresh token has no refresh times, see
+    /// [`TokenGrant::refresh_created`]). An answer with a new refresh token brings its own
+    /// times, including an unknown expiry when it states none.
+    pub fn after_refresh(previous: &GrantTimes, answer: &GrantTimes) -> GrantTimes {
+        if answer.refresh_created.is_some() {
+            *answer
+        } else {
+            GrantTimes {
+                refresh_created: previous.refresh_created,
+                refresh_expires: previous.refresh_expires,
+                ..*answer
+            }
+        }
+    }
+}
+
 /// Who is at fault in a provider failure, and what to do about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

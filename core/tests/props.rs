@@ -15,7 +15,7 @@ use token_manager_core::history::{
     paginate, sort_newest_first, PageWindow, PerPage, RecordStatus, TokenRecord,
 };
 use token_manager_core::token::{parse_error_response, parse_token_response};
-use token_manager_core::Timestamp;
+use token_manager_core::{GrantTimes, Timestamp};
 
 fn record(id: i64, created: i64) -> TokenRecord {
     TokenRecord {
@@ -143,7 +143,39 @@ fn claimed_code(claim: &ReturnClaim) -> Option<String> {
     }
 }
 
+fn opt_ts() -> impl Strategy<Value = Option<Timestamp>> {
+    prop::option::of(any::<i64>().prop_map(Timestamp))
+}
+
+fn grant_times() -> impl Strategy<Value = GrantTimes> {
+    (any::<i64>(), any::<i64>(), opt_ts(), opt_ts()).prop_map(|(c, e, rc, re)| GrantTimes {
+        token_created: Timestamp(c),
+        token_expires: Timestamp(e),
+        refresh_created: rc,
+        refresh_expires: re,
+    })
+}
+
 proptest! {
+    /// After a refresh the access token's times are the answer's; the refresh token's are the
+    /// answer's when it brought a refresh token (it has a creation time then), else the
+    /// previous ones, whatever lifetimes either stated.
+    #[test]
+    fn refresh_times_follow_the_refresh_token_they_belong_to(
+        previous in grant_times(),
+        answer in grant_times(),
+    ) {
+        let after = GrantTimes::after_refresh(&previous, &answer);
+        prop_assert_eq!(after.token_created, answer.token_created);
+        prop_assert_eq!(after.token_expires, answer.token_expires);
+        if answer.refresh_created.is_some() {
+            prop_assert_eq!(after, answer);
+        } else {
+            prop_assert_eq!(after.refresh_created, previous.refresh_created);
+            prop_assert_eq!(after.refresh_expires, previous.refresh_expires);
+        }
+    }
+
     #[test]
     fn paging_visits_every_record_exactly_once(count in 0usize..700, pp in per_page()) {
         let records: Vec<_> = (0..count).map(|i| record(i as i64, i as i64)).collect();

@@ -43,6 +43,10 @@ pub struct MockConfig {
     pub code_ttl: Duration,
     /// Faults in effect from the start.
     pub faults: Faults,
+    /// Keep refresh tokens instead of rotating them (RFC 6749 §6 allows both): a refresh
+    /// answer then carries a new access token only, with no `refresh_token` nor any refresh
+    /// lifetime, and the refresh token stays usable until it expires. UPS rotates (`false`).
+    pub keep_refresh_tokens: bool,
 }
 
 impl Default for MockConfig {
@@ -62,6 +66,7 @@ impl Default for MockConfig {
             refresh_ttl: Duration::from_secs(5_183_999),
             code_ttl: Duration::from_secs(60),
             faults: Faults::default(),
+            keep_refresh_tokens: false,
         }
     }
 }
@@ -92,4 +97,5 @@ pub(crate) struct Settings {
     pub(crate) access_ttl: Duration,
     pub(crate) refresh_ttl: Duration,
     pub(crate) code_ttl: Duration,
+    pub(crate) keep_refresh_tokens: bool,
 }

@@ -39,6 +39,7 @@ impl MockUps {
             access_ttl: config.access_ttl,
             refresh_ttl: config.refresh_ttl,
             code_ttl: config.code_ttl,
+            keep_refresh_tokens: config.keep_refresh_tokens,
         };
         let state = State::new(&config);
         Self {

@@ -43,26 +43,37 @@ pub async fn refresh_company(state: &AppState, company: &str) -> Result<RefreshO
         release(state, company).await;
         return Ok(RefreshOutcome::Skipped);
     };
-    let result = state.provider().refresh(&refresh_token, state.now()).await;
+    // A refresh token past its known expiry cannot work: end the authorization without asking
+    // the provider (this also covers providers that keep the refresh token and state its
+    // lifetime only once).
+    let result = if lease.row.state.refresh_token_expired(now) {
+        tracing::info!(company, "the refresh token's known expiry has passed");
+        None
+    } else {
+        Some(state.provider().refresh(&refresh_token, state.now()).await)
+    };
     let now = state.now();
     let (event, tokens) = match result {
-        Ok(grant) => {
-            let times = grant.times();
-            let pair = TokenPair {
-                access: grant.access_token,
-                // RFC 6749 §6: the server MAY keep the old refresh token.
-                refresh: grant.refresh_token.or(old.refresh),
-            };
-            (Event::Refreshed(times), Some(pair))
-        }
-        Err(e) => {
-            if e.kind == ProviderErrorKind::InvalidGrant {
-                tracing::info!(company, error = %e, "refresh refused: the grant is no longer valid");
-            } else {
-                tracing::warn!(company, error = %e, "refresh failed");
+        None => (Event::RefreshTokenExpired, None),
+        Some(result) => match result {
+            Ok(grant) => {
+                let times = grant.times();
+                let pair = TokenPair {
+                    access: grant.access_token,
+                    // RFC 6749 §6: the server MAY keep the old refresh token.
+                    refresh: grant.refresh_token.or(old.refresh),
+                };
+                (Event::Refreshed(times), Some(pair))
             }
-            (Event::RefreshFailed(e), None)
-        }
+            Err(e) => {
+                if e.kind == ProviderErrorKind::InvalidGrant {
+                    tracing::info!(company, error = %e, "refresh refused: the grant is no longer valid");
+                } else {
+                    tracing::warn!(company, error = %e, "refresh failed");
+                }
+                (Event::RefreshFailed(e), None)
+            }
+        },
     };
     let (next, actions) =
         lease

@@ -123,6 +123,66 @@ async fn password_change_invalidates_the_authorization() {
     assert_eq!(h.tokens(COMPANY).await.status, AuthorizationStatus::Active);
 }
 
+/// A provider that keeps refresh tokens (RFC 6749 §6) and states their lifetime only in the
+/// first answer: every record shows the refresh token's own times, the host keeps using the
+/// one token, and the authorization ends as `refresh_expired` once it expires — without a
+/// request the provider would refuse.
+#[tokio::test]
+async fn a_kept_refresh_token_keeps_its_times_and_ends_when_it_expires() {
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+    let h = Harness::builder()
+        .mock(|m| {
+            m.keep_refresh_tokens = true;
+            m.refresh_ttl = 2 * DAY;
+        })
+        .start()
+        .await;
+    let first = h
+        .authorize(COMPANY)
+        .await
+        .expect(StatusCode::CREATED)
+        .record;
+    let kept = h.stored_tokens(COMPANY).await.unwrap().refresh.unwrap();
+    let (created, expires) = (first.refresh_created, first.refresh_expires);
+    assert!(created.is_some() && expires.is_some());
+    for _ in 0..3 {
+        h.clock.advance(FOUR_HOURS);
+        assert_eq!(
+            refresh_due(&h.state).await,
+            vec![(COMPANY.to_owned(), RefreshOutcome::Refreshed)]
+        );
+        // The same refresh token, still.
+        let pair = h.stored_tokens(COMPANY).await.unwrap();
+        assert_eq!(pair.refresh.unwrap().secret(), kept.secret());
+    }
+    let tokens = h.tokens(COMPANY).await;
+    assert_eq!(tokens.total, 4);
+    for row in &tokens.rows {
+        assert_eq!(
+            (row.refresh_created, row.refresh_expires),
+            (created, expires),
+            "row {}",
+            row.id
+        );
+    }
+    assert_eq!(h.stats().refresh_tokens_spent, 0);
+    // Two days after the opt-in the refresh token is dead: the host ends the authorization
+    // itself, without sending the refresh request.
+    h.clock.advance(2 * DAY);
+    let requests = h.stats().refresh_requests;
+    assert_eq!(
+        refresh_due(&h.state).await,
+        vec![(
+            COMPANY.to_owned(),
+            RefreshOutcome::Ended(AuthorizationStatus::Invalidated)
+        )]
+    );
+    assert_eq!(h.stats().refresh_requests, requests);
+    let status = h.status(COMPANY).await.expect(StatusCode::OK);
+    assert_eq!(status.reason.as_deref(), Some("refresh_expired"));
+    assert!(h.ciphertexts(COMPANY).iter().all(Option::is_none));
+}
+
 #[tokio::test]
 async fn clear_wipes_the_file_and_stops_retrieval_before_returning() {
     let h = Harness::new().await;

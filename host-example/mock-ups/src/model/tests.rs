@@ -16,6 +16,7 @@ fn setup() -> (State, Settings) {
         access_ttl: Duration::from_secs(10),
         refresh_ttl: Duration::from_secs(100),
         code_ttl: Duration::from_secs(60),
+        keep_refresh_tokens: false,
     };
     (State::new(&config), settings)
 }
@@ -59,7 +60,12 @@ fn code_is_single_use_and_replay_revokes() {
         Err(UpsError::invalid_bearer())
     );
     assert!(s
-        .refresh(&set, "demo-client", &t.refresh_token, 3_000)
+        .refresh(
+            &set,
+            "demo-client",
+            t.refresh_token.as_deref().unwrap(),
+            3_000
+        )
         .is_err());
     assert_eq!(s.stats(3_000).codes_replayed, 1);
 }
@@ -126,26 +132,77 @@ fn code_expiry_and_redirect_and_pkce() {
     );
 }
 
+/// A server that keeps refresh tokens: each refresh answers a new access token only, no
+/// refresh token or refresh lifetime, and the same refresh token works again until it expires.
+#[test]
+fn refresh_tokens_are_kept_when_configured() {
+    let (mut s, mut set) = setup();
+    set.keep_refresh_tokens = true;
+    let code = s.issue_code(&set, &txn(None), "demo", 1_000);
+    let t0 = s.redeem_code(&set, &redemption(&code), 1_000).unwrap();
+    let kept = t0.refresh_token.clone().unwrap();
+    assert!(
+        t0.refresh_token_expires_in.is_some(),
+        "the first answer states the lifetime"
+    );
+    for (i, at) in [2_000, 3_000, 4_000].into_iter().enumerate() {
+        let t = s.refresh(&set, "demo-client", &kept, at).unwrap();
+        assert_eq!(t.refresh_count, (i + 1).to_string());
+        assert!(t.refresh_token.is_none() && t.refresh_token_expires_in.is_none());
+        assert!(t.refresh_token_issued_at.is_none() && t.refresh_token_status.is_none());
+        let json = serde_json::to_value(&t).unwrap();
+        assert!(
+            json.get("refresh_token").is_none() && json.get("refresh_token_expires_in").is_none()
+        );
+        assert_ne!(t.access_token, t0.access_token);
+    }
+    let stats = s.stats(4_000);
+    assert_eq!(
+        (stats.refreshes_succeeded, stats.refresh_tokens_spent),
+        (3, 0)
+    );
+    // It expires with its own lifetime (100 s here).
+    let e = s.refresh(&set, "demo-client", &kept, 101_000).unwrap_err();
+    assert!(e.message.contains("expired"), "{}", e.message);
+}
+
 #[test]
 fn refresh_rotates_and_password_change_revokes() {
     let (mut s, set) = setup();
     let code = s.issue_code(&set, &txn(None), "demo", 1_000);
     let t0 = s.redeem_code(&set, &redemption(&code), 1_000).unwrap();
     let t1 = s
-        .refresh(&set, "demo-client", &t0.refresh_token, 2_000)
+        .refresh(
+            &set,
+            "demo-client",
+            t0.refresh_token.as_deref().unwrap(),
+            2_000,
+        )
         .unwrap();
     assert_eq!(t1.refresh_count, "1");
     assert_ne!(t1.refresh_token, t0.refresh_token);
     let e = s
-        .refresh(&set, "demo-client", &t0.refresh_token, 2_000)
+        .refresh(
+            &set,
+            "demo-client",
+            t0.refresh_token.as_deref().unwrap(),
+            2_000,
+        )
         .unwrap_err();
     assert!(e.message.contains("already been used"));
-    assert!(s.refresh(&set, "other", &t1.refresh_token, 2_000).is_err());
+    assert!(s
+        .refresh(&set, "other", t1.refresh_token.as_deref().unwrap(), 2_000)
+        .is_err());
     let change = s.change_password("DEMO", "new").unwrap();
     assert_eq!(change.revoked_refresh_tokens, 1);
     assert_eq!(change.revoked_access_tokens, 2);
     assert!(s
-        .refresh(&set, "demo-client", &t1.refresh_token, 3_000)
+        .refresh(
+            &set,
+            "demo-client",
+            t1.refresh_token.as_deref().unwrap(),
+            3_000
+        )
         .is_err());
     assert!(s.check_password("demo", "new"));
     assert!(!s.check_password("demo", "demo-password"));

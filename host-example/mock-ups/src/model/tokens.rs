@@ -1,5 +1,5 @@
-//! Access and refresh tokens: issued in pairs, refresh tokens rotated on every use, a whole
-//! grant revoked when its code is replayed.
+//! Access and refresh tokens: issued in pairs, refresh tokens rotated on every use (or kept,
+//! with `MockConfig::keep_refresh_tokens`), a whole grant revoked when its code is replayed.
 
 use serde::Serialize;
 
@@ -15,11 +15,16 @@ pub(crate) struct TokenAnswer {
     pub(crate) issued_at: String,
     pub(crate) client_id: String,
     pub(crate) access_token: String,
-    pub(crate) refresh_token: String,
+    /// Absent when the server keeps the refresh token (and so are its lifetime, time, status).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) refresh_token: Option<String>,
     pub(crate) expires_in: String,
-    pub(crate) refresh_token_expires_in: String,
-    pub(crate) refresh_token_issued_at: String,
-    pub(crate) refresh_token_status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) refresh_token_expires_in: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) refresh_token_issued_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) refresh_token_status: Option<&'static str>,
     pub(crate) refresh_count: String,
     pub(crate) status: &'static str,
     pub(crate) scope: String,
@@ -76,18 +81,28 @@ impl State {
         if now >= r.expires_ms {
             return Err(UpsError::invalid_grant("The refresh token has expired"));
         }
-        r.spent = true;
-        let (user, scope, grant, count) = (
-            r.user.clone(),
-            r.scope.clone(),
-            r.grant,
-            r.refresh_count + 1,
-        );
-        self.counters.refresh_tokens_spent += 1;
+        r.refresh_count += 1;
+        if !settings.keep_refresh_tokens {
+            r.spent = true;
+        }
+        let (user, scope, grant, count) =
+            (r.user.clone(), r.scope.clone(), r.grant, r.refresh_count);
         self.counters.refreshes_succeeded += 1;
         if let Some(u) = self.users.get_mut(&user) {
             u.refreshes += 1;
         }
+        if settings.keep_refresh_tokens {
+            let mut answer = self.issue_pair(settings, client_id, &user, &scope, grant, count, now);
+            // Only the access token is new: forget the refresh token issue_pair made.
+            if let Some(unused) = answer.refresh_token.take() {
+                self.refresh.remove(&digest(&unused));
+            }
+            answer.refresh_token_expires_in = None;
+            answer.refresh_token_issued_at = None;
+            answer.refresh_token_status = None;
+            return Ok(answer);
+        }
+        self.counters.refresh_tokens_spent += 1;
         Ok(self.issue_pair(settings, client_id, &user, &scope, grant, count, now))
     }
 
@@ -132,11 +147,11 @@ impl State {
             issued_at: now.to_string(),
             client_id: client_id.to_owned(),
             access_token,
-            refresh_token,
+            refresh_token: Some(refresh_token),
             expires_in: settings.access_ttl.as_secs().to_string(),
-            refresh_token_expires_in: settings.refresh_ttl.as_secs().to_string(),
-            refresh_token_issued_at: now.to_string(),
-            refresh_token_status: "approved",
+            refresh_token_expires_in: Some(settings.refresh_ttl.as_secs().to_string()),
+            refresh_token_issued_at: Some(now.to_string()),
+            refresh_token_status: Some("approved"),
             refresh_count: refresh_count.to_string(),
             status: "approved",
             scope: scope.to_owned(),

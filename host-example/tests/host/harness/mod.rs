@@ -54,7 +54,12 @@ impl Builder {
         f(&mut self.host);
         self
     }
-    /// `/exchange` attempts per client IP per minute.
+    /// Any mock UPS setting.
+    pub fn mock(mut self, f: impl FnOnce(&mut MockConfig)) -> Self {
+        f(&mut self.mock);
+        self
+    }
+    /// Opt-in attempts per user and company per minute.
     pub fn exchange_per_minute(self, n: u32) -> Self {
         self.host(|h| h.exchange_per_minute = n)
     }
