@@ -13,7 +13,7 @@ use support::*;
 use token_manager_core::api::AuthorizationStatus;
 use token_manager_core::{ErrorCode, Messages, PerPage, Timestamp, UiText};
 use token_manager_widget::io::BrowserEvent;
-use token_manager_widget::{Mode, WidgetEvent};
+use token_manager_widget::{Mode, TokenManagerProps, WidgetEvent};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use web_sys::{HtmlSelectElement, KeyboardEvent, KeyboardEventInit};
@@ -49,6 +49,11 @@ fn active_part() -> Option<String> {
         .and_then(|e| e.get_attribute("part"))
 }
 
+/// Props edit: popup mode.
+fn popup(p: &mut TokenManagerProps) {
+    p.mode = Mode::Popup;
+}
+
 async fn wait_focus(part: &str) {
     wait_for(
         &format!("focus on {part}"),
@@ -60,11 +65,7 @@ async fn wait_focus(part: &str) {
 
 #[wasm_bindgen_test]
 async fn not_authorized_shows_explanation_authorize_warning_and_tip() {
-    let f = Fixture::new(
-        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
-        FakeBrowser::new(),
-    );
-    f.wait_state("not_authorized").await;
+    let f = panel(FakeHost::not_authorized(), "not_authorized").await;
     assert_eq!(f.text("h2"), "Token Manager");
     assert_eq!(f.text(".explanation"), m().text(UiText::Explanation));
     let authorize = f.button("authorize-button").unwrap();
@@ -88,25 +89,19 @@ async fn not_authorized_shows_explanation_authorize_warning_and_tip() {
     assert_eq!(f.host.calls_to("tokens"), 1);
     assert_eq!(f.host.calls_to("config"), 1);
     // Without a session token the calls carry the portal's cookies and no Authorization.
-    for call in f.host.requests.borrow().iter() {
-        assert_eq!((call.credentials, &call.authorization), ("include", &None));
-    }
+    f.host.assert_every_call(None, "include");
 }
 
 #[wasm_bindgen_test]
 async fn help_text_and_locale_replace_texts() {
-    let f = Fixture::with(
-        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
-        FakeBrowser::new(),
-        |p| {
-            p.help_text = Some("Call Dana at 555-0100.".into());
-            p.locale = Rc::new(BTreeMap::from([(
-                "authorize".to_owned(),
-                "Autoriser".to_owned(),
-            )]));
-        },
-    );
-    f.wait_state("not_authorized").await;
+    let f = panel_with(FakeHost::not_authorized(), "not_authorized", |p| {
+        p.help_text = Some("Call Dana at 555-0100.".into());
+        p.locale = Rc::new(BTreeMap::from([(
+            "authorize".to_owned(),
+            "Autoriser".to_owned(),
+        )]));
+    })
+    .await;
     assert_eq!(f.text(".tip"), "Call Dana at 555-0100.");
     assert_eq!(
         f.button("authorize-button")
@@ -120,7 +115,7 @@ async fn help_text_and_locale_replace_texts() {
 
 #[wasm_bindgen_test]
 async fn loading_is_shown_until_the_host_answers() {
-    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let host = FakeHost::not_authorized();
     host.delay_ms.set(300);
     let f = Fixture::new(host, FakeBrowser::new());
     f.wait_state("loading").await;
@@ -134,12 +129,7 @@ async fn loading_is_shown_until_the_host_answers() {
 
 #[wasm_bindgen_test]
 async fn authorized_grid_has_headers_labels_and_local_time() {
-    let rows = rows(3);
-    let f = Fixture::new(
-        FakeHost::new(AuthorizationStatus::Active, rows.clone()),
-        FakeBrowser::new(),
-    );
-    f.wait_state("authorized").await;
+    let f = panel(FakeHost::active(rows(3)), "authorized").await;
     assert_eq!(f.text("caption"), "Token History");
     let headers: Vec<_> = f
         .all("thead th")
@@ -196,12 +186,11 @@ async fn authorized_grid_has_headers_labels_and_local_time() {
 
 #[wasm_bindgen_test]
 async fn time_zone_option_uses_that_zones_offset() {
-    let f = Fixture::with(
-        FakeHost::new(AuthorizationStatus::Active, rows(1)),
-        FakeBrowser::new(),
-        |p| p.time_zone = Some("America/New_York".into()),
-    );
-    f.wait_state("authorized").await;
+    let host = FakeHost::active(rows(1));
+    let f = panel_with(host, "authorized", |p| {
+        p.time_zone = Some("America/New_York".into());
+    })
+    .await;
     // 29 November: EST, UTC-5.
     assert_eq!(
         f.q("tbody time").unwrap().text_content().unwrap(),
@@ -211,11 +200,7 @@ async fn time_zone_option_uses_that_zones_offset() {
 
 #[wasm_bindgen_test]
 async fn paging_asks_the_host_for_one_page_at_a_time() {
-    let f = Fixture::new(
-        FakeHost::new(AuthorizationStatus::Active, rows(23)),
-        FakeBrowser::new(),
-    );
-    f.wait_state("authorized").await;
+    let f = panel(FakeHost::active(rows(23)), "authorized").await;
     assert_eq!(f.text(".range"), "1-10 of 23");
     assert_eq!(f.all("tbody tr").len(), 10);
     let prev = f.q("button[aria-label='Previous page']").unwrap();
@@ -293,11 +278,7 @@ async fn a_page_change_replaces_every_row_exactly() {
     // exactly what a fresh render of that page gives, including a dash cell turning into a
     // date and back, and a shorter last page.
     let all = rows(23);
-    let f = Fixture::new(
-        FakeHost::new(AuthorizationStatus::Active, all.clone()),
-        FakeBrowser::new(),
-    );
-    f.wait_state("authorized").await;
+    let f = panel(FakeHost::active(all.clone()), "authorized").await;
     let tbody = || f.q("tbody").unwrap().inner_html();
     let first = tbody();
     assert_eq!(first, expected_rows(&all[..10]));
@@ -316,33 +297,20 @@ async fn a_page_change_replaces_every_row_exactly() {
 
 #[wasm_bindgen_test]
 async fn page_size_prop_is_used() {
-    let f = Fixture::with(
-        FakeHost::new(AuthorizationStatus::Active, rows(30)),
-        FakeBrowser::new(),
-        |p| p.page_size = PerPage::TwentyFive,
-    );
-    f.wait_state("authorized").await;
+    let host = FakeHost::active(rows(30));
+    let f = panel_with(host, "authorized", |p| p.page_size = PerPage::TwentyFive).await;
     assert_eq!(f.text(".range"), "1-25 of 30");
 }
 
 #[wasm_bindgen_test]
 async fn authorize_has_the_host_start_keeps_only_the_marker_and_navigates_once() {
-    let f = Fixture::new(
-        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
-        FakeBrowser::new(),
-    );
-    f.wait_state("not_authorized").await;
+    let f = panel(FakeHost::not_authorized(), "not_authorized").await;
     // A double click starts one flow.
     let button = f.button("authorize-button").unwrap();
     button.click();
     button.click();
     f.wait_state("redirecting").await;
-    wait_for(
-        "the navigation",
-        || (!f.browser.navigations.borrow().is_empty()).then_some(()),
-        || format!("{:?}", f.host.calls.borrow()),
-    )
-    .await;
+    f.wait_navigations(1).await;
     settle().await;
     assert_eq!(f.text("[role=status]"), "Redirecting to UPS.com…");
     assert!(f
@@ -402,13 +370,8 @@ async fn authorize_has_the_host_start_keeps_only_the_marker_and_navigates_once()
 
 #[wasm_bindgen_test]
 async fn a_restored_page_offers_authorize_again() {
-    let f = Fixture::new(
-        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
-        FakeBrowser::new(),
-    );
-    f.wait_state("not_authorized").await;
-    f.button("authorize-button").unwrap().click();
-    f.wait_state("redirecting").await;
+    let f = panel(FakeHost::not_authorized(), "not_authorized").await;
+    f.authorize().await;
     // Back button from the provider: the page comes from the back/forward cache.
     f.browser.fire(BrowserEvent::PageRestored);
     f.wait_state("not_authorized").await;
@@ -421,7 +384,7 @@ async fn a_restored_page_offers_authorize_again() {
 #[wasm_bindgen_test]
 async fn a_good_return_exchanges_exactly_once() {
     let browser = FakeBrowser::new();
-    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let host = FakeHost::not_authorized();
     let state = authorized_earlier(&host, &browser, COMPANY, 20_000, 3, None);
     *browser.url.borrow_mut() = format!("{PORTAL}?code=SplxlOBeZQQYbYS6WxSbIA&state={state}&tab=1");
     host.delay_ms.set(150);
@@ -463,77 +426,48 @@ async fn a_good_return_exchanges_exactly_once() {
 #[wasm_bindgen_test]
 async fn a_mismatched_state_shows_the_error_and_makes_no_exchange() {
     let browser = FakeBrowser::new();
-    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let host = FakeHost::not_authorized();
     authorized_earlier(&host, &browser, COMPANY, 20_000, 3, None);
     *browser.url.borrow_mut() = format!("{PORTAL}?code=abc&state=forged-state");
     let f = Fixture::new(host, browser);
     f.wait_state("error").await;
-    let alert = f.q("[role=alert]").unwrap();
-    assert_eq!(
-        alert.get_attribute("data-code").as_deref(),
-        Some("state_mismatch")
-    );
-    assert_eq!(
-        f.text("[role=alert] .text"),
-        m().error(ErrorCode::StateMismatch)
-    );
+    assert_eq!(f.alert_code().as_deref(), Some("state_mismatch"));
+    assert_eq!(f.alert_text(), m().error(ErrorCode::StateMismatch));
     assert_eq!(f.host.calls_to("exchange"), 0);
     assert!(f.browser.pending(COMPANY).is_none(), "the attempt is void");
     assert_eq!(*f.browser.replaced.borrow(), [PORTAL.to_owned()]);
     assert!(f.event_names().contains(&"error".to_owned()));
     // The way out is a new authorization.
     settle().await;
-    let retry = f.button("authorize-button").unwrap();
-    retry.click();
-    f.wait_state("redirecting").await;
-    wait_for(
-        "the navigation",
-        || (f.browser.navigations.borrow().len() == 1).then_some(()),
-        || format!("{:?}", f.browser.navigations.borrow()),
-    )
-    .await;
+    f.authorize().await;
+    f.wait_navigations(1).await;
 }
 
 #[wasm_bindgen_test]
 async fn a_stale_attempt_is_refused() {
     let browser = FakeBrowser::new();
-    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let host = FakeHost::not_authorized();
     let state = authorized_earlier(&host, &browser, COMPANY, 11 * 60_000, 3, None);
     *browser.url.borrow_mut() = format!("{PORTAL}?code=abc&state={state}");
     let f = Fixture::new(host, browser);
     f.wait_state("error").await;
-    assert_eq!(
-        f.q("[role=alert]")
-            .unwrap()
-            .get_attribute("data-code")
-            .as_deref(),
-        Some("expired_attempt")
-    );
+    assert_eq!(f.alert_code().as_deref(), Some("expired_attempt"));
     assert_eq!(f.host.calls_to("exchange"), 0);
 }
 
 #[wasm_bindgen_test]
 async fn a_return_nobody_waits_for_is_refused() {
     let browser = FakeBrowser::at(&format!("{PORTAL}?code=abc&state=whatever"));
-    let f = Fixture::new(
-        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
-        browser,
-    );
+    let f = Fixture::new(FakeHost::not_authorized(), browser);
     f.wait_state("error").await;
-    assert_eq!(
-        f.q("[role=alert]")
-            .unwrap()
-            .get_attribute("data-code")
-            .as_deref(),
-        Some("no_pending_authorization")
-    );
+    assert_eq!(f.alert_code().as_deref(), Some("no_pending_authorization"));
     assert_eq!(f.host.calls_to("exchange"), 0);
 }
 
 #[wasm_bindgen_test]
 async fn another_companys_return_is_left_alone() {
     let browser = FakeBrowser::new();
-    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let host = FakeHost::not_authorized();
     let state = authorized_earlier(&host, &browser, "acme", 20_000, 9, None);
     authorized_earlier(&host, &browser, COMPANY, 20_000, 3, None);
     let url = format!("{PORTAL}?code=abc&state={state}");
@@ -555,7 +489,7 @@ async fn another_companys_return_goes_back_to_its_authorize_page() {
     // Tab A clicked Authorize for acme on `?company=acme`; the redirect URI page came back
     // showing this company (the portal's last choice): the return is carried to acme's page.
     let browser = FakeBrowser::new();
-    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let host = FakeHost::not_authorized();
     let state = authorized_earlier(
         &host,
         &browser,
@@ -591,7 +525,7 @@ async fn another_companys_return_goes_back_to_its_authorize_page() {
 #[wasm_bindgen_test]
 async fn a_declined_consent_shows_the_providers_text_as_text() {
     let browser = FakeBrowser::new();
-    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let host = FakeHost::not_authorized();
     let state = authorized_earlier(&host, &browser, COMPANY, 20_000, 3, None);
     let evil = "<img src=x onerror=alert(1)><b>No thanks</b>";
     *browser.url.borrow_mut() = format!(
@@ -600,15 +534,9 @@ async fn a_declined_consent_shows_the_providers_text_as_text() {
     );
     let f = Fixture::new(host, browser);
     f.wait_state("error").await;
+    assert_eq!(f.alert_code().as_deref(), Some("consent_declined"));
     assert_eq!(
-        f.q("[role=alert]")
-            .unwrap()
-            .get_attribute("data-code")
-            .as_deref(),
-        Some("consent_declined")
-    );
-    assert_eq!(
-        f.text("[role=alert] .text"),
+        f.alert_text(),
         "Authorization was declined at UPS.com. No token was created."
     );
     let detail = f.q("[role=alert] .detail").unwrap();
@@ -621,27 +549,20 @@ async fn a_declined_consent_shows_the_providers_text_as_text() {
 #[wasm_bindgen_test]
 async fn a_failed_exchange_shows_the_hosts_code() {
     let browser = FakeBrowser::new();
-    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let host = FakeHost::not_authorized();
     let state = authorized_earlier(&host, &browser, COMPANY, 20_000, 3, None);
     *browser.url.borrow_mut() = format!("{PORTAL}?code=used&state={state}");
     host.fail_next("exchange", ErrorCode::InvalidGrant);
     let f = Fixture::new(host, browser);
     f.wait_state("error").await;
-    assert_eq!(
-        f.text("[role=alert] .text"),
-        m().error(ErrorCode::InvalidGrant)
-    );
+    assert_eq!(f.alert_text(), m().error(ErrorCode::InvalidGrant));
     assert_eq!(f.host.calls_to("exchange"), 1);
     assert!(f.button("authorize-button").is_some());
 }
 
 #[wasm_bindgen_test]
 async fn clear_asks_first_then_keeps_the_rows_as_cleared() {
-    let f = Fixture::new(
-        FakeHost::new(AuthorizationStatus::Active, rows(2)),
-        FakeBrowser::new(),
-    );
-    f.wait_state("authorized").await;
+    let f = panel(FakeHost::active(rows(2)), "authorized").await;
     f.button("clear-button").unwrap().click();
     let dialog = {
         let f = &f;
@@ -713,11 +634,8 @@ async fn clear_asks_first_then_keeps_the_rows_as_cleared() {
 
 #[wasm_bindgen_test]
 async fn invalidated_shows_the_warning_and_authorize() {
-    let f = Fixture::new(
-        FakeHost::new(AuthorizationStatus::Invalidated, rows(2)),
-        FakeBrowser::new(),
-    );
-    f.wait_state("invalidated").await;
+    let host = FakeHost::new(AuthorizationStatus::Invalidated, rows(2));
+    let f = panel(host, "invalidated").await;
     assert_eq!(
         f.text("[part~=invalidated] .text"),
         m().text(UiText::InvalidatedWarning)
@@ -734,18 +652,11 @@ async fn host_errors_and_timeouts_show_messages_and_retry() {
         ErrorCode::HostUnreachable,
         ErrorCode::Unauthenticated,
     ] {
-        let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+        let host = FakeHost::not_authorized();
         host.fail_next("tokens", code);
-        let f = Fixture::new(host, FakeBrowser::new());
-        f.wait_state("error").await;
-        assert_eq!(
-            f.q("[role=alert]")
-                .unwrap()
-                .get_attribute("data-code")
-                .as_deref(),
-            Some(code.as_str())
-        );
-        assert_eq!(f.text("[role=alert] .text"), m().error(code));
+        let f = panel(host, "error").await;
+        assert_eq!(f.alert_code().as_deref(), Some(code.as_str()));
+        assert_eq!(f.alert_text(), m().error(code));
         assert!(f
             .events
             .borrow()
@@ -761,9 +672,7 @@ async fn host_errors_and_timeouts_show_messages_and_retry() {
 
 #[wasm_bindgen_test]
 async fn a_failed_page_keeps_the_grid_and_offers_retry() {
-    let host = FakeHost::new(AuthorizationStatus::Active, rows(23));
-    let f = Fixture::new(host, FakeBrowser::new());
-    f.wait_state("authorized").await;
+    let f = panel(FakeHost::active(rows(23)), "authorized").await;
     f.host.fail_next("tokens", ErrorCode::Timeout);
     f.click("button[aria-label='Next page']");
     f.wait_state("error").await;
@@ -774,41 +683,25 @@ async fn a_failed_page_keeps_the_grid_and_offers_retry() {
 
 #[wasm_bindgen_test]
 async fn a_config_failure_at_authorize_is_reported() {
-    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let host = FakeHost::not_authorized();
     host.fail_next("config", ErrorCode::ProviderUnavailable);
     host.fail_next("config", ErrorCode::ProviderUnavailable);
-    let f = Fixture::new(host, FakeBrowser::new());
-    f.wait_state("not_authorized").await;
+    let f = panel(host, "not_authorized").await;
     f.button("authorize-button").unwrap().click();
     f.wait_state("error").await;
-    assert_eq!(
-        f.text("[role=alert] .text"),
-        m().error(ErrorCode::ProviderUnavailable)
-    );
+    assert_eq!(f.alert_text(), m().error(ErrorCode::ProviderUnavailable));
     assert!(f.browser.navigations.borrow().is_empty());
     assert!(f.browser.pending(COMPANY).is_none());
     assert_eq!(f.host.calls_to("start"), 0);
     // Third time lucky.
-    f.button("authorize-button").unwrap().click();
-    f.wait_state("redirecting").await;
-    wait_for(
-        "navigation",
-        || (f.browser.navigations.borrow().len() == 1).then_some(()),
-        String::new,
-    )
-    .await;
+    f.authorize().await;
+    f.wait_navigations(1).await;
 }
 
 #[wasm_bindgen_test]
 async fn popup_mode_takes_the_result_by_message() {
-    let f = Fixture::with(
-        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
-        FakeBrowser::new(),
-        |p| p.mode = Mode::Popup,
-    );
-    f.wait_state("not_authorized").await;
-    f.button("authorize-button").unwrap().click();
-    f.wait_state("redirecting").await;
+    let f = panel_with(FakeHost::not_authorized(), "not_authorized", popup).await;
+    f.authorize().await;
     // Opened blank within the click (a popup opened after the host's answer would be
     // blocked), then sent to the authorize URL the host answered.
     let (blank, name) = f.browser.popups.borrow()[0].clone();
@@ -856,14 +749,8 @@ async fn popup_mode_takes_the_result_by_message() {
 
 #[wasm_bindgen_test]
 async fn a_popup_closed_without_result_returns_to_not_authorized() {
-    let f = Fixture::with(
-        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
-        FakeBrowser::new(),
-        |p| p.mode = Mode::Popup,
-    );
-    f.wait_state("not_authorized").await;
-    f.button("authorize-button").unwrap().click();
-    f.wait_state("redirecting").await;
+    let f = panel_with(FakeHost::not_authorized(), "not_authorized", popup).await;
+    f.authorize().await;
     f.browser.popup_closed.set(true);
     f.wait_state("not_authorized").await;
     assert_eq!(f.host.calls_to("exchange"), 0);
@@ -874,27 +761,17 @@ async fn a_popup_closed_without_result_returns_to_not_authorized() {
 async fn a_blocked_popup_falls_back_to_redirect() {
     let browser = FakeBrowser::new();
     browser.popup_blocked.set(true);
-    let f = Fixture::with(
-        FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]),
-        browser,
-        |p| p.mode = Mode::Popup,
-    );
+    let f = Fixture::with(FakeHost::not_authorized(), browser, popup);
     f.wait_state("not_authorized").await;
-    f.button("authorize-button").unwrap().click();
-    f.wait_state("redirecting").await;
-    wait_for(
-        "the navigation",
-        || (f.browser.navigations.borrow().len() == 1).then_some(()),
-        || format!("{:?}", f.browser.navigations.borrow()),
-    )
-    .await;
+    f.authorize().await;
+    f.wait_navigations(1).await;
     assert!(f.browser.popups.borrow().is_empty());
 }
 
 #[wasm_bindgen_test]
 async fn the_popup_hands_the_return_to_its_opener_and_closes() {
     let opener = FakeBrowser::new();
-    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let host = FakeHost::not_authorized();
     let state = authorized_earlier(&host, &opener, COMPANY, 20_000, 3, None);
     let popup = FakeBrowser::at(&format!("{PORTAL}?code=abc&state={state}"));
     *popup.opener_storage.borrow_mut() = Some(opener.storage.borrow().clone());
@@ -923,6 +800,18 @@ fn token(token: &str) -> Option<token_manager_widget::SessionToken> {
     token_manager_widget::SessionToken::new(token)
 }
 
+/// Props edit: the page's session token (if any) and `sessions` as its `getSessionToken`.
+fn session(
+    given: Option<&str>,
+    sessions: &Rc<FakeSessions>,
+) -> impl FnOnce(&mut TokenManagerProps) {
+    let (given, get) = (given.and_then(token), sessions.callback());
+    move |p| {
+        p.session_token = given;
+        p.get_session_token = Some(get);
+    }
+}
+
 fn bearer(token: &str) -> Option<String> {
     Some(format!("Bearer {token}"))
 }
@@ -937,26 +826,19 @@ fn events_mention(f: &Fixture, needle: &str) -> bool {
 
 #[wasm_bindgen_test]
 async fn with_a_session_token_every_call_is_bearer_and_sends_no_cookies() {
-    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let host = FakeHost::not_authorized();
     host.accept_only(&["tms1.first"]);
-    let f = Fixture::with(host, FakeBrowser::new(), |p| {
+    let f = panel_with(host, "not_authorized", |p| {
         p.session_token = token("tms1.first");
-    });
-    f.wait_state("not_authorized").await;
-    f.button("authorize-button").unwrap().click();
-    wait_for(
-        "the navigation",
-        || (!f.browser.navigations.borrow().is_empty()).then_some(()),
-        || format!("{:?}", f.host.calls.borrow()),
-    )
+    })
     .await;
-    let requests = f.host.requests.borrow().clone();
-    let calls: Vec<_> = requests.iter().map(|c| c.call.as_str()).collect();
-    assert_eq!(calls, ["tokens 1 10", "config demo-co", "start demo-co"]);
-    for call in &requests {
-        assert_eq!(call.authorization, bearer("tms1.first"), "{call:?}");
-        assert_eq!(call.credentials, "omit", "{call:?}");
-    }
+    f.button("authorize-button").unwrap().click();
+    f.wait_navigations(1).await;
+    assert_eq!(
+        *f.host.calls.borrow(),
+        ["tokens 1 10", "config demo-co", "start demo-co"]
+    );
+    f.host.assert_every_call(Some("Bearer tms1.first"), "omit");
     // Never in a URL, in storage or in an event.
     assert!(!f.browser.navigations.borrow()[0].contains("tms1.first"));
     assert!(f
@@ -970,13 +852,10 @@ async fn with_a_session_token_every_call_is_bearer_and_sends_no_cookies() {
 
 #[wasm_bindgen_test]
 async fn without_a_token_get_session_token_is_asked_once_at_start() {
-    let host = FakeHost::new(AuthorizationStatus::Active, rows(3));
+    let host = FakeHost::active(rows(3));
     host.accept_only(&["tms1.fetched"]);
     let sessions = FakeSessions::new(&[("tms1.fetched", None)]);
-    let f = Fixture::with(host, FakeBrowser::new(), |p| {
-        p.get_session_token = Some(sessions.callback());
-    });
-    f.wait_state("authorized").await;
+    let f = panel_with(host, "authorized", session(None, &sessions)).await;
     settle().await;
     assert_eq!(sessions.calls.get(), 1);
     assert_eq!(
@@ -989,15 +868,11 @@ async fn without_a_token_get_session_token_is_asked_once_at_start() {
 
 #[wasm_bindgen_test]
 async fn a_refused_token_is_renewed_once_and_the_call_retried() {
-    let host = FakeHost::new(AuthorizationStatus::Active, rows(3));
+    let host = FakeHost::active(rows(3));
     // The page's token has expired: the host takes only the renewed one.
     host.accept_only(&["tms1.renewed"]);
     let sessions = FakeSessions::new(&[("tms1.renewed", None)]);
-    let f = Fixture::with(host, FakeBrowser::new(), |p| {
-        p.session_token = token("tms1.expired");
-        p.get_session_token = Some(sessions.callback());
-    });
-    f.wait_state("authorized").await;
+    let f = panel_with(host, "authorized", session(Some("tms1.expired"), &sessions)).await;
     f.wait_text(".range", "1-3 of 3").await;
     assert_eq!(sessions.calls.get(), 1);
     assert_eq!(
@@ -1018,25 +893,12 @@ async fn a_refused_token_is_renewed_once_and_the_call_retried() {
 
 #[wasm_bindgen_test]
 async fn a_second_refusal_shows_the_session_error() {
-    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let host = FakeHost::not_authorized();
     host.accept_only(&["tms1.someone-else"]);
     let sessions = FakeSessions::new(&[("tms1.renewed", None), ("tms1.again", None)]);
-    let f = Fixture::with(host, FakeBrowser::new(), |p| {
-        p.session_token = token("tms1.expired");
-        p.get_session_token = Some(sessions.callback());
-    });
-    f.wait_state("error").await;
-    assert_eq!(
-        f.q("[role=alert]")
-            .unwrap()
-            .get_attribute("data-code")
-            .as_deref(),
-        Some("unauthenticated")
-    );
-    assert_eq!(
-        f.text("[role=alert] .text"),
-        m().error(ErrorCode::Unauthenticated)
-    );
+    let f = panel_with(host, "error", session(Some("tms1.expired"), &sessions)).await;
+    assert_eq!(f.alert_code().as_deref(), Some("unauthenticated"));
+    assert_eq!(f.alert_text(), m().error(ErrorCode::Unauthenticated));
     assert_eq!(sessions.calls.get(), 1, "one renewal per refused call");
     assert_eq!(
         f.host.authorizations("tokens"),
@@ -1047,15 +909,11 @@ async fn a_second_refusal_shows_the_session_error() {
 
 #[wasm_bindgen_test]
 async fn concurrent_refusals_share_one_renewal() {
-    let host = FakeHost::new(AuthorizationStatus::Active, rows(30));
+    let host = FakeHost::active(rows(30));
     host.accept_only(&["tms1.first"]);
     let sessions = FakeSessions::new(&[("tms1.second", None)]);
     sessions.delay_ms.set(80);
-    let mut f = Fixture::with(host, FakeBrowser::new(), |p| {
-        p.session_token = token("tms1.first");
-        p.get_session_token = Some(sessions.callback());
-    });
-    f.wait_state("authorized").await;
+    let mut f = panel_with(host, "authorized", session(Some("tms1.first"), &sessions)).await;
     settle().await;
     assert_eq!(sessions.calls.get(), 0);
     // The token expires; two grid requests are in flight together.
@@ -1090,14 +948,11 @@ async fn concurrent_refusals_share_one_renewal() {
 
 #[wasm_bindgen_test]
 async fn a_token_is_renewed_before_it_expires() {
-    let host = FakeHost::new(AuthorizationStatus::Active, rows(23));
+    let host = FakeHost::active(rows(23));
     // expiresAt: the renewal is due RENEW_BEFORE_MS earlier, i.e. 1.2 s from now.
     let expires_at = NOW + token_manager_widget::RENEW_BEFORE_MS + 1_200;
     let sessions = FakeSessions::new(&[("tms1.short", Some(expires_at)), ("tms1.fresh", None)]);
-    let f = Fixture::with(host, FakeBrowser::new(), |p| {
-        p.get_session_token = Some(sessions.callback());
-    });
-    f.wait_state("authorized").await;
+    let f = panel_with(host, "authorized", session(None, &sessions)).await;
     assert_eq!(sessions.calls.get(), 1);
     wait_for(
         "the renewal before expiry",
@@ -1120,12 +975,11 @@ async fn a_token_is_renewed_before_it_expires() {
 
 #[wasm_bindgen_test]
 async fn a_new_session_token_replaces_the_old_without_restarting() {
-    let mut f = Fixture::with(
-        FakeHost::new(AuthorizationStatus::Active, rows(23)),
-        FakeBrowser::new(),
-        |p| p.session_token = token("tms1.first"),
-    );
-    f.wait_state("authorized").await;
+    let host = FakeHost::active(rows(23));
+    let mut f = panel_with(host, "authorized", |p| {
+        p.session_token = token("tms1.first");
+    })
+    .await;
     f.update(|p| p.session_token = token("tms1.second"));
     settle().await;
     f.click("button[aria-label='Next page']");
@@ -1143,17 +997,11 @@ async fn a_new_session_token_replaces_the_old_without_restarting() {
 
 #[wasm_bindgen_test]
 async fn a_session_that_cannot_be_had_says_so_and_try_again_asks_again() {
-    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let host = FakeHost::not_authorized();
     let sessions = FakeSessions::new(&[]);
     sessions.queue(None); // the portal's backend failed
-    let f = Fixture::with(host, FakeBrowser::new(), |p| {
-        p.get_session_token = Some(sessions.callback());
-    });
-    f.wait_state("error").await;
-    assert_eq!(
-        f.text("[role=alert] .text"),
-        m().error(ErrorCode::Unauthenticated)
-    );
+    let f = panel_with(host, "error", session(None, &sessions)).await;
+    assert_eq!(f.alert_text(), m().error(ErrorCode::Unauthenticated));
     assert!(f.host.calls.borrow().is_empty(), "no call without a token");
     sessions.queue(Some(("tms1.later", None)));
     f.button("retry-button").unwrap().click();
@@ -1193,7 +1041,7 @@ async fn a_viewer_sees_the_rows_but_no_authorize_and_no_clear() {
 async fn a_viewers_error_offers_try_again_not_authorize() {
     // A return a viewer cannot finish (the host forbids the exchange).
     let browser = FakeBrowser::new();
-    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let host = FakeHost::not_authorized();
     host.can_manage.set(false);
     let state = authorized_earlier(&host, &browser, COMPANY, 20_000, 3, None);
     *browser.url.borrow_mut() = format!("{PORTAL}?code=abc&state={state}");
@@ -1217,25 +1065,17 @@ async fn a_viewers_error_offers_try_again_not_authorize() {
 #[wasm_bindgen_test]
 async fn forbidden_shows_its_sentence() {
     // A start the host refuses (e.g. the session lost its admin role meanwhile).
-    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
+    let host = FakeHost::not_authorized();
     host.fail_next("start", ErrorCode::Forbidden);
-    let f = Fixture::new(host, FakeBrowser::new());
-    f.wait_state("not_authorized").await;
+    let f = panel(host, "not_authorized").await;
     f.button("authorize-button").unwrap().click();
     f.wait_state("error").await;
-    let alert = f.q("[role=alert]").unwrap();
+    assert_eq!(f.alert_code().as_deref(), Some("forbidden"));
     assert_eq!(
-        alert.get_attribute("data-code").as_deref(),
-        Some("forbidden")
-    );
-    assert_eq!(
-        f.text("[role=alert] .text"),
+        f.alert_text(),
         "You are not allowed to manage this company's authorization."
     );
-    assert_eq!(
-        m().error(ErrorCode::Forbidden),
-        f.text("[role=alert] .text")
-    );
+    assert_eq!(m().error(ErrorCode::Forbidden), f.alert_text());
     assert!(f.browser.navigations.borrow().is_empty());
     assert!(
         f.browser.pending(COMPANY).is_none(),
@@ -1252,12 +1092,10 @@ async fn forbidden_shows_its_sentence() {
 
 #[wasm_bindgen_test]
 async fn a_popup_closed_while_the_host_starts_goes_nowhere() {
-    let host = FakeHost::new(AuthorizationStatus::NotAuthorized, vec![]);
-    let f = Fixture::with(host, FakeBrowser::new(), |p| p.mode = Mode::Popup);
-    f.wait_state("not_authorized").await;
+    let host = FakeHost::not_authorized();
+    let f = panel_with(host, "not_authorized", popup).await;
     f.host.delay_ms.set(1_200);
-    f.button("authorize-button").unwrap().click();
-    f.wait_state("redirecting").await;
+    f.authorize().await;
     f.browser.popup_closed.set(true);
     f.wait_state("not_authorized").await;
     gloo_timers::future::sleep(std::time::Duration::from_millis(1_300)).await;
@@ -1273,11 +1111,7 @@ async fn superseded_rows_have_their_badge() {
     let mut all = rows(2);
     all[1].status = token_manager_core::RecordStatus::Superseded;
     all[1].superseded_by = Some("dana".into());
-    let f = Fixture::new(
-        FakeHost::new(AuthorizationStatus::Active, all.clone()),
-        FakeBrowser::new(),
-    );
-    f.wait_state("authorized").await;
+    let f = panel(FakeHost::active(all.clone()), "authorized").await;
     assert_eq!(f.q("tbody").unwrap().inner_html(), expected_rows(&all));
     let badge = &f.all("tbody .badge")[1];
     assert_eq!(badge.text_content().unwrap(), "Superseded");

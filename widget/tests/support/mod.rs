@@ -167,6 +167,16 @@ impl FakeHost {
         Rc::new(host)
     }
 
+    /// A host with no authorization and no history yet.
+    pub fn not_authorized() -> Rc<Self> {
+        Self::new(AuthorizationStatus::NotAuthorized, vec![])
+    }
+
+    /// A host with an active authorization and these history rows.
+    pub fn active(rows: Vec<TokenRecord>) -> Rc<Self> {
+        Self::new(AuthorizationStatus::Active, rows)
+    }
+
     /// Accept only these session tokens from now on.
     pub fn accept_only(&self, tokens: &[&str]) {
         *self.accepted.borrow_mut() = Some(tokens.iter().map(|t| (*t).to_owned()).collect());
@@ -197,6 +207,15 @@ impl FakeHost {
         let marker = pending.marker();
         self.pendings.borrow_mut().push(pending);
         (url.to_string(), marker)
+    }
+
+    /// Every call so far authenticated so: its `Authorization` header value (`None`: none) and
+    /// its `fetch` credentials mode.
+    pub fn assert_every_call(&self, authorization: Option<&str>, credentials: &str) {
+        for call in self.requests.borrow().iter() {
+            assert_eq!(call.authorization.as_deref(), authorization, "{call:?}");
+            assert_eq!(call.credentials, credentials, "{call:?}");
+        }
     }
 
     pub fn fail_next(&self, method: &'static str, code: ErrorCode) {
@@ -691,6 +710,38 @@ impl Fixture {
             .map(|b| b.dyn_into().unwrap())
     }
 
+    /// The `data-code` of the error shown, if any.
+    pub fn alert_code(&self) -> Option<String> {
+        self.q("[role=alert]")?.get_attribute("data-code")
+    }
+
+    /// The sentence of the error shown.
+    pub fn alert_text(&self) -> String {
+        self.text("[role=alert] .text")
+    }
+
+    /// Click Authorize and wait for `redirecting`.
+    pub async fn authorize(&self) {
+        self.button("authorize-button").unwrap().click();
+        self.wait_state("redirecting").await;
+    }
+
+    /// Wait until the tab has navigated `n` times.
+    pub async fn wait_navigations(&self, n: usize) {
+        wait_for(
+            &format!("{n} navigations"),
+            || (self.browser.navigations.borrow().len() == n).then_some(()),
+            || {
+                format!(
+                    "navigations {:?}, calls {:?}",
+                    self.browser.navigations.borrow(),
+                    self.host.calls.borrow()
+                )
+            },
+        )
+        .await;
+    }
+
     pub async fn wait_state(&self, state: &str) {
         let what = format!("state {state}");
         wait_for(
@@ -730,6 +781,22 @@ impl Drop for Fixture {
         }
         self.root.remove();
     }
+}
+
+/// A panel over `host` in a fresh tab at the portal page, once it shows `state`.
+pub async fn panel(host: Rc<FakeHost>, state: &str) -> Fixture {
+    panel_with(host, state, |_| {}).await
+}
+
+/// [`panel`] with its props edited first.
+pub async fn panel_with(
+    host: Rc<FakeHost>,
+    state: &str,
+    edit: impl FnOnce(&mut TokenManagerProps),
+) -> Fixture {
+    let f = Fixture::with(host, FakeBrowser::new(), edit);
+    f.wait_state(state).await;
+    f
 }
 
 pub fn gloo_utils_document() -> web_sys::Document {
