@@ -20,7 +20,7 @@ use js_sys::{Array, Function, Object, Reflect};
 use support::{gloo_utils_document, wait_for};
 use token_manager_core::api::{ExchangeBody, StartBody, TokensQuery};
 use token_manager_core::{ErrorCode, PerPage};
-use token_manager_widget::{mount, Auth, HostApi, HttpHost, SessionToken};
+use token_manager_widget::{mount, Auth, HostApi, HttpHost, SessionToken, WidgetHandle};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 use web_sys::{HtmlElement, ShadowRoot};
@@ -182,17 +182,10 @@ async fn mount_takes_get_session_token_and_a_session_token() {
     )
     .bind1(&JsValue::NULL, &calls);
     let el = new_host_element();
-    let mut handle = mount(
-        el.clone(),
-        options(RECORDED, &[("getSessionToken", get.into())]),
-    )
-    .unwrap();
-    let shadow = el.shadow_root().unwrap();
-    wait_for(
-        "not authorized",
-        || (shadow_state(&shadow) == "not_authorized").then_some(()),
-        || shadow.inner_html(),
-    )
+    let with_get = options(RECORDED, &[("getSessionToken", get.into())]);
+    let (mut handle, _) = mount_until(&el, with_get, "not authorized", |shadow| {
+        shadow_state(shadow) == "not_authorized"
+    })
     .await;
     assert_eq!(calls.length(), 1);
     assert_eq!(
@@ -205,23 +198,16 @@ async fn mount_takes_get_session_token_and_a_session_token() {
     // A plain string works too; so does `sessionToken` (then nothing is asked at start).
     let get = Function::new_with_args("calls", "calls.push(2); return 'tms1.plain';")
         .bind1(&JsValue::NULL, &calls);
-    let mut handle = mount(
-        el.clone(),
-        options(
-            RECORDED,
-            &[
-                ("sessionToken", "tms1.given".into()),
-                ("getSessionToken", get.into()),
-            ],
-        ),
-    )
-    .unwrap();
-    let shadow = el.shadow_root().unwrap();
-    wait_for(
-        "not authorized",
-        || (shadow_state(&shadow) == "not_authorized" && fetch.seen.length() == 4).then_some(()),
-        || shadow.inner_html(),
-    )
+    let both = options(
+        RECORDED,
+        &[
+            ("sessionToken", "tms1.given".into()),
+            ("getSessionToken", get.into()),
+        ],
+    );
+    let (mut handle, _) = mount_until(&el, both, "not authorized", |shadow| {
+        shadow_state(shadow) == "not_authorized" && fetch.seen.length() == 4
+    })
     .await;
     assert_eq!(calls.length(), 1, "the given token is used");
     assert_eq!(
@@ -238,21 +224,13 @@ async fn mount_takes_get_session_token_and_a_session_token() {
         "return Promise.reject('no');",
     ] {
         let get = Function::new_no_args(body);
-        let mut handle = mount(
-            el.clone(),
-            options(RECORDED, &[("getSessionToken", get.into())]),
-        )
-        .unwrap();
-        let shadow = el.shadow_root().unwrap();
-        wait_for(
-            "the error",
-            || (shadow_state(&shadow) == "error").then_some(()),
-            || shadow.inner_html(),
-        )
+        let with_get = options(RECORDED, &[("getSessionToken", get.into())]);
+        let (mut handle, shadow) = mount_until(&el, with_get, "the error", |shadow| {
+            shadow_state(shadow) == "error"
+        })
         .await;
-        let alert = shadow.query_selector("[role=alert]").unwrap().unwrap();
         assert_eq!(
-            alert.get_attribute("data-code").as_deref(),
+            alert_code(&shadow).as_deref(),
             Some("unauthenticated"),
             "{body}"
         );
@@ -281,6 +259,32 @@ fn options(api: &str, extra: &[(&str, JsValue)]) -> JsValue {
         Reflect::set(&o, &(*k).into(), v).unwrap();
     }
     o.into()
+}
+
+/// `mount` into `el`, then wait (for `what`) until its shadow root is `ready`.
+async fn mount_until(
+    el: &HtmlElement,
+    options: JsValue,
+    what: &str,
+    ready: impl Fn(&ShadowRoot) -> bool,
+) -> (WidgetHandle, ShadowRoot) {
+    let handle = mount(el.clone(), options).unwrap();
+    let shadow = el.shadow_root().unwrap();
+    wait_for(
+        what,
+        || ready(&shadow).then_some(()),
+        || shadow.inner_html(),
+    )
+    .await;
+    (handle, shadow)
+}
+
+/// The `data-code` of the error the panel in `shadow` shows, if any.
+fn alert_code(shadow: &ShadowRoot) -> Option<String> {
+    shadow
+        .query_selector("[role=alert]")
+        .unwrap()?
+        .get_attribute("data-code")
 }
 
 fn shadow_state(shadow: &ShadowRoot) -> String {
@@ -335,11 +339,7 @@ async fn mount_renders_into_a_shadow_root_and_destroy_empties_it() {
         || shadow.inner_html(),
     )
     .await;
-    let alert = shadow.query_selector("[role=alert]").unwrap().unwrap();
-    assert_eq!(
-        alert.get_attribute("data-code").as_deref(),
-        Some("host_unreachable")
-    );
+    assert_eq!(alert_code(&shadow).as_deref(), Some("host_unreachable"));
     // The events reached JS as (name, plain object). (Effects may run a frame after the DOM.)
     wait_for(
         "three events",
@@ -520,26 +520,15 @@ async fn the_real_host_answers_through_the_widgets_client() {
 
     // And the panel renders the host's page with the token.
     let el = new_host_element();
-    let mut handle = mount(
-        el.clone(),
-        options(&api, &[("sessionToken", token.secret().into())]),
-    )
-    .unwrap();
-    let shadow = el.shadow_root().unwrap();
-    let state = wait_for(
-        "a settled panel",
-        || {
-            let s = shadow_state(&shadow);
-            matches!(
-                s.as_str(),
-                "not_authorized" | "authorized" | "invalidated" | "error"
-            )
-            .then_some(s)
-        },
-        || shadow.inner_html(),
-    )
+    let with_token = options(&api, &[("sessionToken", token.secret().into())]);
+    let (mut handle, shadow) = mount_until(&el, with_token, "a settled panel", |shadow| {
+        matches!(
+            shadow_state(shadow).as_str(),
+            "not_authorized" | "authorized" | "invalidated" | "error"
+        )
+    })
     .await;
-    assert_ne!(state, "error", "{}", shadow.inner_html());
+    assert_ne!(shadow_state(&shadow), "error", "{}", shadow.inner_html());
     let caption = shadow.query_selector("table caption").unwrap().unwrap();
     assert_eq!(caption.text_content().as_deref(), Some("Token History"));
     handle.destroy();
