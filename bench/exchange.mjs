@@ -7,20 +7,11 @@
 // Requests carry session tokens minted with the host's API key (one per 100 companies).
 // Usage: node bench/exchange.mjs [--codes N] [--concurrency C] [--companies K] [--runs R] [--quick]
 
-import { parseArgs } from 'node:util';
 
-import { cpuSecondsOf, median, memoryOf, percentile, round, saveResult, sessions, startHost } from './lib/common.mjs';
+import { cpuSecondsOf, median, memoryOf, options, percentile, round, saveResult, sessions, startHost } from './lib/common.mjs';
 import { exchange, mintCode, pool } from './lib/oauth.mjs';
 
-const { values: opt } = parseArgs({
-  options: {
-    codes: { type: 'string', default: '3000' },
-    concurrency: { type: 'string', default: '32' },
-    companies: { type: 'string', default: '256' },
-    runs: { type: 'string', default: '3' },
-    quick: { type: 'boolean', default: false },
-  },
-});
+const opt = options({ codes: 3000, concurrency: 32, companies: 256, runs: 3 });
 const codes = opt.quick ? 1000 : Number(opt.codes);
 const runs = opt.quick ? 1 : Number(opt.runs);
 const concurrency = Number(opt.concurrency);

@@ -8,20 +8,10 @@
 // key, for demo-co), as the widget sends it: the figures include the host's check of the token.
 // Usage: node bench/host-read.mjs [--rows N] [--runs R] [--seconds S] [--connections C] [--label L] [--quick]
 
-import { parseArgs } from 'node:util';
 
-import { cpuSecondsOf, median, memoryOf, mintSession, round, saveResult, startHost, wrk } from './lib/common.mjs';
+import { cpuSecondsOf, median, memoryOf, mintSession, options, round, saveResult, startHost, wrk } from './lib/common.mjs';
 
-const { values: opt } = parseArgs({
-  options: {
-    rows: { type: 'string', default: '100000' },
-    runs: { type: 'string', default: '3' },
-    seconds: { type: 'string', default: '8' },
-    connections: { type: 'string', default: '32' },
-    label: { type: 'string', default: 'host-read' },
-    quick: { type: 'boolean', default: false },
-  },
-});
+const opt = options({ rows: 100000, runs: 3, seconds: 8, connections: 32, label: 'host-read' });
 const rows = Number(opt.rows);
 const runs = opt.quick ? 1 : Number(opt.runs);
 const seconds = opt.quick ? 3 : Number(opt.seconds);

@@ -14,20 +14,11 @@
 
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync, existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 
-import { cpuSecondsOf, median, memoryOf, percentile, round, saveResult, sessions, sleep, startHost } from './lib/common.mjs';
+import { cpuSecondsOf, median, memoryOf, options, percentile, round, saveResult, sessions, sleep, startHost } from './lib/common.mjs';
 import { exchange, mintCode, pool, request } from './lib/oauth.mjs';
 
-const { values: opt } = parseArgs({
-  options: {
-    authorizations: { type: 'string', default: '10000' },
-    spread: { type: 'string', default: '120' },
-    ttl: { type: 'string', default: '240' },
-    tick: { type: 'string', default: '250' },
-    quick: { type: 'boolean', default: false },
-  },
-});
+const opt = options({ authorizations: 10000, spread: 120, ttl: 240, tick: 250 });
 const N = opt.quick ? 1000 : Number(opt.authorizations);
 const spread = opt.quick ? 30 : Number(opt.spread);
 const ttl = opt.quick ? 60 : Number(opt.ttl);

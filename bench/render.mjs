@@ -20,18 +20,11 @@
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 
-import { ROOT, median, mintSession, percentile, round, saveResult, startHost } from './lib/common.mjs';
+import { ROOT, median, mintSession, options, percentile, round, saveResult, startHost } from './lib/common.mjs';
 import { launch } from './lib/browser.mjs';
 
-const { values: opt } = parseArgs({
-  options: {
-    runs: { type: 'string', default: '9' },
-    changes: { type: 'string', default: '20' },
-    quick: { type: 'boolean', default: false },
-  },
-});
+const opt = options({ runs: 9, changes: 20 });
 const runs = opt.quick ? 3 : Number(opt.runs);
 const changes = opt.quick ? 8 : Number(opt.changes);
 

@@ -8,19 +8,11 @@
 // Usage: node bench/soak.mjs [--minutes M] [--slice S] [--rows N] [--connections C]
 
 import { readdirSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 
-import { memoryOf, round, saveResult, sessions, startHost, wrk } from './lib/common.mjs';
+import { memoryOf, options, round, saveResult, sessions, startHost, wrk } from './lib/common.mjs';
 import { exchange, mintCode } from './lib/oauth.mjs';
 
-const { values: opt } = parseArgs({
-  options: {
-    minutes: { type: 'string', default: '10' },
-    slice: { type: 'string', default: '30' },
-    rows: { type: 'string', default: '100000' },
-    connections: { type: 'string', default: '32' },
-  },
-});
+const opt = options({ minutes: 10, slice: 30, rows: 100000, connections: 32 });
 const minutes = Number(opt.minutes);
 const slice = Number(opt.slice);
 const COMPANIES = ['demo-co', 'acme'];

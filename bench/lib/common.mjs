@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 /** Repository root. */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -17,6 +18,21 @@ export const TARGET = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_T
 export const OUT = join(TARGET, 'bench');
 /** The host binary (release build; scripts/bench.sh builds it). */
 export const HOST_BIN = process.env.TM_BENCH_HOST_BIN ?? join(TARGET, 'release', 'host-example');
+
+/**
+ * A driver's command line: `--name value` for each key of `defaults` (numbers come back as
+ * numbers, strings as strings), and `--quick` (shorter runs) for every driver.
+ */
+export function options(defaults) {
+  const spec = { quick: { type: 'boolean', default: false } };
+  for (const [name, value] of Object.entries(defaults)) spec[name] = { type: 'string', default: String(value) };
+  const { values } = parseArgs({ options: spec });
+  const out = { quick: values.quick };
+  for (const [name, value] of Object.entries(defaults)) {
+    out[name] = typeof value === 'number' ? Number(values[name]) : values[name];
+  }
+  return out;
+}
 
 /** Median of numbers. */
 export function median(xs) {
