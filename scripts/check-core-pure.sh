@@ -15,15 +15,23 @@ else
   step "core/src: no clock, randomness, fs, net, env, threads, DOM or printing"
 fi
 
+# Fail (naming the crates) when any of the crate names on stdin matches the pattern $1.
+forbid() { # <pattern> <message> <ok-step>
+  local bad
+  bad="$(grep -xE "$1" || true)"
+  if [ -n "$bad" ]; then
+    printf '%s: %s\n' "$2" "$(echo $bad)" >&2
+    failed=1
+  else
+    step "$3"
+  fi
+}
+
 # 2. Direct dependencies: none that does IO, or reads a clock or an RNG.
 direct="$(cargo tree -p token-manager-core -e normal --depth 1 --prefix none --target all | sed 1d | awk '{print $1}' | sort -u)"
-bad_direct="$(grep -xE 'tokio|mio|reqwest|hyper|ureq|curl|socket2|async-std|rusqlite|sqlx|web-sys|js-sys|wasm-bindgen|gloo-.*|getrandom|rand|rand_core|chrono|tracing|log|env_logger' <<<"$direct" || true)"
-if [ -n "$bad_direct" ]; then
-  printf 'token-manager-core depends directly on IO/clock/RNG crates: %s\n' "$(echo $bad_direct)" >&2
-  failed=1
-else
-  step "core direct dependencies: $(echo $direct)"
-fi
+forbid 'tokio|mio|reqwest|hyper|ureq|curl|socket2|async-std|rusqlite|sqlx|web-sys|js-sys|wasm-bindgen|gloo-.*|getrandom|rand|rand_core|chrono|tracing|log|env_logger' \
+  'token-manager-core depends directly on IO/clock/RNG crates' \
+  "core direct dependencies: $(echo $direct)" <<<"$direct"
 
 # 3. The whole tree, native and wasm32: no async runtime, HTTP client, socket, database or DOM
 # binding. (oauth2 and pkce bring rand/getrandom — and on wasm32 js-sys/wasm-bindgen through
@@ -31,12 +39,8 @@ fi
 tree="$( { cargo tree -p token-manager-core -e normal --prefix none;
            cargo tree -p token-manager-core -e normal --prefix none --target wasm32-unknown-unknown; } \
          | awk '{print $1}' | sort -u)"
-bad_tree="$(grep -xE 'tokio|mio|reqwest|hyper|ureq|curl|socket2|async-std|rusqlite|sqlx|web-sys|gloo-.*|yew' <<<"$tree" || true)"
-if [ -n "$bad_tree" ]; then
-  printf 'token-manager-core pulls in IO crates (cargo tree -p token-manager-core -i <crate>): %s\n' "$(echo $bad_tree)" >&2
-  failed=1
-else
-  step "core dependency tree (native + wasm32): no runtime, HTTP, socket, database or DOM crate"
-fi
+forbid 'tokio|mio|reqwest|hyper|ureq|curl|socket2|async-std|rusqlite|sqlx|web-sys|gloo-.*|yew' \
+  'token-manager-core pulls in IO crates (cargo tree -p token-manager-core -i <crate>)' \
+  'core dependency tree (native + wasm32): no runtime, HTTP, socket, database or DOM crate' <<<"$tree"
 
 [ "$failed" -eq 0 ] || die "token-manager-core is not sans-IO (see above)"

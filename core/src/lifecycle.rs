@@ -165,22 +165,7 @@ impl Authorization {
         use Action::*;
         match (self, event) {
             // A new opt-in always wins, whatever came before (RFC 6749 §4.1.4).
-            (_, Event::Granted(times)) => (
-                Authorization::Active {
-                    since: now,
-                    times,
-                    failures: 0,
-                },
-                vec![
-                    StoreTokens,
-                    SupersedeRecords,
-                    AppendRecord(times),
-                    ScheduleRefresh {
-                        at: policy.refresh_at(&times),
-                    },
-                    StartRetrieval,
-                ],
-            ),
+            (_, Event::Granted(times)) => renewed(now, times, policy, true),
             // RFC 6749 §6: a new access token (and, at UPS, a new refresh token) was issued. A
             // server that keeps the refresh token sends none: its times stay those of when it was
             // issued.
@@ -189,24 +174,12 @@ impl Authorization {
                     times: previous, ..
                 },
                 Event::Refreshed(answer),
-            ) => {
-                let times = GrantTimes::after_refresh(&previous, &answer);
-                (
-                    Authorization::Active {
-                        since: now,
-                        times,
-                        failures: 0,
-                    },
-                    vec![
-                        StoreTokens,
-                        SupersedeRecords,
-                        AppendRecord(times),
-                        ScheduleRefresh {
-                            at: policy.refresh_at(&times),
-                        },
-                    ],
-                )
-            }
+            ) => renewed(
+                now,
+                GrantTimes::after_refresh(&previous, &answer),
+                policy,
+                false,
+            ),
             // The refresh token is past its known expiry, whatever the last answer said.
             (Authorization::Active { .. }, Event::RefreshTokenExpired) => {
                 invalidated(now, REFRESH_EXPIRED.to_owned())
@@ -334,6 +307,34 @@ impl Authorization {
 
 /// [`Authorization::Invalidated`] reason when retries outlived the refresh token.
 pub const REFRESH_EXPIRED: &str = "refresh_expired";
+
+/// A grant (`first`) or a refresh left the authorization active with new `times`: store the
+/// tokens, record them, and schedule the next refresh; a first grant also starts retrieval.
+fn renewed(
+    now: Timestamp,
+    times: GrantTimes,
+    policy: &RefreshPolicy,
+    first: bool,
+) -> (Authorization, Vec<Action>) {
+    use Action::*;
+    let mut actions = vec![
+        StoreTokens,
+        SupersedeRecords,
+        AppendRecord(times),
+        ScheduleRefresh {
+            at: policy.refresh_at(&times),
+        },
+    ];
+    if first {
+        actions.push(StartRetrieval);
+    }
+    let active = Authorization::Active {
+        since: now,
+        times,
+        failures: 0,
+    };
+    (active, actions)
+}
 
 fn invalidated(now: Timestamp, reason: String) -> (Authorization, Vec<Action>) {
     (
