@@ -624,12 +624,18 @@ async fn pending_authorizations_are_single_use_and_bound(store: &dyn Store) {
             .await
             .unwrap()
     };
+    // Keep a started authorization (expiring at `expires`, stored at `now`); its state's hash.
+    let put = |p: PendingAuthorization, expires: i64, now: i64| async move {
+        let h = hash(&p);
+        store
+            .put_pending(record(p, expires), Timestamp(now))
+            .await
+            .unwrap();
+        h
+    };
     let first = start(1);
-    let (h1, state1) = (hash(&first), first.state().secret().clone());
-    store
-        .put_pending(record(first, 10 * H), Timestamp(0))
-        .await
-        .unwrap();
+    let state1 = first.state().secret().clone();
+    let h1 = put(first, 10 * H, 0).await;
     // Another user, another company: refused, and still there for its owner.
     for (user, company) in [("eve", "acme"), ("ada", "globex")] {
         assert!(matches!(
@@ -650,12 +656,7 @@ async fn pending_authorizations_are_single_use_and_bound(store: &dyn Store) {
         PendingTake::Missing
     ));
     // Expired: removed when found, and by the next put.
-    let late = start(2);
-    let h2 = hash(&late);
-    store
-        .put_pending(record(late, H), Timestamp(0))
-        .await
-        .unwrap();
+    let h2 = put(start(2), H, 0).await;
     assert!(matches!(
         take(h2, "ada", "acme", H).await,
         PendingTake::Expired
@@ -664,16 +665,8 @@ async fn pending_authorizations_are_single_use_and_bound(store: &dyn Store) {
         take(h2, "ada", "acme", 0).await,
         PendingTake::Missing
     ));
-    let stale = start(3);
-    let h3 = hash(&stale);
-    store
-        .put_pending(record(stale, H), Timestamp(0))
-        .await
-        .unwrap();
-    store
-        .put_pending(record(start(4), 10 * H), Timestamp(2 * H))
-        .await
-        .unwrap();
+    let h3 = put(start(3), H, 0).await;
+    put(start(4), 10 * H, 2 * H).await;
     assert!(matches!(
         take(h3, "ada", "acme", 0).await,
         PendingTake::Missing
