@@ -77,7 +77,7 @@ test('4. Clear: Cancel keeps everything; confirming clears, rows Cleared, and th
     await panel.waitForState('authorized');
     const kept = await panel.waitForRows(1, '1-1 of 1');
     assertRow(kept[0], 'Active');
-    assert.equal((await apiStatus(page, env.host, company)).status, 'active', 'Cancel changed nothing on the host');
+    assert.equal((await apiStatus(env, company)).status, 'active', 'Cancel changed nothing on the host');
     const atCancel = (await callsByToken(env))[token];
     await waitFor(async () => (await callsByToken(env))[token] > atCancel, {
       message: 'retrieval to go on after Cancel',
@@ -94,7 +94,7 @@ test('4. Clear: Cancel keeps everything; confirming clears, rows Cleared, and th
     const cleared = await panel.waitForRows(1, '1-1 of 1');
     assertRow(cleared[0], 'Cleared');
     assert.equal(cleared[0].id, row.id, 'the same record, kept as an audit trail');
-    const stored = await apiTokens(page, env.host, company);
+    const stored = await apiTokens(env, company);
     assert.equal(stored.status, 'cleared');
     assert.deepEqual(stored.rows.map((r) => r.status), ['cleared']);
 
@@ -151,8 +151,8 @@ test('10. two companies in two tabs: each panel shows only its own company; Clea
     await panelB.waitForStatus(TEXT.generated);
 
     // Each panel shows its own company and only its own record.
-    const storedA = await apiTokens(tabA, env.host, 'demo-co');
-    const storedB = await apiTokens(tabB, env.host, 'acme');
+    const storedA = await apiTokens(env, 'demo-co');
+    const storedB = await apiTokens(env, 'acme');
     assert.equal(storedA.total, 1);
     assert.equal(storedB.total, 1);
     await tabA.goto(`${env.host}/admin/token-manager?company=demo-co`);
@@ -174,8 +174,8 @@ test('10. two companies in two tabs: each panel shows only its own company; Clea
     const panelBAfter = new Panel(tabB, 'acme');
     await panelBAfter.waitForState('authorized');
     assertRow((await panelBAfter.waitForRows(1, '1-1 of 1'))[0], 'Active');
-    assert.equal((await apiStatus(tabB, env.host, 'acme')).status, 'active');
-    assert.equal((await apiStatus(tabA, env.host, 'demo-co')).status, 'cleared');
+    assert.equal((await apiStatus(env, 'acme')).status, 'active');
+    assert.equal((await apiStatus(env, 'demo-co')).status, 'cleared');
     await screenshot(tabA, '10-two-tabs-tab-a-cleared');
     setShot(tabB);
   });

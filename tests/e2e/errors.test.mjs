@@ -66,7 +66,7 @@ async function expectError(panel, code) {
 
 /** The host holds no record for `company` and reports it not authorized. */
 async function expectNoRecord(page, env, company, total = 0) {
-  const stored = await apiTokens(page, env.host, company);
+  const stored = await apiTokens(env, company);
   assert.equal(stored.total, total, `the host holds ${stored.total} records for ${company}`);
   return stored;
 }
@@ -116,8 +116,8 @@ test('7. tampered returns: wrong state, replayed code, stale attempt → a clear
     await mockFaults(env, {});
     await userPath(browser, '07b-tampered-replayed-code', async ({ page }) => {
       const company = 'e-replay';
-      // Keep a copy of the pending authorization and of the return URL, as an attacker who
-      // recorded them would.
+      // Keep a copy of what the tab stores for the pending authorization and of the return
+      // URL, as an attacker who recorded them would.
       await page.addInitScript(() => {
         const setItem = Storage.prototype.setItem;
         Storage.prototype.setItem = function (key, value) {
@@ -138,21 +138,41 @@ test('7. tampered returns: wrong state, replayed code, stale attempt → a clear
       await panel.waitForRows(1, '1-1 of 1');
       assert.ok(returnUrl, 'the return URL was seen');
 
-      // Replay 1: the same return URL, loaded again in the tab.
+      // Replay 1: the same return URL, loaded again in the tab (no marker left).
       await page.goto(returnUrl);
       await expectError(panel, 'no_pending_authorization');
       await expectNoRecord(page, env, company, 1);
 
-      // Replay 2: with the recorded pending authorization put back, the host tries the code and
-      // UPS refuses it (already used).
-      const replaysBefore = (await mockStats(env)).codes_replayed;
+      // What the tab kept while at UPS: only the return marker (company, state, time,
+      // return_to) — no PKCE verifier, which stays on the host.
+      const kept = await page.evaluate(
+        (key) => JSON.parse(localStorage.getItem(`e2e-copy:${key}`) ?? 'null'),
+        `token-manager:pending:${company}`,
+      );
+      assert.ok(kept, 'the tab stored a return marker for the company');
+      assert.equal(kept.company, company);
+      assert.equal(typeof kept.state, 'string');
+      assert.ok(!('code_verifier' in kept) && !('verifier' in kept), `no verifier in sessionStorage: ${JSON.stringify(Object.keys(kept))}`);
+      assert.deepEqual(Object.keys(kept).sort(), ['company', 'created_at', 'return_to', 'state'], 'the marker holds nothing else');
+      assert.ok(!/verifier/i.test(JSON.stringify(kept)), 'nothing verifier-like in the marker');
+
+      // Replay 2: with the recorded marker put back, the tab sends the code again; the host
+      // refuses it (its state and verifier were single use) and UPS never sees it again.
+      const before = await mockStats(env);
+      const exchanges = [];
+      page.on('request', (r) => {
+        if (r.url().startsWith(`${env.host}/api/optin/exchange`)) exchanges.push(r.url());
+      });
       await page.evaluate((key) => {
         sessionStorage.setItem(key, localStorage.getItem(`e2e-copy:${key}`));
       }, `token-manager:pending:${company}`);
       await page.goto(returnUrl);
-      await expectError(panel, 'invalid_grant');
+      await expectError(panel, 'no_pending_authorization');
       await expectNoRecord(page, env, company, 1);
-      assert.equal((await mockStats(env)).codes_replayed, replaysBefore + 1, 'UPS saw (and refused) the replayed code');
+      assert.equal(exchanges.length, 1, 'the replayed code reached the host, which refused it');
+      const after = await mockStats(env);
+      assert.equal(after.codes_replayed, before.codes_replayed, 'UPS never saw the replayed code');
+      assert.equal(after.token_requests, before.token_requests, 'no token request for a replay');
     });
   });
 
@@ -211,7 +231,7 @@ test('8. provider down (token endpoint 503, then no answer): a clear error, no r
         await mockFaults(env, {});
         await authorize(page, panel, env);
         assertRow((await panel.waitForRows(1, '1-1 of 1'))[0], 'Active');
-        assert.equal((await apiTokens(page, env.host, company)).total, 1);
+        assert.equal((await apiTokens(env, company)).total, 1);
       });
     });
   }

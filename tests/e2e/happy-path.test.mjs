@@ -82,7 +82,7 @@ test('1. happy path: Home → Admin → Token Manager → Authorize → UPS Log 
     assert.equal(await panel.authorize.count(), 0, 'no Authorize while authorized');
 
     // What the host stored agrees: one record, status active.
-    const stored = await apiTokens(page, env.host, 'demo-co');
+    const stored = await apiTokens(env, 'demo-co');
     assert.equal(stored.total, 1);
     assert.equal(stored.status, 'active');
   });

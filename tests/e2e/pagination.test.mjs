@@ -64,7 +64,7 @@ test('3. pagination: "1-10 of 23", Next → "11-20 of 23", Items per page 25 →
     assert.equal(await panel.nextPage.isDisabled(), true);
     assert.equal(await panel.previousPage.isDisabled(), true);
 
-    const stored = await apiTokens(page, env.host, 'demo-co');
+    const stored = await apiTokens(env, 'demo-co');
     assert.equal(stored.total, 23);
   });
 });

@@ -50,7 +50,7 @@ test('2. refresh: the refresher renews the token; after a reload the newest row 
     assertRow(first, 'Active');
 
     // The refresher runs without anyone on the page: wait until the host holds a second record.
-    await waitFor(async () => (await apiTokens(page, env.host, company)).total >= 2, {
+    await waitFor(async () => (await apiTokens(env, company)).total >= 2, {
       timeout: 15_000,
       message: 'a refreshed token (second history record)',
     });
@@ -70,7 +70,7 @@ test('2. refresh: the refresher renews the token; after a reload the newest row 
     }
     assert.ok(rows.some((r) => r.id === first.id), 'the first token is still in the history');
     assert.notEqual(rows[0].id, first.id, 'the Active row is a newer token than the first');
-    await apiClear(page, env.host, company);
+    await apiClear(env, company);
   });
 });
 
@@ -88,7 +88,7 @@ test('5. password change at UPS.com: the next refresh invalidates the opt-in, th
       // The UPS.com user changes their password: every refresh token of theirs is dead.
       const newPassword = 'changed-password-1';
       await passwordChange(env, 'demo', newPassword);
-      await waitFor(async () => (await apiStatus(page, env.host, company)).status === 'invalidated', {
+      await waitFor(async () => (await apiStatus(env, company)).status === 'invalidated', {
         timeout: 15_000,
         message: 'the host to mark the authorization invalidated after the next refresh',
       });
@@ -109,8 +109,8 @@ test('5. password change at UPS.com: the next refresh invalidates the opt-in, th
       const rows = await panel.waitForRows(invalidatedRows.length + 1);
       assertRow(rows[0], 'Active');
       assert.ok(rows.slice(1).some((r) => r.status === 'Invalidated'), 'the invalidated token stays in the history');
-      assert.equal((await apiStatus(page, env.host, company)).status, 'active');
-      await apiClear(page, env.host, company);
+      assert.equal((await apiStatus(env, company)).status, 'active');
+      await apiClear(env, company);
     },
     { bypassCSP: true },
   );

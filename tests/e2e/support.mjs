@@ -6,9 +6,18 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { after, before } from 'node:test';
 
-import { launchBrowser, screenshot, startHost } from '../harness/index.mjs';
+import {
+  PKG_DIST,
+  freePort,
+  launchBrowser,
+  launchProfile,
+  portalSessionRoute,
+  screenshot,
+  serveStatic,
+  startHost,
+} from '../harness/index.mjs';
 
-export { launchBrowser, screenshot, startHost };
+export { freePort, launchBrowser, launchProfile, screenshot, startHost };
 
 export const require = createRequire(import.meta.url);
 
@@ -145,6 +154,25 @@ export function trackErrors(page) {
  */
 export async function userPath(browser, name, body, contextOptions = {}) {
   const { context, page } = await newPage(browser, contextOptions);
+  await runPath(context, page, name, body);
+}
+
+/** The context options of every test page (see {@link newPage}). */
+export const CONTEXT_OPTIONS = { viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'America/New_York' };
+
+/**
+ * {@link userPath} in a context of its own making (e.g. a persistent profile from
+ * `launchProfile`): a page of it tracked for errors, the final screenshot, then the context closed.
+ */
+export async function profilePath(context, name, body) {
+  context.setDefaultTimeout(WAIT_MS);
+  context.on('page', trackErrors);
+  const page = context.pages()[0] ?? (await context.newPage());
+  trackErrors(page);
+  await runPath(context, page, name, body);
+}
+
+async function runPath(context, page, name, body) {
   let shot = page;
   try {
     await body({ context, page, setShot: (p) => (shot = p) });
@@ -504,17 +532,41 @@ export async function slowWayToUps(page, mock, ms = 400) {
   );
 }
 
-/** `GET /api/optin/tokens` with the page's portal session (what the host really stored). */
-export async function apiTokens(page, host, company, perPage = 100) {
-  const r = await page.request.get(`${host}/api/optin/tokens?company=${encodeURIComponent(company)}&page=1&per_page=${perPage}`);
-  assert.equal(r.status(), 200, `GET /tokens answered ${r.status()}: ${await r.text()}`);
+/**
+ * A bearer session token for direct API reads of `company` (admin there), minted by the
+ * portal's backend way (`env.mintSession`, the host's `/api/v1/sessions` with the API key).
+ */
+export async function apiSession(env, company, role = 'admin') {
+  const grant = { id: company, role, ...(COMPANY_NAMES.has(company) ? { name: COMPANY_NAMES.get(company) } : {}) };
+  const { sessionToken } = await env.mintSession({ user: 'admin', companies: [grant], ttlSecs: 300 });
+  return sessionToken;
+}
+
+/** A widget API call (`/api/optin/<path>`) with a bearer session token for `company`. */
+export async function apiCall(env, method, path, company, body) {
+  const token = await apiSession(env, company);
+  const headers = { authorization: `Bearer ${token}` };
+  if (body !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'x-token-manager': '1' });
+  const r = await fetch(`${env.host}/api/optin/${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  return { status: r.status, text, json: () => JSON.parse(text) };
+}
+
+/** `GET /api/optin/tokens` with a bearer session token (what the host really stored). */
+export async function apiTokens(env, company, perPage = 100) {
+  const r = await apiCall(env, 'GET', `tokens?company=${encodeURIComponent(company)}&page=1&per_page=${perPage}`, company);
+  assert.equal(r.status, 200, `GET /tokens answered ${r.status}: ${r.text}`);
   return r.json();
 }
 
-/** `GET /api/optin/status`. */
-export async function apiStatus(page, host, company) {
-  const r = await page.request.get(`${host}/api/optin/status?company=${encodeURIComponent(company)}`);
-  assert.equal(r.status(), 200, `GET /status answered ${r.status()}: ${await r.text()}`);
+/** `GET /api/optin/status` with a bearer session token. */
+export async function apiStatus(env, company) {
+  const r = await apiCall(env, 'GET', `status?company=${encodeURIComponent(company)}`, company);
+  assert.equal(r.status, 200, `GET /status answered ${r.status}: ${r.text}`);
   return r.json();
 }
 
@@ -579,20 +631,19 @@ export async function holdRequests(page, pattern) {
   return hold;
 }
 
+/** Display names of the companies given to {@link companiesFlag} (a minted session names them the same). */
+const COMPANY_NAMES = new Map([['demo-co', 'Demonstration Co.'], ['acme', 'Acme Corp']]);
+
 /** The company list the test hosts use: the two demo companies plus per-test ones. */
 export function companiesFlag(extra = []) {
   const all = [['demo-co', 'Demonstration Co.'], ['acme', 'Acme Corp'], ...extra];
+  for (const [id, name] of all) COMPANY_NAMES.set(id, name);
   return all.map(([id, name]) => `${id}=${name}`).join(',');
 }
 
 /** Clear a company through the API (test cleanup; errors ignored). */
-export async function apiClear(page, host, company) {
-  await page.request
-    .post(`${host}/api/optin/clear`, {
-      headers: { 'x-token-manager': '1', 'content-type': 'application/json' },
-      data: { company },
-    })
-    .catch(() => {});
+export async function apiClear(env, company) {
+  await apiCall(env, 'POST', 'clear', company, { company }).catch(() => {});
 }
 
 /** Wait for the deepest focused element (through shadow roots) to match `name`. */
@@ -620,4 +671,142 @@ export async function tabTo(page, match, { max = 40, what = 'control' } = {}) {
     if (f && match(f)) return f;
   }
   throw new Error(`Tab never reached ${what}; focus went through: ${seen.join(' | ')}`);
+}
+
+/**
+ * A portal of another team, on its own origin (`http://<site>:<port>`), with the Token Manager
+ * panel: a Node server that serves the npm package's `dist/` from its own origin at
+ * `/assets/token-manager/` (as pkg/README.md says), renders `GET /admin/token-manager?company=…`
+ * with a `<token-manager>` whose `session-token` its backend minted for its signed-in user, and
+ * answers the panel's `getSessionToken` at `POST /portal/session-token`. Its backend mints with
+ * the host's API key (`portal.env.mintSession`, Node side): the key never reaches the browser.
+ *
+ * Start it before the host (the host's `--allowed-origin` names it), then set `portal.env`.
+ * Per test: `portal.ttlSecs` (of what it mints), `portal.initialToken` (`async (mint) => token |
+ * null`: what the page is rendered with; `null` renders no `session-token`), `portal.backendDown`
+ * (its session endpoint answers 500). `portal.minted`
+ * lists every `{sessionToken, expiresAt}` it minted, `portal.sessionCalls()` how many the
+ * panel fetched. In the page, `window.e2eSession` counts the `getSessionToken` calls and their
+ * outcome.
+ */
+export async function startPortal({ site = '127.0.0.1', user = 'admin', name = 'Ada Admin', companies } = {}) {
+  const portal = {
+    env: null,
+    ttlSecs: 3600,
+    initialToken: null,
+    backendDown: false,
+    minted: [],
+    user,
+    companies: companies ?? [
+      { id: 'demo-co', name: 'Demonstration Co.', role: 'admin' },
+      { id: 'acme', name: 'Acme Corp', role: 'admin' },
+    ],
+  };
+  const mint = async () => {
+    if (portal.backendDown) throw new Error('the portal backend is down');
+    const s = await portal.env.mintSession({ user, name, companies: portal.companies, ttlSecs: portal.ttlSecs });
+    portal.minted.push(s);
+    return s;
+  };
+  const sessionRoute = portalSessionRoute(mint);
+  const server = await serveStatic(PKG_DIST, {
+    host: site,
+    prefix: '/assets/token-manager/',
+    routes: {
+      'GET /': async (req, res) => {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+        res.end('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Partner portal</title><link rel="icon" href="data:,"></head><body><main><h1>Partner portal</h1></main></body></html>');
+      },
+      'GET /admin/token-manager': async (req, res, url) => {
+        const company = url.searchParams.get('company') ?? portal.companies[0].id;
+        const token = portal.initialToken ? await portal.initialToken(mint) : (await mint()).sessionToken;
+        const attr = (v) => String(v).replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+        res.end(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Partner portal — Token Manager</title>
+<link rel="icon" href="data:,">
+<script type="importmap">{"imports":{"token-manager-widget":"/assets/token-manager/index.js"}}</script>
+<script type="module" src="/portal.js"></script>
+</head>
+<body>
+<main>
+<h1>Partner portal</h1>
+<p>Signed in as ${attr(name)}.</p>
+<token-manager api="${attr(`${portal.env.host}/api/optin`)}" company="${attr(company)}"${token === null ? '' : ` session-token="${attr(token)}"`}></token-manager>
+</main>
+</body>
+</html>
+`);
+      },
+      'GET /portal.js': async (req, res) => {
+        res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-store' });
+        res.end(`import { defineTokenManager } from "token-manager-widget";
+window.e2eSession = { calls: 0, failures: 0, at: [], expiresAt: [] };
+// The panel's way to a fresh session token: this portal's own backend (same origin).
+const getSessionToken = async () => {
+  window.e2eSession.calls += 1;
+  window.e2eSession.at.push(Date.now());
+  const r = await fetch("/portal/session-token", { method: "POST" });
+  if (!r.ok) {
+    window.e2eSession.failures += 1;
+    throw new Error("session token: HTTP " + r.status);
+  }
+  const s = await r.json();
+  window.e2eSession.expiresAt.push(s.expires_at);
+  return { sessionToken: s.session_token, expiresAt: s.expires_at };
+};
+// Set before the element is defined (kept through the upgrade), so even the first call of a
+// panel rendered without a token carries one.
+for (const el of document.querySelectorAll("token-manager")) el.getSessionToken = getSessionToken;
+await defineTokenManager();
+`);
+      },
+      'POST /portal/session-token': sessionRoute,
+    },
+  });
+  return Object.assign(portal, {
+    origin: server.origin,
+    port: server.port,
+    close: server.close,
+    sessionCalls: () => sessionRoute.calls,
+    /** The portal's Token Manager page of `company`. */
+    pageUrl: (company) => `${server.origin}/admin/token-manager?company=${encodeURIComponent(company)}`,
+  });
+}
+
+/**
+ * Every request `page` (or the context) sent to `origin`: method, URL, its headers as sent
+ * (`allHeaders()`, cookies included) and the response status.
+ */
+export function captureRequests(target, origin) {
+  const seen = [];
+  target.on('requestfinished', async (r) => {
+    if (!r.url().startsWith(origin)) return;
+    const entry = { method: r.method(), url: r.url(), headers: null, status: null };
+    seen.push(entry);
+    entry.done = (async () => {
+      entry.headers = await r.allHeaders().catch(() => ({}));
+      entry.status = (await r.response().catch(() => null))?.status() ?? null;
+    })();
+  });
+  target.on('requestfailed', (r) => {
+    if (r.url().startsWith(origin)) seen.push({ method: r.method(), url: r.url(), headers: r.headers(), status: null, failed: r.failure()?.errorText, done: Promise.resolve() });
+  });
+  return {
+    seen,
+    /** Wait until every captured request's headers are read; returns the list. */
+    async settled() {
+      await Promise.all(seen.map((e) => e.done));
+      return seen;
+    },
+  };
+}
+
+/** The bearer token of a captured request (`Authorization: Bearer …`), or null. */
+export function bearerOf(entry) {
+  const m = /^Bearer (\S+)$/.exec(entry.headers?.authorization ?? '');
+  return m ? m[1] : null;
 }

@@ -6,8 +6,9 @@
 // `bash scripts/build-widget.sh` (pkg/dist/).
 
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
@@ -51,16 +52,63 @@ function tail(limit = 200) {
   };
 }
 
+/** Environment variable the host reads its portal-backend API key(s) from. */
+export const API_KEY_ENV = 'TOKEN_MANAGER_API_KEY';
+
+/** A fresh API key as the host itself would make one: `tmk_` and 32 random bytes, base64url. */
+export function generateApiKey() {
+  return `tmk_${randomBytes(32).toString('base64url')}`;
+}
+
+/** The companies a session minted by {@link startHost}'s `mintSession` names by default. */
+export const DEFAULT_SESSION_COMPANIES = [
+  { id: 'demo-co', name: 'Demonstration Co.', role: 'admin' },
+  { id: 'acme', name: 'Acme Corp', role: 'admin' },
+];
+
 /**
- * Start `target/release/host-example` on ephemeral loopback ports with a fresh database and key
- * in a temporary folder, and wait until it is listening (its `--ready-file`).
+ * `POST {host}/api/v1/sessions` with `apiKey`, as a portal's backend mints a session token for
+ * one of its users. Returns `{sessionToken, expiresAt}`; throws with the host's answer unless it
+ * is 201. `companies` items are `{id, role, name?}`; a string is an admin company.
+ */
+export async function mintSession(host, apiKey, { user = 'admin', name, companies = DEFAULT_SESSION_COMPANIES, ttlSecs = 3600 } = {}) {
+  const body = {
+    user: name === undefined ? { id: user } : { id: user, name },
+    companies: companies.map((c) => (typeof c === 'string' ? { id: c, role: 'admin' } : c)),
+    ttl_secs: ttlSecs,
+  };
+  const r = await fetch(`${host}/api/v1/sessions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await r.text();
+  if (r.status !== 201) throw new Error(`POST /api/v1/sessions answered ${r.status}: ${text}`);
+  const minted = JSON.parse(text);
+  if (typeof minted.session_token !== 'string' || typeof minted.expires_at !== 'number') {
+    throw new Error(`POST /api/v1/sessions answered an unexpected body: ${text}`);
+  }
+  return { sessionToken: minted.session_token, expiresAt: minted.expires_at };
+}
+
+/**
+ * Start `target/release/host-example` on ephemeral loopback ports with a fresh database, key
+ * and portal-backend API key (passed as `TOKEN_MANAGER_API_KEY`) in a temporary folder, and
+ * wait until it is listening (its `--ready-file`).
+ *
+ * The API key stays in the test process (Node): `apiKey` and `mintSession()` are what a
+ * portal's backend has; never hand the key to a browser page.
  *
  * @param {object} [o]
- * @param {string[]} [o.args] extra flags (e.g. `['--allowed-origin', origin]`)
- * @param {Record<string,string>} [o.env] extra environment variables
+ * @param {string[]} [o.args] extra flags (e.g. `['--allowed-origin', origin]`; with
+ *   `--api-key-file PATH` no key is generated and `apiKey` is the file's first key)
+ * @param {Record<string,string>} [o.env] extra environment variables (a `TOKEN_MANAGER_API_KEY`
+ *   here replaces the generated key; `apiKey` is then its first key)
  * @param {string} [o.staticDir] folder served at `/assets/token-manager/` (default pkg/dist)
  * @param {number} [o.timeoutMs] how long to wait for the ready file (default 30 s)
- * @returns {Promise<{host: string, mock: string|null, dir: string, pid: number,
+ * @returns {Promise<{host: string, mock: string|null, dir: string, pid: number, apiKey: string,
+ *   mintSession: (o?: {user?: string, name?: string, companies?: Array<{id: string, role: 'admin'|'viewer', name?: string}|string>,
+ *     ttlSecs?: number}) => Promise<{sessionToken: string, expiresAt: number}>,
  *   logs: () => string, stop: () => Promise<void>, mockFaults: (faults: object) => Promise<object>,
  *   mockStats: () => Promise<object>, mockReset: () => Promise<object>,
  *   passwordChange: (user: string, newPassword: string) => Promise<object>}>}
@@ -71,9 +119,11 @@ export async function startHost({ args = [], env = {}, staticDir = PKG_DIST, tim
   }
   const dir = mkdtempSync(join(tmpdir(), 'tm-host-'));
   const readyFile = join(dir, 'ready.json');
+  // `--listen` / `--mock-listen` of the caller (e.g. a port picked by freePort() for a
+  // `--public-url`) replace the ephemeral defaults.
   const flags = [
-    '--listen', '127.0.0.1:0',
-    '--mock-listen', '127.0.0.1:0',
+    ...(args.includes('--listen') ? [] : ['--listen', '127.0.0.1:0']),
+    ...(args.includes('--mock-listen') ? [] : ['--mock-listen', '127.0.0.1:0']),
     '--db', join(dir, 'tm.db'),
     '--key-file', join(dir, 'key'),
     '--static-dir', staticDir,
@@ -81,15 +131,19 @@ export async function startHost({ args = [], env = {}, staticDir = PKG_DIST, tim
     ...args,
   ];
   const log = tail();
-  // The key comes from --key-file: a TOKEN_MANAGER_KEY or TM_* flag of the caller's shell must
-  // not leak in.
+  // The key comes from --key-file and the API key from this harness: a TOKEN_MANAGER_KEY,
+  // TOKEN_MANAGER_API_KEY or TM_* flag of the caller's shell must not leak in.
   const childEnv = { ...process.env };
   for (const name of Object.keys(childEnv)) {
-    if (name === 'TOKEN_MANAGER_KEY' || name.startsWith('TM_')) delete childEnv[name];
+    if (name === 'TOKEN_MANAGER_KEY' || name === API_KEY_ENV || name.startsWith('TM_')) delete childEnv[name];
   }
+  const keyFileFlag = args.indexOf('--api-key-file');
+  const keyFile = keyFileFlag >= 0 ? args[keyFileFlag + 1] : null;
+  const apiKeyEnv = {};
+  if (env[API_KEY_ENV] === undefined && keyFile === null) apiKeyEnv[API_KEY_ENV] = generateApiKey();
   const child = spawn(HOST_BINARY, flags, {
     cwd: REPO_ROOT,
-    env: { ...childEnv, RUST_LOG: process.env.RUST_LOG ?? 'info', ...env },
+    env: { ...childEnv, RUST_LOG: process.env.RUST_LOG ?? 'info', ...apiKeyEnv, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
@@ -119,6 +173,10 @@ export async function startHost({ args = [], env = {}, staticDir = PKG_DIST, tim
     throw new Error(`host-example did not start: ${e.message}\n--- host output ---\n${log.text()}`);
   }
 
+  // The key a portal backend would use: ours, the caller's, or the file's first one.
+  const keys = env[API_KEY_ENV] ?? apiKeyEnv[API_KEY_ENV] ?? (keyFile ? readFileSync(resolve(REPO_ROOT, keyFile), 'utf8') : '');
+  const apiKey = keys.split(/[\s,]+/).find((k) => k !== '') ?? null;
+
   const mockUrl = ready.mock ?? null;
   const mockCall = async (method, path, body) => {
     if (!mockUrl) throw new Error('this host runs a real provider: there is no mock UPS');
@@ -138,6 +196,16 @@ export async function startHost({ args = [], env = {}, staticDir = PKG_DIST, tim
     mock: mockUrl,
     dir,
     pid: child.pid,
+    /** The portal backend's API key (Node side only: never give it to a page). */
+    apiKey,
+    /**
+     * Mint a session token as the portal's backend does (`POST /api/v1/sessions` with
+     * `apiKey`): default user `admin`, admin of demo-co and acme, 1 hour.
+     */
+    mintSession: (o = {}) => {
+      if (!apiKey) throw new Error('this host was started without an API key the harness knows');
+      return mintSession(ready.host, apiKey, o);
+    },
     logs: () => log.text(),
     /** Stop the host (SIGTERM, then SIGKILL after 5 s) and remove its folder. Idempotent. */
     stop() {
@@ -162,6 +230,16 @@ export async function startHost({ args = [], env = {}, staticDir = PKG_DIST, tim
     passwordChange: (user, newPassword) =>
       mockCall('POST', '/mock/password-change', { user, new_password: newPassword }),
   };
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a host whose `--public-url` must name its port). */
+export async function freePort() {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  await new Promise((r) => server.close(r));
+  return port;
 }
 
 async function waitForReadyFile(path, timeoutMs, exited) {
@@ -205,6 +283,45 @@ export async function launchBrowser(options = {}) {
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, ...options });
 }
 
+/**
+ * Launch headless Debian Chromium with its own persistent profile whose cookie setting is
+ * `thirdPartyCookies` — `'block'` (chrome://settings/cookies "Block third-party cookies": the
+ * profile preference `profile.cookie_controls_mode` = 1) or `'allow'` (0) — and return its one
+ * browser context (`close()` also ends the browser and removes the profile). Chromium 148's
+ * `--test-third-party-cookie-phaseout` switch no longer changes anything (an `'allow'` profile
+ * launched with it still sends third-party cookies); a Playwright `newContext()` and a fresh
+ * profile block them too, but only as Chromium's current default: the preference pins it.
+ * `contextOptions` are `launchPersistentContext`'s (viewport, locale, bypassCSP…).
+ */
+export async function launchProfile({ thirdPartyCookies = 'block', contextOptions = {}, args = [] } = {}) {
+  const { chromium } = await import('playwright-core');
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} does not exist: run \`bash scripts/setup.sh\` (apt package chromium)`);
+  }
+  const mode = { block: 1, allow: 0 }[thirdPartyCookies];
+  if (mode === undefined) throw new Error(`thirdPartyCookies must be 'block' or 'allow', not ${thirdPartyCookies}`);
+  const profile = mkdtempSync(join(tmpdir(), 'tm-profile-'));
+  mkdirSync(join(profile, 'Default'));
+  writeFileSync(join(profile, 'Default', 'Preferences'), JSON.stringify({ profile: { cookie_controls_mode: mode } }));
+  let context;
+  try {
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      args: [...CHROMIUM_ARGS, ...args],
+      ...contextOptions,
+    });
+  } catch (e) {
+    rmSync(profile, { recursive: true, force: true });
+    throw e;
+  }
+  const close = context.close.bind(context);
+  context.close = async () => {
+    await close().catch(() => {});
+    rmSync(profile, { recursive: true, force: true });
+  };
+  return context;
+}
+
 /** Save a full-page screenshot as `target/e2e/<name>.png`; returns its path. */
 export async function screenshot(page, name) {
   const folder = join(TARGET_DIR, 'e2e');
@@ -231,14 +348,33 @@ const MIME = {
 /**
  * Serve `root` over HTTP on 127.0.0.1 (ephemeral port): the stand-in for a portal team's own
  * web server. `headers` (an object, or a function of the request returning one) are added to
- * every response, e.g. a Content-Security-Policy.
- * Returns `{ origin, close() }`.
+ * every file response, e.g. a Content-Security-Policy. `routes` are the portal's own dynamic
+ * answers (its backend), keyed by `"METHOD /path"`: `async (req, res, url) => void`; they win
+ * over files (see {@link portalSessionRoute}). `host` is the host name the origin names
+ * (`127.0.0.1`, or `localhost` for a portal on another site than a 127.0.0.1 host); the server
+ * listens on 127.0.0.1 either way. Files are served under `prefix` (e.g. `/assets/token-manager/`,
+ * ending in `/`); `root` may be `null` (routes only).
+ * Returns `{ origin, port, close() }`.
  */
-export async function serveStatic(root, { headers = {} } = {}) {
-  const base = resolve(root);
+export async function serveStatic(root, { headers = {}, routes = {}, host = '127.0.0.1', prefix = '/' } = {}) {
+  const base = root === null ? null : resolve(root);
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    let path = normalize(join(base, decodeURIComponent(url.pathname)));
+    const route = routes[`${req.method} ${url.pathname}`];
+    if (route) {
+      Promise.resolve()
+        .then(() => route(req, res, url))
+        .catch((e) => {
+          if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end(`portal error: ${e.message}`);
+        });
+      return;
+    }
+    if (base === null || !url.pathname.startsWith(prefix)) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${url.pathname}`);
+      return;
+    }
+    let path = normalize(join(base, decodeURIComponent(url.pathname.slice(prefix.length - 1))));
     if (path !== base && !path.startsWith(base + sep)) {
       res.writeHead(403).end('forbidden');
       return;
@@ -260,11 +396,38 @@ export async function serveStatic(root, { headers = {} } = {}) {
   await once(server, 'listening');
   const { port } = server.address();
   return {
-    origin: `http://127.0.0.1:${port}`,
+    origin: `http://${host}:${port}`,
+    port,
     close: () =>
       new Promise((r) => {
         server.closeAllConnections();
         server.close(() => r());
       }),
   };
+}
+
+/**
+ * The portal backend's session endpoint, as a `serveStatic` route (`'POST /portal/session-token'`):
+ * a same-origin POST (the page's `getSessionToken`) gets `{session_token, expires_at}` from
+ * `mint()` — typically `() => env.mintSession({...})`, which calls the host's
+ * `/api/v1/sessions` with the API key, so the key never leaves the server. A cross-origin
+ * request (its `Origin` is not the portal's) is refused with 403. `calls` counts the tokens
+ * handed out.
+ */
+export function portalSessionRoute(mint) {
+  const route = async (req, res) => {
+    const origin = req.headers.origin;
+    const own = `http://${req.headers.host}`;
+    if (origin !== undefined && origin !== own) {
+      res.writeHead(403, { 'content-type': 'text/plain' }).end('same-origin requests only');
+      return;
+    }
+    for await (const _ of req); // drain the body
+    const { sessionToken, expiresAt } = await mint();
+    route.calls += 1;
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(JSON.stringify({ session_token: sessionToken, expires_at: expiresAt }));
+  };
+  route.calls = 0;
+  return route;
 }

@@ -12,10 +12,12 @@ import {
   type TokenManagerErrorDetail,
   type TokenManagerEvent,
   type TokenManagerEventName,
+  type TokenManagerGetSessionToken,
   type TokenManagerHandle,
   type TokenManagerLocale,
   type TokenManagerOptions,
   type TokenManagerRecord,
+  type TokenManagerSessionGrant,
   type TokenManagerState,
   type TokenManagerStateChangeDetail,
 } from "token-manager-widget";
@@ -34,6 +36,21 @@ panel.helpText = "Questions? Call Dana.";
 const french: TokenManagerLocale = { authorize: "Autoriser", state_mismatch: "Réponse refusée." };
 panel.locale = french;
 panel.setAttribute("page-size", "50");
+// The session token the portal's backend minted, and how to get a fresh one.
+panel.sessionToken = "tms1.example";
+const fetchSession: TokenManagerGetSessionToken = async () => {
+  const r = await fetch("/portal/token-manager-session", { method: "POST" });
+  const { session_token, expires_at } = (await r.json()) as { session_token: string; expires_at: number };
+  const grant: TokenManagerSessionGrant = { sessionToken: session_token, expiresAt: expires_at };
+  return grant;
+};
+panel.getSessionToken = fetchSession;
+panel.getSessionToken = () => "tms1.plain-string";
+panel.getSessionToken = null;
+// @ts-expect-error getSessionToken gives a token, not a number
+panel.getSessionToken = async () => 42;
+// @ts-expect-error a grant names its token sessionToken
+const badGrant: TokenManagerSessionGrant = { token: "tms1.x" };
 document.body.append(panel);
 
 // DOM events, typed through HTMLElementEventMap / DocumentEventMap / WindowEventMap.
@@ -44,6 +61,7 @@ panel.addEventListener("token-manager:authorized", (e) => {
   const expires: number = record.tokenExpires;
   const refreshCreated: number | null = record.refreshCreated;
   const refreshExpires: number | null = record.refreshExpires;
+  if (record.status === "superseded") console.log("a newer opt-in replaced it");
   console.log(detail.company, record.id, record.status, created, expires, refreshCreated, refreshExpires);
 });
 panel.addEventListener("token-manager:cleared", (e) => {
@@ -55,7 +73,7 @@ panel.addEventListener("token-manager:cleared", (e) => {
 document.addEventListener("token-manager:error", (e) => {
   const detail: TokenManagerErrorDetail = e.detail;
   const code: TokenManagerErrorCode = detail.code;
-  if (code === "consent_declined" || code === "invalid_options") console.warn(detail.message);
+  if (code === "consent_declined" || code === "invalid_options" || code === "forbidden") console.warn(detail.message);
   // @ts-expect-error not an error code
   const wrong: TokenManagerErrorCode = "no_such_code";
   console.log(wrong);
@@ -78,6 +96,8 @@ const options: TokenManagerOptions = {
   locale: french,
   timeZone: "Europe/Paris",
   helpText: "Call Dana.",
+  sessionToken: "tms1.example",
+  getSessionToken: fetchSession,
   onEvent: (name, detail) => {
     seen.push(name);
     switch (name) {
@@ -99,6 +119,7 @@ const options: TokenManagerOptions = {
 const host = document.createElement("div");
 const handle: TokenManagerHandle = await mountTokenManager(host, options);
 handle.update({ company: "globex", pageSize: 10 });
+handle.update({ sessionToken: "tms1.renewed" });
 handle.destroy();
 
 // @ts-expect-error page sizes are 10, 25, 50 or 100
@@ -110,4 +131,4 @@ const noCompany: TokenManagerOptions = { api: "/api/optin" };
 // @ts-expect-error mountTokenManager needs an element
 await mountTokenManager("#panel", options);
 
-console.log(viaClass, seen, badSize, badMode, noCompany);
+console.log(viaClass, seen, badSize, badMode, noCompany, badGrant);

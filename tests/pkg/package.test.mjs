@@ -2,7 +2,11 @@
 // a throwaway project, serve a plain HTML page from that project's own origin (with a strict
 // CSP, as the package README recommends) and load the package with a bare import through an
 // import map. Two <token-manager> elements for two companies render against a real
-// host-example (cross-origin: CORS with credentials through --allowed-origin).
+// host-example on another origin (CORS through --allowed-origin). The portal's backend (routes
+// of the test's static server) renders the page with a session token it minted with the host's
+// API key (`POST /api/v1/sessions`, Node side: the key never reaches the browser) and answers
+// the panels' `getSessionToken` at `POST /portal/session-token`; every call to the host carries
+// the token as `Authorization: Bearer` and no cookie.
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -10,7 +14,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { launchBrowser, screenshot, serveStatic, startHost } from '../harness/index.mjs';
+import { launchBrowser, portalSessionRoute, screenshot, serveStatic, startHost } from '../harness/index.mjs';
 import { collectProblems, installTarball, packPackage, tempDir } from './support.mjs';
 
 const WAIT = 20_000;
@@ -21,14 +25,27 @@ let installed;
 let portal;
 let env;
 let browser;
+/** The portal backend's `POST /portal/session-token` (counts the tokens it handed out). */
+let sessionRoute;
+/** The portal page, `{{SESSION_TOKEN}}` standing for the token minted for each request. */
+let pageTemplate;
 
-/** The portal's page: an import map (allowed by its hash in the CSP) and one module script. */
+/** The signed-in portal user's grants: admin of the three companies the page shows. */
+const GRANTS = [
+  { id: 'demo-co', name: 'Demonstration Co.', role: 'admin' },
+  { id: 'acme', name: 'Acme Corp', role: 'admin' },
+  { id: 'globex', name: 'Globex Inc.', role: 'admin' },
+];
+const mint = () => env.mintSession({ user: 'dana', name: 'Dana Scully', companies: GRANTS });
+
+/**
+ * The portal's page: an import map (allowed by its hash in the CSP) and one module script.
+ * Returns the page template (rendered per request with a fresh session token) and the CSP.
+ */
 function writePortal(dir, host, entry) {
   const importMap = JSON.stringify({ imports: { 'token-manager-widget': entry } });
   const api = `${host}/api/optin`;
-  writeFileSync(
-    join(dir, 'index.html'),
-    `<!doctype html>
+  const template = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -40,16 +57,16 @@ function writePortal(dir, host, entry) {
 <body>
 <main>
   <h1>Portal</h1>
-  <token-manager id="a" api="${api}" company="demo-co"></token-manager>
+  <token-manager id="a" api="${api}" company="demo-co" session-token="{{SESSION_TOKEN}}"></token-manager>
   <token-manager id="b" api="${api}" company="acme" page-size="25" mode="popup"
     time-zone="Europe/Paris" help-text="Questions? Call Dana at extension 42."
-    locale='{"authorize":"Authorize","token_history":"Token History"}'></token-manager>
+    locale='{"authorize":"Authorize","token_history":"Token History"}'
+    session-token="{{SESSION_TOKEN}}"></token-manager>
   <div id="plain"></div>
 </main>
 </body>
 </html>
-`,
-  );
+`;
   writeFileSync(
     join(dir, 'app.js'),
     `window.tmEvents = [];
@@ -59,14 +76,23 @@ for (const name of ["authorized", "cleared", "error", "statechange"]) {
       bubbles: e.bubbles, composed: e.composed, detail: e.detail });
   });
 }
+// The portal's own backend hands out fresh session tokens (same origin, its cookie would
+// identify the user): what the panels ask for on a refusal and before expiry.
+window.getSessionToken = async () => {
+  const r = await fetch("/portal/session-token", { method: "POST" });
+  if (!r.ok) throw new Error("session token: HTTP " + r.status);
+  const s = await r.json();
+  return { sessionToken: s.session_token, expiresAt: s.expires_at };
+};
 const tm = await import("token-manager-widget");
 window.tm = tm;
 window.definedClass = await tm.defineTokenManager();
+for (const el of document.querySelectorAll("token-manager")) el.getSessionToken = window.getSessionToken;
 window.defined = true;
 `,
   );
   const hash = createHash('sha256').update(importMap).digest('base64');
-  return [
+  const csp = [
     "default-src 'self'",
     `script-src 'self' 'wasm-unsafe-eval' 'sha256-${hash}'`,
     // No 'unsafe-inline': the panel styles its shadow root with a constructable stylesheet.
@@ -77,6 +103,7 @@ window.defined = true;
     "object-src 'none'",
     "frame-ancestors 'none'",
   ].join('; ');
+  return { template, csp };
 }
 
 before(async () => {
@@ -87,7 +114,23 @@ before(async () => {
   installed = await installTarball(project, packed.tarball);
   // The portal's origin must be known before the host starts (its CORS allow-list).
   let csp = "default-src 'none'";
-  portal = await serveStatic(project, { headers: () => ({ 'content-security-policy': csp }) });
+  sessionRoute = portalSessionRoute(mint);
+  portal = await serveStatic(project, {
+    headers: () => ({ 'content-security-policy': csp }),
+    routes: {
+      // The page, rendered by the portal's backend with a session token minted for its user.
+      'GET /': async (req, res) => {
+        const { sessionToken } = await mint();
+        res.writeHead(200, {
+          'content-type': 'text/html; charset=utf-8',
+          'cache-control': 'no-store',
+          'content-security-policy': csp,
+        });
+        res.end(pageTemplate.replaceAll('{{SESSION_TOKEN}}', sessionToken));
+      },
+      'POST /portal/session-token': sessionRoute,
+    },
+  });
   env = await startHost({
     args: [
       '--allowed-origin', portal.origin,
@@ -96,7 +139,7 @@ before(async () => {
   });
   const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8'));
   const entry = `/node_modules/token-manager-widget/${manifest.exports['.'].import.replace(/^\.\//, '')}`;
-  csp = writePortal(project, env.host, entry);
+  ({ template: pageTemplate, csp } = writePortal(project, env.host, entry));
   browser = await launchBrowser();
 });
 
@@ -107,22 +150,37 @@ after(async () => {
   tmp?.remove();
 });
 
-/** A page of the portal, signed in at the host first. */
+/** A page of the portal (no visit to the host first: the page carries its session token). */
 async function openPortal() {
   const context = await browser.newContext({ locale: 'en-US' });
   context.setDefaultTimeout(WAIT);
   const page = await context.newPage();
   const problems = collectProblems(page);
   const wasmRequests = [];
+  const hostRequests = [];
   page.on('request', (r) => {
     if (r.url().endsWith('.wasm')) wasmRequests.push(r.url());
+    if (r.url().startsWith(`${env.host}/api/`)) hostRequests.push(r);
   });
-  // The demo portal's first visit signs `admin` in: its session cookie lands in the context.
-  const signIn = await context.request.get(`${env.host}/`);
-  assert.equal(signIn.status(), 200, `GET ${env.host}/ answered ${signIn.status()}`);
   await page.goto(`${portal.origin}/`);
   await page.waitForFunction(() => window.defined === true, null, { timeout: WAIT });
-  return { context, page, problems, wasmRequests };
+  return { context, page, problems, wasmRequests, hostRequests };
+}
+
+/**
+ * Every API request to the host carried a bearer session token and no cookie (preflights carry
+ * neither); the API key appears in none of them, nor in the page.
+ */
+async function assertBearerOnly(page, hostRequests) {
+  const calls = hostRequests.filter((r) => r.method() !== 'OPTIONS');
+  assert.ok(calls.length > 0, 'the panels called the host');
+  for (const r of calls) {
+    const headers = await r.allHeaders();
+    assert.match(headers.authorization ?? '', /^Bearer \S+$/, `${r.method()} ${r.url()} carries a bearer token`);
+    assert.equal(headers.cookie, undefined, `${r.method()} ${r.url()} carries no cookie`);
+    assert.ok(!JSON.stringify(headers).includes(env.apiKey), 'the API key never leaves the server');
+  }
+  assert.ok(!(await page.content()).includes(env.apiKey), 'the API key is not in the page');
 }
 
 const authorize = (page, selector) => page.locator(selector).getByRole('button', { name: 'Authorize' });
@@ -163,7 +221,7 @@ test('the tarball holds the built package and nothing else', () => {
   // The host contract ships with the package, the same document the example host serves.
   const contract = JSON.parse(readFileSync(join(installed, 'dist', 'openapi.json'), 'utf8'));
   assert.match(contract.openapi, /^3\.1\./);
-  for (const path of ['/config', '/exchange', '/tokens', '/clear', '/status']) {
+  for (const path of ['/config', '/start', '/exchange', '/tokens', '/clear', '/status']) {
     assert.ok(contract.paths[path], `the contract documents ${path}`);
   }
   const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8'));
@@ -178,7 +236,7 @@ test('the tarball holds the built package and nothing else', () => {
 });
 
 test('two <token-manager> elements render from the installed tarball, sharing one wasm load', async () => {
-  const { context, page, problems, wasmRequests } = await openPortal();
+  const { context, page, problems, wasmRequests, hostRequests } = await openPortal();
   try {
     await authorize(page, '#a').waitFor();
     await authorize(page, '#b').waitFor();
@@ -216,6 +274,7 @@ test('two <token-manager> elements render from the installed tarball, sharing on
     assert.equal(styled.size, '14px');
     assert.equal(styled.sheets, 1);
     await screenshot(page, 'pkg-two-panels');
+    await assertBearerOnly(page, hostRequests);
     assert.deepEqual(problems, [], 'no page or console errors');
   } finally {
     await context.close();
@@ -270,18 +329,22 @@ test('changing company re-renders; removing the element unmounts it', async () =
 });
 
 test('mountTokenManager(): render, update, destroy', async () => {
-  const { context, page, problems } = await openPortal();
+  const { context, page, problems, hostRequests } = await openPortal();
   try {
+    const asked = sessionRoute.calls;
+    // No initial token: the panel asks the portal's backend for one before its first call.
     await page.evaluate(async (api) => {
       window.seen = [];
       window.handle = await window.tm.mountTokenManager(document.querySelector('#plain'), {
         api,
         company: 'demo-co',
+        getSessionToken: window.getSessionToken,
         helpText: 'First tip.',
         onEvent: (name, detail) => window.seen.push([name, detail.company, detail.state ?? null]),
       });
     }, `${env.host}/api/optin`);
     await authorize(page, '#plain').waitFor();
+    assert.ok(sessionRoute.calls > asked, 'getSessionToken fetched a token from the portal backend');
     await page.locator('#plain').getByText('First tip.').waitFor();
     await page.evaluate(() => window.handle.update({ helpText: 'Second tip.' }));
     await page.locator('#plain').getByText('Second tip.').waitFor();
@@ -316,6 +379,7 @@ test('mountTokenManager(): render, update, destroy', async () => {
       }
     }, `${env.host}/api/optin`);
     assert.match(bad, /TypeError: .*pageSize/, 'invalid options are rejected with a TypeError naming the option');
+    await assertBearerOnly(page, hostRequests);
     assert.deepEqual(problems, [], 'no page or console errors');
   } finally {
     await context.close();
@@ -332,6 +396,7 @@ test('bad attributes are reported as token-manager:error and on the console', as
       el.setAttribute('api', api);
       el.setAttribute('company', 'acme');
       el.setAttribute('locale', '{not json');
+      el.getSessionToken = window.getSessionToken;
       document.body.append(el);
       await new Promise((r) => setTimeout(r, 100));
       return window.tmEvents.filter((e) => e.target === 'bad');
@@ -342,9 +407,28 @@ test('bad attributes are reported as token-manager:error and on the console', as
     assert.match(reported[0].detail.message, /locale attribute is not valid JSON/);
     assert.ok(problems.some((p) => /locale attribute is not valid JSON/.test(p)), 'logged on the console');
 
-    // Fixing the attribute renders the panel.
+    // Fixing the attribute renders the panel (its getSessionToken fetches a token).
     await page.evaluate(() => document.querySelector('#bad').setAttribute('locale', '{"authorize":"Authorize"}'));
     await authorize(page, '#bad').waitFor();
+
+    // A session token that is not visible ASCII is refused without being quoted.
+    const secret = 'tms1.not a token';
+    const refused = await page.evaluate(async (value) => {
+      window.tmEvents.length = 0;
+      const el = document.createElement('token-manager');
+      el.id = 'bad-token';
+      el.setAttribute('api', document.querySelector('#a').getAttribute('api'));
+      el.setAttribute('company', 'acme');
+      el.setAttribute('session-token', value);
+      document.body.append(el);
+      await new Promise((r) => setTimeout(r, 100));
+      return window.tmEvents.filter((e) => e.target === 'bad-token');
+    }, secret);
+    assert.equal(refused.length, 1, JSON.stringify(refused));
+    assert.equal(refused[0].type, 'token-manager:error');
+    assert.equal(refused[0].detail.code, 'invalid_options');
+    assert.ok(!refused[0].detail.message.includes(secret), `the message does not quote the token: ${refused[0].detail.message}`);
+    assert.ok(problems.every((p) => !p.includes(secret)), 'the console does not quote the token');
 
     const custom = await page.evaluate(async () => {
       const C = await window.tm.defineTokenManager('acme-token-manager');
