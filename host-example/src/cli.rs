@@ -37,6 +37,11 @@ pub struct Cli {
     /// Origin the browser uses for the host [default: http://<listen>].
     #[arg(long, env = "TM_PUBLIC_URL")]
     public_url: Option<Url>,
+    /// The portal page the provider sends the browser back to (registered with the provider; the
+    /// page that embeds the panel) [default: {public-url}/admin/token-manager]. Its origin must be
+    /// the host's or an --allowed-origin.
+    #[arg(long, env = "TM_REDIRECT_URI")]
+    redirect_uri: Option<Url>,
     /// SQLite database file (created and migrated on start).
     #[arg(long, env = "TM_DB", default_value = "./token-manager.db")]
     db: PathBuf,
@@ -191,6 +196,7 @@ impl Cli {
         Ok(Settings {
             listen: self.listen,
             public_url: self.public_url,
+            redirect_uri: self.redirect_uri,
             db: self.db,
             key: KeySettings {
                 file: self.key_file,

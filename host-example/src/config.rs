@@ -127,6 +127,8 @@ pub struct HostConfig {
     pub exchange_per_minute: u32,
     /// Largest request body.
     pub body_limit: usize,
+    /// The page the provider returns to, when not the demo portal's own page.
+    pub redirect_page: Option<Url>,
 }
 
 impl HostConfig {
@@ -144,11 +146,16 @@ impl HostConfig {
             request_timeout: Duration::from_secs(20),
             exchange_per_minute: 20,
             body_limit: 16 * 1024,
+            redirect_page: None,
         }
     }
 
-    /// `{public-url}/admin/token-manager`: the page the provider sends the browser back to.
+    /// The page the provider sends the browser back to: the configured page, else
+    /// `{public-url}/admin/token-manager` (the demo portal's).
     pub fn redirect_uri(&self) -> String {
+        if let Some(page) = &self.redirect_page {
+            return page.as_str().to_owned();
+        }
         format!(
             "{}/admin/token-manager",
             self.public_url.as_str().trim_end_matches('/')
@@ -186,5 +193,8 @@ mod tests {
             "http://127.0.0.1:8080/admin/token-manager"
         );
         assert_eq!(c.public_origin(), "http://127.0.0.1:8080");
+        let mut c = c;
+        c.redirect_page = Some(Url::parse("https://portal.example/settings/ups?x=1").unwrap());
+        assert_eq!(c.redirect_uri(), "https://portal.example/settings/ups?x=1");
     }
 }

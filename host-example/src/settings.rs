@@ -17,6 +17,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Origin the browser uses for the host; `None`: `http://<bound address>`.
     pub public_url: Option<Url>,
+    /// The page the provider returns to; `None`: `{public_url}/admin/token-manager`.
+    pub redirect_uri: Option<Url>,
     /// SQLite database file.
     pub db: PathBuf,
     /// Where the token-encryption key comes from.
@@ -125,6 +127,7 @@ impl Settings {
             api_key_env: None,
             listen,
             public_url: None,
+            redirect_uri: None,
             db,
             key: KeySettings {
                 file: key_file,

@@ -73,7 +73,7 @@ impl Application {
             Some(u) => u.clone(),
             None => origin_of(listener.local_addr()?)?,
         };
-        let config = host_config(&settings, public_url);
+        let config = host_config(&settings, public_url)?;
         let redirect_uri = config.redirect_uri();
         let (provider_config, secret, data_url, mock, provider_line) =
             provider(&settings, &redirect_uri).await?;
@@ -170,8 +170,27 @@ impl Application {
     }
 }
 
-fn host_config(settings: &Settings, public_url: Url) -> HostConfig {
+fn host_config(settings: &Settings, public_url: Url) -> Result<HostConfig, StartupError> {
     let mut config = HostConfig::new(public_url);
+    if let Some(page) = &settings.redirect_uri {
+        // RFC 6749 §3.1.2: absolute, no fragment. The panel on that page calls the host, so its
+        // origin must be one the host admits (CORS and the CSRF check).
+        let origin = page.origin().ascii_serialization();
+        if page.fragment().is_some() || !matches!(page.scheme(), "http" | "https") {
+            return Err(format!(
+                "--redirect-uri {page}: must be an http(s) URL without a fragment"
+            )
+            .into());
+        }
+        if origin != config.public_origin() && !settings.allowed_origins.contains(&origin) {
+            return Err(format!(
+                "--redirect-uri {page}: its origin {origin} must be the host's ({}) or an --allowed-origin",
+                config.public_origin()
+            )
+            .into());
+        }
+        config.redirect_page = Some(page.clone());
+    }
     config.companies = settings.companies.clone();
     config.allowed_origins = settings.allowed_origins.clone();
     config.static_dir = settings.static_dir.clone();
@@ -184,7 +203,7 @@ fn host_config(settings: &Settings, public_url: Url) -> HostConfig {
     config.exchange_per_minute = settings.exchange_per_minute;
     config.lease_ttl = settings.limits.timeout * 3;
     config.request_timeout = settings.limits.timeout * 2;
-    config
+    Ok(config)
 }
 
 type ProviderParts = (

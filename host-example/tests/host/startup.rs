@@ -114,3 +114,97 @@ async fn a_provider_missing_what_it_needs_fails_to_build_with_a_clear_message() 
         "{err}"
     );
 }
+
+/// `--redirect-uri`: the portal's own page (on another site) is where the provider returns.
+/// Refused unless its origin may call the host; then it is in every authorize URL, and the
+/// (mock) provider has it registered.
+#[tokio::test]
+async fn a_redirect_page_on_the_portals_site_must_be_an_allowed_origin_and_is_sent_to_the_provider()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let page = "http://localhost:8443/settings/ups";
+    let mut settings = settings_in(dir.path());
+    settings.redirect_uri = Some(page.parse().unwrap());
+    let err = Application::build(settings).await.unwrap_err().to_string();
+    assert!(
+        err.contains("--redirect-uri") && err.contains("--allowed-origin"),
+        "{err}"
+    );
+    let mut settings = settings_in(dir.path());
+    settings.redirect_uri = Some(format!("{page}#x").parse().unwrap());
+    settings.allowed_origins = vec!["http://localhost:8443".into()];
+    let err = Application::build(settings).await.unwrap_err().to_string();
+    assert!(err.contains("fragment"), "{err}");
+
+    // Plain http only on loopback (RFC 9700 §2.6 / RFC 8252 §7.3).
+    let mut settings = settings_in(dir.path());
+    settings.redirect_uri = Some("http://portal.test/settings/ups".parse().unwrap());
+    settings.allowed_origins = vec!["http://portal.test".into()];
+    let err = Application::build(settings).await.unwrap_err().to_string();
+    assert!(err.contains("redirect_uri"), "{err}");
+
+    let mut settings = settings_in(dir.path());
+    settings.redirect_uri = Some(page.parse().unwrap());
+    settings.allowed_origins = vec!["http://localhost:8443".into()];
+    let app = Application::build(settings).await.unwrap();
+    let host = app.host_url().to_owned();
+    let shutdown = CancellationToken::new();
+    let serving = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let api_key = std::fs::read_to_string(dir.path().join("tm.api-key")).unwrap();
+    let session: Value = http
+        .post(format!("{host}/api/v1/sessions"))
+        .bearer_auth(api_key.trim())
+        .json(&json!({"user": {"id": "ada"}, "companies": [{"id": "acme", "role": "admin"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let started: Value = http
+        .post(format!("{host}/api/optin/start"))
+        .bearer_auth(session["session_token"].as_str().unwrap())
+        .header("X-Token-Manager", "1")
+        .header("Origin", "http://localhost:8443")
+        .json(&json!({"company": "acme"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let authorize = url::Url::parse(started["authorize_url"].as_str().unwrap()).unwrap();
+    let redirect = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.into_owned());
+    assert_eq!(redirect.as_deref(), Some(page));
+    // The mock's authorize endpoint accepts it (it refuses an unregistered redirect URI).
+    let shown = http.get(authorize.as_str()).send().await.unwrap();
+    assert!(
+        shown.status().is_success() || shown.status().is_redirection(),
+        "{}",
+        shown.status()
+    );
+    let mut other = authorize.clone();
+    let pairs: Vec<(String, String)> = authorize
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "redirect_uri" {
+                "http://evil.test/cb".into()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    other.query_pairs_mut().clear().extend_pairs(pairs);
+    let refused = http.get(other.as_str()).send().await.unwrap();
+    assert!(refused.status().is_client_error(), "{}", refused.status());
+    shutdown.cancel();
+    serving.await.unwrap().unwrap();
+}
