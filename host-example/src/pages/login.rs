@@ -2,14 +2,14 @@
 //! the product), and logout.
 
 use axum::extract::{Form, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use maud::html;
 use serde::Deserialize;
 
 use super::demo_users::DEMO_USERS;
-use super::{layout, secure, Portal};
+use super::{layout, same_origin, secure, Portal};
 use crate::auth::cookie;
 use crate::state::AppState;
 
@@ -52,9 +52,7 @@ pub(super) async fn login_page(
 
 /// A form post from another site is refused (the demo's own CSRF check).
 fn foreign(state: &AppState, headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ORIGIN)
-        .is_some_and(|o| o.to_str().ok() != Some(state.config().public_origin().as_str()))
+    !same_origin(state, headers)
 }
 
 /// Sign in as one of the demo users.

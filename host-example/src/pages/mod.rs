@@ -298,6 +298,19 @@ pub(super) async fn mint_for(
     ops::mint_session(state, request, KeyId("demo-portal".into())).await
 }
 
+/// Did a page of ours send this request (a form post or a fetch)? Browsers say so in
+/// `Sec-Fetch-Site` (`same-origin`, or `none` when the user typed it), whatever the referrer
+/// policy; without it (older browsers) an `Origin`, when sent, must be ours. Our pages are served
+/// with `Referrer-Policy: no-referrer`, under which Chromium sends `Origin: null` on a form post,
+/// so `Origin` alone would refuse our own login form.
+fn same_origin(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
+    let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or_default());
+    if let Some(site) = text("sec-fetch-site") {
+        return matches!(site, "same-origin" | "none");
+    }
+    text(header::ORIGIN.as_str()).is_none_or(|o| o == state.config().public_origin())
+}
+
 /// `POST /portal/session-token`: a fresh session token for the panel (its `getSessionToken`),
 /// for the signed-in demo user. Same-origin only (`X-Token-Manager` header, `Origin` checked).
 async fn session_token(
@@ -305,10 +318,9 @@ async fn session_token(
     axum::Extension(portal): axum::Extension<Portal>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    let same_origin = headers
-        .get(header::ORIGIN)
-        .is_none_or(|o| o.to_str().ok() == Some(state.config().public_origin().as_str()));
-    if headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) != Some("1") || !same_origin {
+    if headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) != Some("1")
+        || !same_origin(&state, &headers)
+    {
         return (StatusCode::FORBIDDEN, "same-origin requests only").into_response();
     }
     if portal.user.is_none() {

@@ -771,3 +771,44 @@ async fn the_demo_login_picks_a_demo_user_whose_session_token_carries_their_comp
     let (s, _, _) = alan.send(renew(&signed_out, true)).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
+
+/// Our pages are served with `Referrer-Policy: no-referrer`, so Chromium posts our own login
+/// form with `Origin: null` and `Sec-Fetch-Site: same-origin`: that is ours. Another site's post
+/// says `cross-site` (or, from a browser without `Sec-Fetch-*`, its own origin) and is refused.
+#[tokio::test]
+async fn the_login_form_is_judged_by_sec_fetch_site_then_origin() {
+    let h = Harness::new().await;
+    let login = |headers: &[(&'static str, &'static str)]| {
+        let mut r = Request::post("/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        for (name, value) in headers {
+            r = r.header(*name, *value);
+        }
+        r.body(Body::from("user=viewer")).unwrap()
+    };
+    for (headers, expected) in [
+        (
+            &[("origin", "null"), ("sec-fetch-site", "same-origin")][..],
+            StatusCode::SEE_OTHER,
+        ),
+        (&[("sec-fetch-site", "none")][..], StatusCode::SEE_OTHER),
+        (&[][..], StatusCode::SEE_OTHER),
+        (&[("origin", PUBLIC)][..], StatusCode::SEE_OTHER),
+        (
+            &[("origin", PUBLIC), ("sec-fetch-site", "cross-site")][..],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &[("origin", "null"), ("sec-fetch-site", "same-site")][..],
+            StatusCode::FORBIDDEN,
+        ),
+        (&[("origin", "null")][..], StatusCode::FORBIDDEN),
+        (
+            &[("origin", "http://evil.example")][..],
+            StatusCode::FORBIDDEN,
+        ),
+    ] {
+        let (s, _, body) = h.send(login(headers)).await;
+        assert_eq!(s, expected, "{headers:?}: {body}");
+    }
+}
