@@ -154,6 +154,8 @@ export class TokenManagerElement extends ElementBase {
   #getSessionToken = null;
   /** Own properties set before the upgrade were moved onto the setters. */
   #upgraded = false;
+  /** A first mount without any token source waited one task for `getSessionToken`. */
+  #waitedForToken = false;
 
   connectedCallback() {
     this.#upgradeProperties();
@@ -211,6 +213,14 @@ export class TokenManagerElement extends ElementBase {
     } catch (error) {
       this.#unmount();
       this.#report(error);
+      return;
+    }
+    // Neither a `session-token` nor a `getSessionToken` yet: a page commonly sets the property
+    // right after `await defineTokenManager()`, a few microtasks after the element connected.
+    // Give it until the next task rather than calling the host with no token first.
+    if (!this.#handle && !this.#getSessionToken && !options.sessionToken && !this.#waitedForToken) {
+      this.#waitedForToken = true;
+      setTimeout(() => this.#queue(), 0);
       return;
     }
     if (this.#getSessionToken) options.getSessionToken = this.#getSessionToken;

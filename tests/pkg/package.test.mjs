@@ -386,6 +386,29 @@ test('mountTokenManager(): render, update, destroy', async () => {
   }
 });
 
+// A page that defines the element and then, a few microtasks later (`await
+// defineTokenManager(); el.getSessionToken = …`), hands it its token source: the panel waits
+// for it instead of calling the host with no token first.
+test('a getSessionToken set just after the element connects is used from the first call', async () => {
+  const { context, page, problems, hostRequests } = await openPortal();
+  try {
+    await page.evaluate(async (api) => {
+      const el = document.createElement('token-manager');
+      el.id = 'late';
+      el.setAttribute('api', api);
+      el.setAttribute('company', 'globex');
+      document.body.append(el);
+      for (let i = 0; i < 5; i += 1) await Promise.resolve();
+      el.getSessionToken = window.getSessionToken;
+    }, `${env.host}/api/optin`);
+    await authorize(page, '#late').waitFor();
+    await assertBearerOnly(page, hostRequests);
+    assert.deepEqual(problems, [], 'no page or console errors');
+  } finally {
+    await context.close();
+  }
+});
+
 test('bad attributes are reported as token-manager:error and on the console', async () => {
   const { context, page, problems } = await openPortal();
   try {
