@@ -54,6 +54,8 @@ before(async () => {
       '--listen', `127.0.0.1:${port}`,
       '--public-url', `http://localhost:${port}`,
       '--allowed-origin', portal.origin,
+      // UPS sends the browser back to the partner portal's page (its first company's panel).
+      '--redirect-uri', `${portal.origin}/admin/token-manager`,
       '--companies', companiesFlag([['x-site', 'Cross-Site Co.'], ['x-portal', 'Portal Return Co.']]),
       '--exchange-per-minute', '1000',
     ],
@@ -165,24 +167,25 @@ async function assertBearerNoCookie(capture) {
   assert.ok(!seen.some((e) => JSON.stringify(e.headers ?? {}).includes(env.apiKey)), 'the API key never reaches the browser');
 }
 
-test('13b. cross-site, third-party cookies blocked: the admin authorizes at UPS, the partner portal on another site lists the token and Clears it, sending no cookie', async () => {
+test('13b. cross-site, third-party cookies blocked: the admin authorizes in the partner portal on another site, comes back to it with "A token was generated", sees the row and Clears it, sending no cookie', async () => {
   const company = 'x-site';
   const context = await launchProfile({ thirdPartyCookies: 'block', contextOptions: { ...CONTEXT_OPTIONS, bypassCSP: true } });
   await profilePath(context, '13-cross-site-third-party-cookies-blocked', async ({ page }) => {
-    // The admin authorizes in the host's own Token Manager console (first party on localhost:
-    // its demo session cookie is stored, and then exists while the partner portal is used).
-    const console_ = await openPanel(page, env.host, company);
-    await authorize(page, console_, env);
-    assertRow((await console_.waitForRows(1, '1-1 of 1'))[0], 'Active');
-    const hostCookies = await context.cookies(env.host);
-    assert.ok(hostCookies.length > 0, 'the browser holds the host\'s own (first-party) cookie');
-
     // The partner portal on 127.0.0.1 (another site): the panel, with its session token only.
     const capture = captureRequests(context, env.host);
-    await page.goto(portal.pageUrl(company));
+    await page.goto(`${portal.origin}/admin/token-manager`);
     await page.getByRole('heading', { level: 1, name: 'Partner portal' }).waitFor();
     const panel = new Panel(page, company);
+    await panel.waitForState('not_authorized');
+    await panel.authorize.click();
+    await waitForUps(page, env.mock);
+    await signInAtUps(page);
+    // Back on the partner portal (the registered redirect URI), not on the host.
+    await page.waitForURL((u) => u.href.startsWith(`${portal.origin}/admin/token-manager`), { waitUntil: 'domcontentloaded' });
     await panel.waitForState('authorized');
+    await panel.waitForStatus(TEXT.generated);
+    assert.ok(!page.url().includes('code='), 'the code is stripped from the address bar');
+    assert.equal(norm(await page.getByRole('heading', { level: 1 }).textContent()), 'Partner portal');
     const [row] = await panel.waitForRows(1, '1-1 of 1');
     assertRow(row, 'Active');
     assert.equal(await panel.clear.isVisible(), true, 'Clear offered');
@@ -204,47 +207,3 @@ test('13b. cross-site, third-party cookies blocked: the admin authorizes at UPS,
     await assertBearerNoCookie(capture);
   });
 });
-
-// host-example registers exactly one redirect URI with the provider (the mock UPS included):
-// `{--public-url}/admin/token-manager`, its own demo page (HostConfig::redirect_uri in
-// host-example/src/config.rs, used by startup.rs). A portal on another site therefore cannot be
-// where UPS sends the browser back: the return lands on the host's page, whose origin's
-// sessionStorage has no marker of this tab. Runs as a TODO until the host can register the
-// portal's page (reported to the lead).
-test(
-  '13c. cross-site: Authorize in the partner portal comes back to the partner portal with "A token was generated"',
-  { todo: 'host-example cannot register a redirect URI on another site (only {public-url}/admin/token-manager)' },
-  async () => {
-    const company = 'x-portal';
-    const context = await launchProfile({ thirdPartyCookies: 'block', contextOptions: CONTEXT_OPTIONS });
-    await profilePath(context, '13c-cross-site-authorize-return', async ({ page }) => {
-      const capture = captureRequests(context, env.host);
-      await page.goto(portal.pageUrl(company));
-      const panel = new Panel(page, company);
-      await panel.waitForState('not_authorized');
-      await panel.authorize.click();
-      await waitForUps(page, env.mock);
-      await signInAtUps(page);
-      await page.waitForURL((u) => !u.href.startsWith(env.mock), { waitUntil: 'domcontentloaded' });
-      const landed = page.url();
-      let shown = null;
-      if (!landed.startsWith(portal.origin)) {
-        shown = await waitFor(async () => {
-          const d = await new Panel(page).describe();
-          return ['error', 'authorized', 'not_authorized'].includes(d.state) && d;
-        }).catch((e) => e.message);
-      }
-      assert.ok(
-        landed.startsWith(portal.pageUrl('').split('?')[0]),
-        `UPS sent the browser back to ${landed.split('?')[0]} (registered redirect URI), not to the partner portal; ` +
-          `the panel there shows ${JSON.stringify(shown)}`,
-      );
-      await panel.waitForState('authorized');
-      await panel.waitForStatus(TEXT.generated);
-      assertRow((await panel.waitForRows(1, '1-1 of 1'))[0], 'Active');
-      assert.equal((await apiTokens(env, company)).total, 1);
-      await assertBearerNoCookie(capture);
-      assert.equal(norm(await page.getByRole('heading', { level: 1 }).textContent()), 'Partner portal');
-    });
-  },
-);

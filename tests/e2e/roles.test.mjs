@@ -34,22 +34,6 @@ async function signInOnLoginPage(page, host, name) {
   assert.equal(norm(await page.locator('.user strong').textContent()), name, `signed in as ${name}`);
 }
 
-/**
- * Sign in as a demo user with the login form's own request (`POST /login`, form `user=`), in
- * the context's cookie jar, then check the portal says who is signed in. The login page's
- * button cannot be used yet (see the TODO test below): every page is served with
- * `Referrer-Policy: no-referrer`, so Chromium sends `Origin: null` with the form post, which
- * the login's same-origin check refuses ("foreign origin").
- */
-async function signInAs(page, host, user, name) {
-  await page.goto(`${host}/login`);
-  await page.getByRole('radio', { name: new RegExp(name) }).waitFor();
-  const r = await page.context().request.post(`${host}/login`, { form: { user }, maxRedirects: 0 });
-  assert.equal(r.status(), 303, `POST /login user=${user} answered ${r.status()}: ${await r.text()}`);
-  await page.goto(`${host}/`);
-  assert.equal(norm(await page.locator('.user strong').textContent()), name, `signed in as ${name}`);
-}
-
 test('14. viewer: after the admin authorized, Vera Viewer sees the grid but no Authorize and no Clear; the host refuses a viewer\'s start and clear', async () => {
   const { env, browser } = shared;
   const company = 'r-view';
@@ -67,7 +51,7 @@ test('14. viewer: after the admin authorized, Vera Viewer sees the grid but no A
     async ({ page }) => {
       // The first visit signs Ada Admin in; the login page switches to Vera Viewer.
       await page.goto(`${env.host}/`);
-      await signInAs(page, env.host, 'viewer', 'Vera Viewer');
+      await signInOnLoginPage(page, env.host, 'Vera Viewer');
 
       // A company nobody authorized: no Authorize for a viewer either.
       const empty = await openPanel(page, env.host, 'r-empty');
@@ -125,18 +109,18 @@ test('14. viewer: after the admin authorized, Vera Viewer sees the grid but no A
   assert.equal((await apiStatus(env, company)).status, 'active', 'nothing the viewer did changed the authorization');
 });
 
-// The demo portal's login page in a browser: host-example serves every page with
-// `Referrer-Policy: no-referrer` (host-example/src/http/mod.rs), so Chromium sends
-// `Origin: null` with the same-origin form post, and `login::foreign` (pages/login.rs) refuses
-// any Origin but the public one: the page answers "foreign origin" (403). Reported to the lead.
-test(
-  '14b. the demo portal\'s login page signs Vera Viewer in (pick the user, Sign in)',
-  { todo: 'POST /login from the login page is refused as "foreign origin": the browser sends Origin: null under Referrer-Policy: no-referrer' },
-  async () => {
-    const { env, browser } = shared;
-    await userPath(browser, '14b-login-page', async ({ page }) => {
-      await page.goto(`${env.host}/`);
-      await signInOnLoginPage(page, env.host, 'Vera Viewer');
-    });
-  },
-);
+// The demo portal's login page and its Log out in a browser. Pages are served with
+// `Referrer-Policy: no-referrer`, under which Chromium posts the form with `Origin: null`; the
+// host judges the post by `Sec-Fetch-Site: same-origin` (host-example/src/pages/mod.rs).
+test('14b. the demo portal\'s login page signs Vera Viewer in (pick the user, Sign in), and Log out signs her out', async () => {
+  const { env, browser } = shared;
+  await userPath(browser, '14b-login-page', async ({ page }) => {
+    await page.goto(`${env.host}/`);
+    await signInOnLoginPage(page, env.host, 'Vera Viewer');
+    await page.getByRole('button', { name: 'Log out', exact: true }).click();
+    await page.waitForURL((u) => u.pathname === '/login', { waitUntil: 'domcontentloaded' });
+    await page.getByRole('heading', { level: 1, name: 'Sign in', exact: true }).waitFor();
+    await page.goto(`${env.host}/`);
+    assert.equal(new URL(page.url()).pathname, '/login', 'signed out: the portal asks who you are');
+  });
+});
