@@ -84,17 +84,30 @@ const apiCalls = (seen) => seen.filter((e) => e.url.startsWith(`${env.host}/api/
 /** What the page's getSessionToken did so far. */
 const sessionLog = (page) => page.evaluate(() => window.e2eSession);
 
+/**
+ * A user path on the partner portal (CSP bypassed for axe): the panels' states are recorded
+ * and the calls to the host captured (`capture`).
+ */
+const portalPath = (name, body) =>
+  userPath(
+    browser,
+    name,
+    async ({ page, ...rest }) => {
+      await recordPanelStates(page);
+      const capture = captureRequests(page, env.host);
+      await body({ page, capture, ...rest });
+    },
+    { bypassCSP: true },
+  );
+
 test('15a. a session token the host refuses: the panel fetches a fresh one once, retries, and shows the grid with no error', async () => {
   const company = 's-refused';
   let refused;
   portal.ttlSecs = 3600;
   portal.initialToken = async (mint) => (refused = tampered((await mint()).sessionToken));
-  await userPath(
-    browser,
+  await portalPath(
     '15a-session-refused-renewed',
-    async ({ page }) => {
-      await recordPanelStates(page);
-      const capture = captureRequests(page, env.host);
+    async ({ page, capture }) => {
       await page.goto(portal.pageUrl(company));
       await assertRefused(refused, company);
       const panel = new Panel(page, company);
@@ -122,7 +135,6 @@ test('15a. a session token the host refuses: the panel fetches a fresh one once,
       assert.deepEqual(states.filter((s) => s.state === 'error'), [], `the panel never showed an error: ${JSON.stringify(states)}`);
       await assertAccessible(page, panel, 'authorized after a renewal');
     },
-    { bypassCSP: true },
   );
 });
 
@@ -132,12 +144,9 @@ test('15b. 62-second session tokens: the panel asks for the next one a minute be
   // expiry (a token with less than 61 s left is renewed at half its life instead: ~30 s).
   portal.ttlSecs = 62;
   portal.initialToken = async () => null; // no token in the page: the panel asks first
-  await userPath(
-    browser,
+  await portalPath(
     '15b-session-expiring-renewed',
-    async ({ page }) => {
-      await recordPanelStates(page);
-      const capture = captureRequests(page, env.host);
+    async ({ page, capture }) => {
       const openedAt = Date.now();
       await page.goto(portal.pageUrl(company));
       const panel = new Panel(page, company);
@@ -183,7 +192,6 @@ test('15b. 62-second session tokens: the panel asks for the next one a minute be
       const between = states.slice(firstAuthorized, clearedAt === -1 ? undefined : clearedAt);
       assert.ok(between.every((s) => s.state === 'authorized' && s.busy === 'false'), `renewals went unnoticed: ${JSON.stringify(between)}`);
     },
-    { bypassCSP: true },
   );
   portal.ttlSecs = 3600;
 });
@@ -194,8 +202,7 @@ test('15c. a refused token while the portal backend is down: "Your portal sessio
   const refused = tampered((await env.mintSession({ user: portal.user, companies: portal.companies })).sessionToken);
   await assertRefused(refused, company);
   portal.initialToken = async () => refused;
-  await userPath(
-    browser,
+  await portalPath(
     '15c-session-backend-down',
     async ({ page }) => {
       portal.backendDown = true;
@@ -215,7 +222,6 @@ test('15c. a refused token while the portal backend is down: "Your portal sessio
       assertRow((await panel.waitForRows(1, '1-1 of 1'))[0], 'Active');
       assert.equal(await panel.alert.count(), 0, 'the error is gone');
     },
-    { bypassCSP: true },
   );
   portal.backendDown = false;
   portal.initialToken = null;

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { launchBrowser, portalSessionRoute, screenshot, serveStatic, startHost } from '../harness/index.mjs';
-import { collectProblems, installTarball, packPackage, tempDir } from './support.mjs';
+import { collectProblems, installTarball, packPackage, stopAll, tempDir } from './support.mjs';
 
 const WAIT = 20_000;
 
@@ -143,12 +143,7 @@ before(async () => {
   browser = await launchBrowser();
 });
 
-after(async () => {
-  await browser?.close().catch(() => {});
-  await env?.stop();
-  await portal?.close();
-  tmp?.remove();
-});
+after(() => stopAll({ browser, env, servers: [portal], tmp }));
 
 /** A page of the portal (no visit to the host first: the page carries its session token). */
 async function openPortal() {
@@ -181,6 +176,21 @@ async function assertBearerOnly(page, hostRequests) {
     assert.ok(!JSON.stringify(headers).includes(env.apiKey), 'the API key never leaves the server');
   }
   assert.ok(!(await page.content()).includes(env.apiKey), 'the API key is not in the page');
+}
+
+/**
+ * Open a portal page and run `body` with it; then every host call must have been bearer-only
+ * and nothing logged.
+ */
+async function inPortal(body) {
+  const portal = await openPortal();
+  try {
+    await body(portal);
+    await assertBearerOnly(portal.page, portal.hostRequests);
+    assert.deepEqual(portal.problems, [], 'no page or console errors');
+  } finally {
+    await portal.context.close();
+  }
 }
 
 const authorize = (page, selector) => page.locator(selector).getByRole('button', { name: 'Authorize' });
@@ -236,8 +246,7 @@ test('the tarball holds the built package and nothing else', () => {
 });
 
 test('two <token-manager> elements render from the installed tarball, sharing one wasm load', async () => {
-  const { context, page, problems, wasmRequests, hostRequests } = await openPortal();
-  try {
+  await inPortal(async ({ page, wasmRequests }) => {
     await authorize(page, '#a').waitFor();
     await authorize(page, '#b').waitFor();
     // Attributes reached the panel: help text of #b, default tip of #a.
@@ -274,11 +283,7 @@ test('two <token-manager> elements render from the installed tarball, sharing on
     assert.equal(styled.size, '14px');
     assert.equal(styled.sheets, 1);
     await screenshot(page, 'pkg-two-panels');
-    await assertBearerOnly(page, hostRequests);
-    assert.deepEqual(problems, [], 'no page or console errors');
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('changing company re-renders; removing the element unmounts it', async () => {
@@ -329,8 +334,7 @@ test('changing company re-renders; removing the element unmounts it', async () =
 });
 
 test('mountTokenManager(): render, update, destroy', async () => {
-  const { context, page, problems, hostRequests } = await openPortal();
-  try {
+  await inPortal(async ({ page }) => {
     const asked = sessionRoute.calls;
     // No initial token: the panel asks the portal's backend for one before its first call.
     await page.evaluate(async (api) => {
@@ -379,19 +383,14 @@ test('mountTokenManager(): render, update, destroy', async () => {
       }
     }, `${env.host}/api/optin`);
     assert.match(bad, /TypeError: .*pageSize/, 'invalid options are rejected with a TypeError naming the option');
-    await assertBearerOnly(page, hostRequests);
-    assert.deepEqual(problems, [], 'no page or console errors');
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 // A page that defines the element and then, a few microtasks later (`await
 // defineTokenManager(); el.getSessionToken = …`), hands it its token source: the panel waits
 // for it instead of calling the host with no token first.
 test('a getSessionToken set just after the element connects is used from the first call', async () => {
-  const { context, page, problems, hostRequests } = await openPortal();
-  try {
+  await inPortal(async ({ page }) => {
     await page.evaluate(async (api) => {
       const el = document.createElement('token-manager');
       el.id = 'late';
@@ -402,11 +401,7 @@ test('a getSessionToken set just after the element connects is used from the fir
       el.getSessionToken = window.getSessionToken;
     }, `${env.host}/api/optin`);
     await authorize(page, '#late').waitFor();
-    await assertBearerOnly(page, hostRequests);
-    assert.deepEqual(problems, [], 'no page or console errors');
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('bad attributes are reported as token-manager:error and on the console', async () => {

@@ -6,12 +6,12 @@
 // backend (a route of the test's server minting with the host's API key), run in Chromium.
 
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, readdirSync, symlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { REPO_ROOT, launchBrowser, portalSessionRoute, screenshot, serveStatic, startHost } from '../harness/index.mjs';
-import { collectProblems, installTarball, packPackage, tempDir } from './support.mjs';
+import { REPO_ROOT, screenshot } from '../harness/index.mjs';
+import { buildViteApp, collectProblems, serveApp, stopAll } from './support.mjs';
 
 const TESTS_MODULES = join(REPO_ROOT, 'tests', 'node_modules');
 const WAIT = 20_000;
@@ -97,53 +97,32 @@ createRoot(document.getElementById("root")).render(<StrictMode><App /></StrictMo
 `;
 
 before(async () => {
-  tmp = tempDir('tm-react-');
-  const { tarball } = await packPackage(tmp.dir);
-  app = join(tmp.dir, 'app');
-  mkdirSync(app);
-  await installTarball(app, tarball, {
-    'index.html': `<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>React portal</title><link rel="icon" href="data:,"></head>
-<body><div id="root"></div><script type="module" src="/main.jsx"></script></body>
-</html>
-`,
-    'main.jsx': MAIN,
-  });
-  // The app's own react and react-dom: the test project's (tests/package.json pins them).
-  for (const name of ['react', 'react-dom']) {
-    symlinkSync(join(TESTS_MODULES, name), join(app, 'node_modules', name), 'dir');
-  }
-  const { build } = await import('vite');
   const { default: react } = await import('@vitejs/plugin-react');
-  await build({
-    root: app,
-    configFile: false,
-    logLevel: 'warn',
+  ({ tmp, app } = await buildViteApp('tm-react-', {
+    title: 'React portal',
+    body: '<div id="root"></div><script type="module" src="/main.jsx"></script>',
+    files: { 'main.jsx': MAIN },
     plugins: [react()],
-    build: { outDir: join(app, 'dist'), emptyOutDir: true, target: 'es2022' },
-  });
-  sessionRoute = portalSessionRoute(() =>
-    env.mintSession({
+    target: 'es2022',
+    // The app's own react and react-dom: the test project's (tests/package.json pins them).
+    prepare: (dir) => {
+      for (const name of ['react', 'react-dom']) {
+        symlinkSync(join(TESTS_MODULES, name), join(dir, 'node_modules', name), 'dir');
+      }
+    },
+  }));
+  ({ sessionRoute, site, env, browser } = await serveApp(join(app, 'dist'), (host) =>
+    host.mintSession({
       user: 'dana',
       name: 'Dana Scully',
       companies: [
         { id: 'demo-co', name: 'Demonstration Co.', role: 'admin' },
         { id: 'acme', name: 'Acme Corp', role: 'admin' },
       ],
-    }),
-  );
-  site = await serveStatic(join(app, 'dist'), { routes: { 'POST /portal/session-token': sessionRoute } });
-  env = await startHost({ args: ['--allowed-origin', site.origin] });
-  browser = await launchBrowser();
+    })));
 });
 
-after(async () => {
-  await browser?.close().catch(() => {});
-  await env?.stop();
-  await site?.close();
-  tmp?.remove();
-});
+after(() => stopAll({ browser, env, servers: [site], tmp }));
 
 test('vite build of the React 19 app bundles React and emits the wasm', () => {
   const assets = readdirSync(join(app, 'dist', 'assets'));

@@ -3,12 +3,12 @@
 // Not a test file (the runner picks up `*.test.mjs` only).
 
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
-import { PKG_DIST, REPO_ROOT } from '../harness/index.mjs';
+import { PKG_DIST, REPO_ROOT, launchBrowser, portalSessionRoute, serveStatic, startHost } from '../harness/index.mjs';
 
 const run = promisify(execFile);
 export const PKG_DIR = join(REPO_ROOT, 'pkg');
@@ -66,4 +66,58 @@ export function collectProblems(page) {
     if (r.status() >= 400) problems.push(`HTTP ${r.status()} for ${r.request().method()} ${r.url()}`);
   });
   return problems;
+}
+
+/**
+ * A built app run as a portal runs it: `dist` served from its own origin with the portal
+ * backend's `POST /portal/session-token` (minting with `mint(env)`), a host that allows that
+ * origin, and Chromium.
+ */
+export async function serveApp(dist, mint) {
+  const served = {};
+  served.sessionRoute = portalSessionRoute(() => mint(served.env));
+  served.site = await serveStatic(dist, { routes: { 'POST /portal/session-token': served.sessionRoute } });
+  served.env = await startHost({ args: ['--allowed-origin', served.site.origin] });
+  served.browser = await launchBrowser();
+  return served;
+}
+
+/** Close the browser, stop the host and the servers, remove the temporary directory. */
+export async function stopAll({ browser, env, servers = [], tmp }) {
+  await browser?.close().catch(() => {});
+  await env?.stop();
+  for (const server of servers) await server?.close();
+  tmp?.remove();
+}
+
+/**
+ * A Vite app around the packed package, as a portal team builds one: `index.html` (titled
+ * `title`, with `body`) and `files` in a fresh directory with the tarball installed,
+ * `prepare(app)` run, then `vite build` (with `plugins`, for `target`) into `app/dist`.
+ */
+export async function buildViteApp(prefix, { title, body, files, plugins = [], target, prepare }) {
+  const tmp = tempDir(prefix);
+  const { tarball } = await packPackage(tmp.dir);
+  const app = join(tmp.dir, 'app');
+  mkdirSync(app);
+  await installTarball(app, tarball, {
+    'index.html': `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>${title}</title><link rel="icon" href="data:,"></head>
+<body>${body}</body>
+</html>
+`,
+    ...files,
+  });
+  await prepare?.(app);
+  // Vite from tests/node_modules, the app's dependencies from its own node_modules.
+  const { build } = await import('vite');
+  await build({
+    root: app,
+    configFile: false,
+    logLevel: 'warn',
+    plugins,
+    build: { outDir: join(app, 'dist'), emptyOutDir: true, ...(target ? { target } : {}) },
+  });
+  return { tmp, app };
 }

@@ -6,12 +6,12 @@
 // call.
 
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { launchBrowser, portalSessionRoute, screenshot, serveStatic, startHost } from '../harness/index.mjs';
-import { collectProblems, installTarball, packPackage, tempDir } from './support.mjs';
+import { screenshot } from '../harness/index.mjs';
+import { buildViteApp, collectProblems, serveApp, stopAll } from './support.mjs';
 
 let tmp;
 let app;
@@ -21,18 +21,11 @@ let browser;
 let sessionRoute;
 
 before(async () => {
-  tmp = tempDir('tm-vite-');
-  const { tarball } = await packPackage(tmp.dir);
-  app = join(tmp.dir, 'app');
-  mkdirSync(app);
-  await installTarball(app, tarball, {
-    'index.html': `<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Vite portal</title><link rel="icon" href="data:,"></head>
-<body><main id="app"></main><script type="module" src="/main.js"></script></body>
-</html>
-`,
-    'main.js': `import { defineTokenManager } from "token-manager-widget";
+  ({ tmp, app } = await buildViteApp('tm-vite-', {
+    title: 'Vite portal',
+    body: '<main id="app"></main><script type="module" src="/main.js"></script>',
+    files: {
+      'main.js': `import { defineTokenManager } from "token-manager-widget";
 
 const api = new URLSearchParams(location.search).get("api");
 const panel = document.createElement("token-manager");
@@ -50,27 +43,13 @@ panel.addEventListener("token-manager:statechange", (e) => {
 document.querySelector("#app").append(panel);
 await defineTokenManager();
 `,
-  });
-  // Vite from tests/node_modules, the app's dependencies from its own node_modules.
-  const { build } = await import('vite');
-  await build({
-    root: app,
-    configFile: false,
-    logLevel: 'warn',
-    build: { outDir: join(app, 'dist'), emptyOutDir: true },
-  });
-  sessionRoute = portalSessionRoute(() => env.mintSession({ user: 'dana', companies: [{ id: 'demo-co', role: 'admin' }] }));
-  site = await serveStatic(join(app, 'dist'), { routes: { 'POST /portal/session-token': sessionRoute } });
-  env = await startHost({ args: ['--allowed-origin', site.origin] });
-  browser = await launchBrowser();
+    },
+  }));
+  ({ sessionRoute, site, env, browser } = await serveApp(join(app, 'dist'), (host) =>
+    host.mintSession({ user: 'dana', companies: [{ id: 'demo-co', role: 'admin' }] })));
 });
 
-after(async () => {
-  await browser?.close().catch(() => {});
-  await env?.stop();
-  await site?.close();
-  tmp?.remove();
-});
+after(() => stopAll({ browser, env, servers: [site], tmp }));
 
 test('vite build emits the wasm as an asset', () => {
   const assets = readdirSync(join(app, 'dist', 'assets'));

@@ -23,6 +23,11 @@ fn settings_in(dir: &Path) -> Settings {
     )
 }
 
+/// Send `request`; its JSON answer.
+async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 #[tokio::test]
 async fn the_application_serves_on_port_zero_and_stops_when_cancelled() {
     let dir = tempfile::tempdir().unwrap();
@@ -52,15 +57,12 @@ async fn the_application_serves_on_port_zero_and_stops_when_cancelled() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let get_json = |request: reqwest::RequestBuilder| async move {
-        request.send().await.unwrap().json::<Value>().await.unwrap()
-    };
-    let openapi = get_json(http.get(format!("{host}/api/optin/openapi.json"))).await;
+    let openapi = json_of(http.get(format!("{host}/api/optin/openapi.json"))).await;
     assert_eq!(openapi["openapi"].as_str().map(|v| &v[..3]), Some("3.1"));
     // The portal's backend mints a session with the API key the host created (0600, one
     // key); the seeded history is there.
     let api_key = std::fs::read_to_string(dir.path().join("tm.api-key")).unwrap();
-    let session = get_json(
+    let session = json_of(
         http.post(format!("{host}/api/v1/sessions"))
             .bearer_auth(api_key.trim())
             .json(&serde_json::json!({
@@ -70,7 +72,7 @@ async fn the_application_serves_on_port_zero_and_stops_when_cancelled() {
     )
     .await;
     let token = session["session_token"].as_str().unwrap();
-    let tokens = get_json(
+    let tokens = json_of(
         http.get(format!("{host}/api/optin/tokens?company=acme"))
             .bearer_auth(token),
     )
@@ -155,28 +157,20 @@ async fn a_redirect_page_on_the_portals_site_must_be_an_allowed_origin_and_is_se
         .build()
         .unwrap();
     let api_key = std::fs::read_to_string(dir.path().join("tm.api-key")).unwrap();
-    let session: Value = http
-        .post(format!("{host}/api/v1/sessions"))
-        .bearer_auth(api_key.trim())
-        .json(&json!({"user": {"id": "ada"}, "companies": [{"id": "acme", "role": "admin"}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let started: Value = http
-        .post(format!("{host}/api/optin/start"))
-        .bearer_auth(session["session_token"].as_str().unwrap())
-        .header("X-Token-Manager", "1")
-        .header("Origin", "http://localhost:8443")
-        .json(&json!({"company": "acme"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session = json_of(
+        http.post(format!("{host}/api/v1/sessions"))
+            .bearer_auth(api_key.trim())
+            .json(&json!({"user": {"id": "ada"}, "companies": [{"id": "acme", "role": "admin"}]})),
+    )
+    .await;
+    let started = json_of(
+        http.post(format!("{host}/api/optin/start"))
+            .bearer_auth(session["session_token"].as_str().unwrap())
+            .header("X-Token-Manager", "1")
+            .header("Origin", "http://localhost:8443")
+            .json(&json!({"company": "acme"})),
+    )
+    .await;
     let authorize = url::Url::parse(started["authorize_url"].as_str().unwrap()).unwrap();
     let redirect = authorize
         .query_pairs()
