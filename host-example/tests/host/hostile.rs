@@ -17,7 +17,6 @@ use axum::routing::post;
 use axum::Router;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use host_example::clock::OffsetClock;
 use host_example::crypto::TokenKey;
 use host_example::jobs::refresh_due;
 use host_example::ops::RefreshOutcome;
@@ -882,23 +881,7 @@ async fn no_secret_reaches_the_logs_or_the_api() {
     let key_b64 = B64.encode(key_bytes);
     let key = TokenKey::from_base64(&key_b64, "test key").unwrap();
     let db = base.dir.path().join("secrets.db");
-    let clock = Arc::new(OffsetClock::default());
-    let state = build_state(
-        &db,
-        &key,
-        &base.api_key,
-        &base.mock_base,
-        base.host_config.clone(),
-        base.limits,
-        clock.clone(),
-    );
-    let h = Harness {
-        state,
-        db,
-        key,
-        clock,
-        ..base
-    };
+    let h = base.on_database(db, key);
     // A session of this host (the base's token is signed under another key).
     let everything = [(COMPANY.to_owned(), host_example::access::Role::Admin)];
     let h = Harness {

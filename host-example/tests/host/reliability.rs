@@ -260,22 +260,8 @@ async fn a_full_disk_refuses_cleanly_and_recovers() {
     };
     let base = Harness::new().await;
     let db = fs.0.join("tm.db");
-    let clock = Arc::new(OffsetClock::default());
-    let state = build_state(
-        &db,
-        &base.key,
-        &base.api_key,
-        &base.mock_base,
-        base.host_config.clone(),
-        base.limits,
-        clock.clone(),
-    );
-    let h = Harness {
-        state,
-        db: db.clone(),
-        clock,
-        ..base
-    };
+    let key = base.key.clone();
+    let h = base.on_database(db.clone(), key);
     assert_eq!(h.authorize(COMPANY).await.status, StatusCode::CREATED);
     let before = h.stored_tokens(COMPANY).await.unwrap();
     let rows = history_rows(&db);

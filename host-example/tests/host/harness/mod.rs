@@ -199,6 +199,28 @@ impl Harness {
         )
     }
 
+    /// This harness's host (provider, config, API key, session) over another database file
+    /// sealed with `key`, with a clock of its own.
+    pub fn on_database(self, db: PathBuf, key: TokenKey) -> Harness {
+        let clock = Arc::new(OffsetClock::default());
+        let state = build_state(
+            &db,
+            &key,
+            &self.api_key,
+            &self.mock_base,
+            self.host_config.clone(),
+            self.limits,
+            clock.clone(),
+        );
+        Harness {
+            state,
+            db,
+            key,
+            clock,
+            ..self
+        }
+    }
+
     /// The same host over another provider origin and database (e.g. a dead provider).
     pub fn host_against(&self, provider_base: &str, db: &Path) -> AppState {
         build_state(
