@@ -50,11 +50,6 @@ pub(super) async fn login_page(
     .into_response()
 }
 
-/// A form post from another site is refused (the demo's own CSRF check).
-fn foreign(state: &AppState, headers: &HeaderMap) -> bool {
-    !same_origin(state, headers)
-}
-
 /// Sign in as one of the demo users.
 pub(super) async fn login(
     State(state): State<AppState>,
@@ -62,7 +57,7 @@ pub(super) async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    if foreign(&state, &headers) {
+    if !same_origin(&state, &headers) {
         return (StatusCode::FORBIDDEN, "foreign origin").into_response();
     }
     let Some(user) = DEMO_USERS.iter().find(|u| u.id == form.user) else {
@@ -87,7 +82,7 @@ pub(super) async fn logout(
     Extension(portal): Extension<Portal>,
     headers: HeaderMap,
 ) -> Response {
-    if foreign(&state, &headers) {
+    if !same_origin(&state, &headers) {
         return (StatusCode::FORBIDDEN, "foreign origin").into_response();
     }
     state.sessions().remove(&portal.id);
