@@ -173,15 +173,9 @@ impl Application {
 fn host_config(settings: &Settings, public_url: Url) -> Result<HostConfig, StartupError> {
     let mut config = HostConfig::new(public_url);
     if let Some(page) = &settings.redirect_uri {
-        // RFC 6749 §3.1.2: absolute, no fragment. The panel on that page calls the host, so its
-        // origin must be one the host admits (CORS and the CSRF check).
+        // The panel on that page calls the host, so its origin must be one the host admits (CORS
+        // and the CSRF check). Scheme and fragment are core's rules (ProviderConfig, below).
         let origin = page.origin().ascii_serialization();
-        if page.fragment().is_some() || !matches!(page.scheme(), "http" | "https") {
-            return Err(format!(
-                "--redirect-uri {page}: must be an http(s) URL without a fragment"
-            )
-            .into());
-        }
         if origin != config.public_origin() && !settings.allowed_origins.contains(&origin) {
             return Err(format!(
                 "--redirect-uri {page}: its origin {origin} must be the host's ({}) or an --allowed-origin",
