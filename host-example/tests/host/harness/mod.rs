@@ -188,30 +188,14 @@ impl Harness {
     /// Another host process on the same database file (its own store, sessions and locks; the
     /// same keys, so it accepts the same session tokens).
     pub fn second_host(&self, clock: Arc<OffsetClock>) -> AppState {
-        build_state(
-            &self.db,
-            &self.key,
-            &self.api_key,
-            &self.mock_base,
-            self.host_config.clone(),
-            self.limits,
-            clock,
-        )
+        self.state_with(&self.db, &self.key, &self.mock_base, clock)
     }
 
     /// This harness's host (provider, config, API key, session) over another database file
     /// sealed with `key`, with a clock of its own.
     pub fn on_database(self, db: PathBuf, key: TokenKey) -> Harness {
         let clock = Arc::new(OffsetClock::default());
-        let state = build_state(
-            &db,
-            &key,
-            &self.api_key,
-            &self.mock_base,
-            self.host_config.clone(),
-            self.limits,
-            clock.clone(),
-        );
+        let state = self.state_with(&db, &key, &self.mock_base, clock.clone());
         Harness {
             state,
             db,
@@ -223,14 +207,26 @@ impl Harness {
 
     /// The same host over another provider origin and database (e.g. a dead provider).
     pub fn host_against(&self, provider_base: &str, db: &Path) -> AppState {
+        self.state_with(db, &self.key, provider_base, self.clock.clone())
+    }
+
+    /// A host with this harness's API key, config and limits over `db`, `key`, the provider at
+    /// `provider_base` and `clock`.
+    fn state_with(
+        &self,
+        db: &Path,
+        key: &TokenKey,
+        provider_base: &str,
+        clock: Arc<OffsetClock>,
+    ) -> AppState {
         build_state(
             db,
-            &self.key,
+            key,
             &self.api_key,
             provider_base,
             self.host_config.clone(),
             self.limits,
-            self.clock.clone(),
+            clock,
         )
     }
 
