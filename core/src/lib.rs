@@ -17,6 +17,7 @@
 //! | [`history`] | token-history rows, derived statuses, newest-first order, paging and its footer label |
 //! | [`messages`] | stable error codes and the English text of the panel, replaceable per key |
 //! | [`api`] | the widget ↔ host JSON contract both sides compile against |
+//! | [`webhook`] | the events the portal's backend hears, and when a failed delivery is retried |
 //! | [`time`] | [`Timestamp`] (ms since the epoch) and the grid / ISO-8601 formats |
 //!
 //! ## What it is not
@@ -159,6 +160,7 @@ pub mod lifecycle;
 pub mod messages;
 pub mod time;
 pub mod token;
+pub mod webhook;
 
 pub use api::AuthorizationStatus;
 pub use flow::{

@@ -16,12 +16,12 @@
 //!
 //! | state | event | next state | actions |
 //! | --- | --- | --- | --- |
-//! | any | `Granted` | Active | StoreTokens, SupersedeRecords, AppendRecord, ScheduleRefresh, StartRetrieval |
-//! | Active | `Refreshed` | Active | StoreTokens, SupersedeRecords, AppendRecord, ScheduleRefresh |
-//! | Active | `RefreshFailed` (invalid_grant) | Invalidated | MarkInvalidated, WipeTokens, StopRetrieval |
-//! | Active | `RefreshFailed` (other kinds) | Active | RetryRefresh (backoff), or Invalidated (`refresh_expired`) once the retry would fall after `refresh_expires` — retries continue after the *access* token expired |
-//! | Active | `Cleared` | Cleared | StopRetrieval, RevokeTokens, WipeTokens, MarkCleared |
-//! | Invalidated | `Cleared` | Cleared | StopRetrieval, WipeTokens, MarkCleared |
+//! | any | `Granted` | Active | StoreTokens, SupersedeRecords, AppendRecord, ScheduleRefresh, Notify(granted) |
+//! | Active | `Refreshed` | Active | StoreTokens, SupersedeRecords, AppendRecord, ScheduleRefresh, Notify(refreshed) |
+//! | Active | `RefreshFailed` (invalid_grant) | Invalidated | MarkInvalidated, WipeTokens, Notify(invalidated) |
+//! | Active | `RefreshFailed` (other kinds) | Active | RetryRefresh (backoff) (+ Notify(refresh_failing) at the `failing_after`-th failure in a row), or Invalidated (`refresh_expired`) once the retry would fall after `refresh_expires` — retries continue after the *access* token expired |
+//! | Active | `Cleared` | Cleared | RevokeTokens, WipeTokens, MarkCleared, Notify(cleared) |
+//! | Invalidated | `Cleared` | Cleared | WipeTokens, MarkCleared, Notify(cleared) |
 //! | NotAuthorized, Cleared | `Cleared` | unchanged | WipeTokens (nothing to do; wipe for safety) |
 //! | not Active | `Refreshed`, `RefreshFailed` | unchanged | WipeTokens (a refresh raced a Clear) |
 
@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::{AuthorizationStatus, StatusResponse};
 use crate::time::Timestamp;
 use crate::token::{GrantTimes, ProviderError, ProviderErrorKind};
+use crate::webhook::EventType;
 
 /// Refresh timing rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +41,14 @@ pub struct RefreshPolicy {
     pub min_backoff: std::time::Duration,
     /// Longest retry delay.
     pub max_backoff: std::time::Duration,
+    /// The failure in a row (temporary ones) at which the portal is told that refreshes are
+    /// failing (`authorization.refresh_failing`).
+    #[serde(default = "default_failing_after")]
+    pub failing_after: u32,
+}
+
+fn default_failing_after() -> u32 {
+    3
 }
 
 impl Default for RefreshPolicy {
@@ -48,6 +57,7 @@ impl Default for RefreshPolicy {
             skew: std::time::Duration::from_secs(300),
             min_backoff: std::time::Duration::from_secs(5),
             max_backoff: std::time::Duration::from_secs(300),
+            failing_after: default_failing_after(),
         }
     }
 }
@@ -106,10 +116,8 @@ pub enum Action {
         /// Attempt number (1-based).
         attempt: u32,
     },
-    /// Start (or keep) the retrieval job.
-    StartRetrieval,
-    /// Stop the retrieval job now (before replying).
-    StopRetrieval,
+    /// Tell the portal (a webhook event of this kind, written with the change).
+    Notify(EventType),
     /// Revoke at the provider where supported (RFC 7009), best effort.
     RevokeTokens,
     /// Delete the stored tokens.
@@ -204,30 +212,40 @@ impl Authorization {
                 let at = now.add(policy.backoff(attempt));
                 match times.refresh_expires {
                     Some(dead) if at >= dead => invalidated(now, REFRESH_EXPIRED.to_owned()),
-                    _ => (
-                        Authorization::Active {
-                            since,
-                            times,
-                            failures: attempt,
-                        },
-                        vec![RetryRefresh { at, attempt }],
-                    ),
+                    _ => {
+                        let mut actions = vec![RetryRefresh { at, attempt }];
+                        if attempt == policy.failing_after {
+                            actions.push(Notify(EventType::RefreshFailing));
+                        }
+                        (
+                            Authorization::Active {
+                                since,
+                                times,
+                                failures: attempt,
+                            },
+                            actions,
+                        )
+                    }
                 }
             }
             // The admin dissolves the authorization: stop first, then tell the provider, then forget.
             (Authorization::Active { .. }, Event::Cleared) => (
                 Authorization::Cleared { at: now },
                 vec![
-                    StopRetrieval,
                     RevokeTokens,
                     WipeTokens,
                     MarkCleared { at: now },
+                    Notify(EventType::Cleared),
                 ],
             ),
             // Clearing an invalidated opt-in: no token is left to revoke; the audit trail says Cleared.
             (Authorization::Invalidated { .. }, Event::Cleared) => (
                 Authorization::Cleared { at: now },
-                vec![StopRetrieval, WipeTokens, MarkCleared { at: now }],
+                vec![
+                    WipeTokens,
+                    MarkCleared { at: now },
+                    Notify(EventType::Cleared),
+                ],
             ),
             // Late refresh results after Clear/invalidation, Clear with nothing to clear:
             // nothing changes, but no stray token may survive.
@@ -295,12 +313,79 @@ impl Authorization {
             _ => None,
         }
     }
+    /// May the portal's backend use the access token at `now` (the access-token API, the
+    /// proxy)? A token inside the refresh skew is refreshed first (`expired` says whether the
+    /// current one may still be handed out should that refresh fail for a temporary reason).
+    /// A grant without a refresh token is usable until its access token expires.
+    pub fn use_decision(&self, now: Timestamp, policy: &RefreshPolicy) -> Use {
+        match self {
+            Authorization::NotAuthorized => Use::Refuse(Refusal::NotAuthorized),
+            Authorization::Cleared { .. } => Use::Refuse(Refusal::Cleared),
+            Authorization::Invalidated { .. } => Use::Refuse(Refusal::Invalidated),
+            Authorization::Active { times, .. } => {
+                let expired = times.token_expires <= now;
+                let refreshable =
+                    times.refresh_created.is_some() || times.refresh_expires.is_some();
+                match (refreshable, expired) {
+                    (false, true) => Use::Refuse(Refusal::Expired),
+                    (false, false) => Use::Ready,
+                    (true, _) if self.refresh_token_expired(now) => {
+                        Use::Refuse(Refusal::Invalidated)
+                    }
+                    (true, true) => Use::RefreshFirst { expired: true },
+                    (true, false) if now >= policy.refresh_at(times) => {
+                        Use::RefreshFirst { expired: false }
+                    }
+                    (true, false) => Use::Ready,
+                }
+            }
+        }
+    }
     /// The status report of `GET /status`.
     pub fn status_response(&self) -> StatusResponse {
         StatusResponse {
             status: self.status(),
             since: self.since(),
             reason: self.reason().map(str::to_owned),
+        }
+    }
+}
+
+/// What [`Authorization::use_decision`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// Hand out the stored access token.
+    Ready,
+    /// Refresh first (single-flight); `expired`: the stored token is no longer valid.
+    RefreshFirst {
+        /// The stored access token has expired.
+        expired: bool,
+    },
+    /// Not usable.
+    Refuse(Refusal),
+}
+
+/// Why an authorization cannot be used (the `409` code of the access-token API and proxy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Never opted in.
+    NotAuthorized,
+    /// Cleared by an admin.
+    Cleared,
+    /// Invalidated by the provider (or its refresh token expired).
+    Invalidated,
+    /// The access token expired and there is no refresh token to renew it.
+    Expired,
+}
+
+impl Refusal {
+    /// The wire code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::NotAuthorized => "not_authorized",
+            Refusal::Cleared => "cleared",
+            Refusal::Invalidated => "invalidated",
+            Refusal::Expired => "expired",
         }
     }
 }
@@ -325,9 +410,11 @@ fn renewed(
             at: policy.refresh_at(&times),
         },
     ];
-    if first {
-        actions.push(StartRetrieval);
-    }
+    actions.push(Notify(if first {
+        EventType::Granted
+    } else {
+        EventType::Refreshed
+    }));
     let active = Authorization::Active {
         since: now,
         times,
@@ -342,7 +429,7 @@ fn invalidated(now: Timestamp, reason: String) -> (Authorization, Vec<Action>) {
         vec![
             Action::MarkInvalidated,
             Action::WipeTokens,
-            Action::StopRetrieval,
+            Action::Notify(EventType::Invalidated),
         ],
     )
 }
@@ -458,11 +545,12 @@ mod tests {
                 Action::ScheduleRefresh {
                     at: p.refresh_at(&times(0))
                 },
-                Action::StartRetrieval
+                Action::Notify(EventType::Granted)
             ]
         );
         let (a, acts) = a.handle(Event::Refreshed(times(H)), Timestamp(H), &p);
-        assert_eq!(acts.len(), 4);
+        assert_eq!(acts.len(), 5);
+        assert_eq!(acts.last(), Some(&Action::Notify(EventType::Refreshed)));
         assert_eq!(a.since(), Some(Timestamp(H)));
         let (a, acts) = a.handle(
             Event::RefreshFailed(err(ProviderErrorKind::InvalidGrant, "invalid_grant")),
@@ -474,7 +562,7 @@ mod tests {
             [
                 Action::MarkInvalidated,
                 Action::WipeTokens,
-                Action::StopRetrieval
+                Action::Notify(EventType::Invalidated)
             ]
         );
         assert_eq!(a.reason(), Some("invalid_grant"));
@@ -514,6 +602,87 @@ mod tests {
     }
 
     #[test]
+    fn the_portal_hears_once_when_refreshes_keep_failing() {
+        let p = RefreshPolicy::default();
+        let (mut a, _) =
+            Authorization::NotAuthorized.handle(Event::Granted(times(0)), Timestamp(0), &p);
+        let mut notices = Vec::new();
+        for i in 1..=6 {
+            let (next, acts) = a.handle(
+                Event::RefreshFailed(err(ProviderErrorKind::Temporary, "unavailable")),
+                Timestamp(i),
+                &p,
+            );
+            if acts.contains(&Action::Notify(EventType::RefreshFailing)) {
+                notices.push(i);
+            }
+            a = next;
+        }
+        assert_eq!(notices, [i64::from(p.failing_after)]);
+        // A success ends the streak; the next streak is reported again.
+        let (a, _) = a.handle(Event::Refreshed(times(H)), Timestamp(H), &p);
+        let mut a = a;
+        let mut again = 0;
+        for i in 1..=3 {
+            let (next, acts) = a.handle(
+                Event::RefreshFailed(err(ProviderErrorKind::Temporary, "unavailable")),
+                Timestamp(H + i),
+                &p,
+            );
+            again += usize::from(acts.contains(&Action::Notify(EventType::RefreshFailing)));
+            a = next;
+        }
+        assert_eq!(again, 1);
+    }
+
+    #[test]
+    fn use_decision() {
+        let p = RefreshPolicy::default();
+        assert_eq!(
+            Authorization::NotAuthorized.use_decision(Timestamp(0), &p),
+            Use::Refuse(Refusal::NotAuthorized)
+        );
+        let (a, _) =
+            Authorization::NotAuthorized.handle(Event::Granted(times(0)), Timestamp(0), &p);
+        assert_eq!(a.use_decision(Timestamp(0), &p), Use::Ready);
+        let due = p.refresh_at(&times(0));
+        assert_eq!(
+            a.use_decision(due, &p),
+            Use::RefreshFirst { expired: false }
+        );
+        assert_eq!(
+            a.use_decision(times(0).token_expires, &p),
+            Use::RefreshFirst { expired: true }
+        );
+        let no_refresh = GrantTimes {
+            refresh_created: None,
+            refresh_expires: None,
+            ..times(0)
+        };
+        let (b, _) =
+            Authorization::NotAuthorized.handle(Event::Granted(no_refresh), Timestamp(0), &p);
+        assert_eq!(b.use_decision(due, &p), Use::Ready);
+        assert_eq!(
+            b.use_decision(no_refresh.token_expires, &p),
+            Use::Refuse(Refusal::Expired)
+        );
+        let (c, _) = a.clone().handle(Event::Cleared, Timestamp(1), &p);
+        assert_eq!(
+            c.use_decision(Timestamp(2), &p),
+            Use::Refuse(Refusal::Cleared)
+        );
+        let (i, _) = a.handle(
+            Event::RefreshFailed(err(ProviderErrorKind::InvalidGrant, "invalid_grant")),
+            Timestamp(1),
+            &p,
+        );
+        assert_eq!(
+            i.use_decision(Timestamp(2), &p),
+            Use::Refuse(Refusal::Invalidated)
+        );
+    }
+
+    #[test]
     fn clear_and_strays() {
         let p = RefreshPolicy::default();
         let (a, acts) = Authorization::NotAuthorized.handle(Event::Cleared, Timestamp(0), &p);
@@ -526,10 +695,10 @@ mod tests {
         assert_eq!(
             acts,
             [
-                Action::StopRetrieval,
                 Action::RevokeTokens,
                 Action::WipeTokens,
-                Action::MarkCleared { at: Timestamp(9) }
+                Action::MarkCleared { at: Timestamp(9) },
+                Action::Notify(EventType::Cleared)
             ]
         );
         assert_eq!(a, Authorization::Cleared { at: Timestamp(9) });

@@ -32,6 +32,13 @@ pub enum ErrorCode {
     InvalidClient,
     /// The opt-in is no longer valid (e.g. the UPS.com password was changed).
     Invalidated,
+    /// The company never opted in (server API: nothing to use).
+    NotAuthorized,
+    /// An admin cleared the authorization (server API: nothing to use any more).
+    Cleared,
+    /// The access token expired and cannot be renewed (no refresh token, or refreshes keep
+    /// failing): an admin must opt in again, or the provider must come back.
+    TokenExpired,
     /// The host could not be reached.
     HostUnreachable,
     /// The host did not answer in time.
@@ -76,6 +83,9 @@ impl ErrorCode {
         ErrorCode::InvalidGrant,
         ErrorCode::InvalidClient,
         ErrorCode::Invalidated,
+        ErrorCode::NotAuthorized,
+        ErrorCode::Cleared,
+        ErrorCode::TokenExpired,
         ErrorCode::HostUnreachable,
         ErrorCode::Timeout,
         ErrorCode::CsrfRejected,
@@ -105,6 +115,9 @@ impl ErrorCode {
             ErrorCode::InvalidGrant => "invalid_grant",
             ErrorCode::InvalidClient => "invalid_client",
             ErrorCode::Invalidated => "invalidated",
+            ErrorCode::NotAuthorized => "not_authorized",
+            ErrorCode::Cleared => "cleared",
+            ErrorCode::TokenExpired => "token_expired",
             ErrorCode::HostUnreachable => "host_unreachable",
             ErrorCode::Timeout => "timeout",
             ErrorCode::CsrfRejected => "csrf_rejected",
@@ -142,6 +155,9 @@ impl ErrorCode {
             ErrorCode::InvalidGrant => "UPS.com rejected the authorization code (it may have been used already or expired). Please authorize again.",
             ErrorCode::InvalidClient => "UPS.com did not accept this application's credentials. No token was created; ask your administrator to check the Token Manager settings.",
             ErrorCode::Invalidated => "The opt-in is no longer valid — the UPS.com password may have changed. Authorize again to continue.",
+            ErrorCode::NotAuthorized => "This company has not authorized access. An admin must click Authorize first.",
+            ErrorCode::Cleared => "This company's authorization was cleared. An admin must authorize again before data can be retrieved.",
+            ErrorCode::TokenExpired => "The access token has expired and could not be renewed. Try again later, or ask an admin to authorize again.",
             ErrorCode::HostUnreachable => "The Token Manager service could not be reached. Check your connection and try again.",
             ErrorCode::Timeout => "The Token Manager service took too long to answer. Please try again.",
             ErrorCode::CsrfRejected => "The request was blocked for your safety because it did not come from this page. Reload the page and try again.",
@@ -398,7 +414,7 @@ mod tests {
 
     #[test]
     fn every_code_round_trips_on_the_wire() {
-        assert_eq!(ErrorCode::ALL.len(), 24);
+        assert_eq!(ErrorCode::ALL.len(), 27);
         for &c in ErrorCode::ALL {
             let json = serde_json::to_string(&c).unwrap();
             assert_eq!(json, format!("\"{}\"", c.as_str()));

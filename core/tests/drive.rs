@@ -19,6 +19,7 @@ use token_manager_core::history::{
 };
 use token_manager_core::lifecycle::{Action, Authorization, Event, RefreshPolicy, REFRESH_EXPIRED};
 use token_manager_core::token::{parse_token_response, ProviderError};
+use token_manager_core::webhook::EventType;
 use token_manager_core::{AuthorizationStatus, ErrorCode, Messages, ProviderErrorKind, Timestamp};
 use url::Url;
 
@@ -225,11 +226,13 @@ impl Host {
                 Action::ScheduleRefresh { at } | Action::RetryRefresh { at, .. } => {
                     self.timer = Some(at)
                 }
-                Action::StartRetrieval => self.retrieving = true,
-                Action::StopRetrieval => {
+                // The portal retrieves from the grant on, and stops when it hears the end.
+                Action::Notify(EventType::Granted) => self.retrieving = true,
+                Action::Notify(EventType::Invalidated | EventType::Cleared) => {
                     self.retrieving = false;
                     self.timer = None;
                 }
+                Action::Notify(_) => {}
                 Action::RevokeTokens => self.revocations += 1,
                 Action::WipeTokens => self.tokens = None,
                 Action::MarkCleared { at } => {
