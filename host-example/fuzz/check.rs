@@ -49,7 +49,13 @@ pub(crate) fn state() -> &'static AppState {
                 .expect("a generated key has the right shape"),
             sessions: SessionSigner::new(&key, &[]),
         };
-        AppState::new(config, provider, Arc::new(store), access)
+        AppState::new(
+            config,
+            provider,
+            Arc::new(store),
+            access,
+            host_example::webhooks::Webhooks::disabled(),
+        )
     })
 }
 

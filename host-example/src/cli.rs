@@ -24,7 +24,8 @@ pub enum ProviderChoice {
     Generic,
 }
 
-/// Example Token Manager host: widget API, demo portal, refresher, retrieval job, mock UPS.
+/// Example Token Manager host: widget API, server API (access token, proxy, webhooks), demo
+/// portal and its retrieval worker, refresher, mock UPS.
 #[derive(Debug, Parser)]
 #[command(name = "host-example", version, about)]
 pub struct Cli {
@@ -93,7 +94,7 @@ pub struct Cli {
     /// How often the refresher looks for due work.
     #[arg(long, env = "TM_REFRESH_TICK_MS", default_value_t = 1000)]
     refresh_tick_ms: u64,
-    /// Retrieval job period.
+    /// Period of the demo portal's retrieval worker (calls the proxy; 0 = off).
     #[arg(long, env = "TM_RETRIEVAL_INTERVAL_MS", default_value_t = 30_000)]
     retrieval_interval_ms: u64,
     /// After binding, write {"host":"http://…","mock":"http://…"} here.
@@ -116,9 +117,31 @@ pub struct Cli {
     /// (COMPANY:COUNT, repeatable).
     #[arg(long = "seed-history", env = "TM_SEED_HISTORY", value_delimiter = ',', value_parser = parse_seed)]
     seed_history: Vec<(String, u32)>,
-    /// Base URL of the data API the retrieval job calls [mock: the mock's origin; real: off].
-    #[arg(long, env = "TM_DATA_URL")]
-    data_url: Option<Url>,
+    /// Base URL of the provider API the proxy (/api/v1/companies/{c}/proxy/…) forwards to
+    /// [ups: {ups-host}/api/; mock: the mock's /api/; generic: none, the proxy is off].
+    #[arg(long, env = "TM_API_BASE")]
+    api_base: Option<Url>,
+    /// Webhook endpoint of the portal's backend (repeatable); every change of an authorization
+    /// is delivered there, signed per the Standard Webhooks specification.
+    #[arg(long = "webhook-url", env = "TM_WEBHOOK_URL", value_delimiter = ',')]
+    webhook_urls: Vec<Url>,
+    /// Standard Webhooks secret (whsec_…), created with mode 0600 on first run.
+    #[arg(
+        long,
+        env = "TM_WEBHOOK_SECRET_FILE",
+        default_value = "./token-manager.webhook-secret"
+    )]
+    webhook_secret_file: PathBuf,
+    /// First retry delay of a failed webhook delivery (doubles up to --webhook-retry-max-ms).
+    #[arg(long, env = "TM_WEBHOOK_RETRY_MIN_MS", default_value_t = 1000)]
+    webhook_retry_min_ms: u64,
+    /// Longest retry delay of a failed webhook delivery.
+    #[arg(long, env = "TM_WEBHOOK_RETRY_MAX_MS", default_value_t = 3_600_000)]
+    webhook_retry_max_ms: u64,
+    /// Give up a webhook delivery this long after its event (marked failed, listed, and
+    /// redeliverable).
+    #[arg(long, env = "TM_WEBHOOK_GIVE_UP_SECS", default_value_t = 259_200)]
+    webhook_give_up_secs: u64,
     /// Connect timeout of provider calls.
     #[arg(long, env = "TM_HTTP_CONNECT_TIMEOUT_MS", default_value_t = 3000)]
     http_connect_timeout_ms: u64,
@@ -220,7 +243,14 @@ impl Cli {
                 .filter(|o| !o.is_empty())
                 .collect(),
             seed_history: self.seed_history,
-            data_url: self.data_url,
+            api_base: self.api_base,
+            webhook_urls: self.webhook_urls,
+            webhook_secret_file: self.webhook_secret_file,
+            webhook_retry: token_manager_core::webhook::RetryPolicy {
+                min: Duration::from_millis(self.webhook_retry_min_ms.max(1)),
+                max: Duration::from_millis(self.webhook_retry_max_ms.max(1)),
+                give_up_after: Duration::from_secs(self.webhook_give_up_secs),
+            },
             limits: HttpLimits {
                 connect_timeout: Duration::from_millis(self.http_connect_timeout_ms),
                 timeout: Duration::from_millis(self.http_timeout_ms),

@@ -15,6 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use token_manager_core::api::{ApiError, ApiErrorBody};
 use token_manager_core::flow::StartError;
+use token_manager_core::lifecycle::Refusal;
 use token_manager_core::{ErrorCode, ProviderError, ProviderErrorKind};
 
 use crate::ops::OpError;
@@ -123,7 +124,9 @@ impl AppError {
                 code,
                 message,
                 provider_code: match self {
-                    AppError::Op(OpError::Provider(e)) => Some(e.code.clone()),
+                    AppError::Op(OpError::Provider(e) | OpError::RefreshFailing(e)) => {
+                        Some(e.code.clone())
+                    }
                     _ => None,
                 },
             },
@@ -165,6 +168,16 @@ fn op_status_and_code(e: &OpError) -> (StatusCode, ErrorCode) {
         OpError::Store(_) | OpError::Invariant(_) => {
             (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
         }
+        OpError::NotUsable(refusal) => (
+            StatusCode::CONFLICT,
+            match refusal {
+                Refusal::NotAuthorized => ErrorCode::NotAuthorized,
+                Refusal::Cleared => ErrorCode::Cleared,
+                Refusal::Invalidated => ErrorCode::Invalidated,
+                Refusal::Expired => ErrorCode::TokenExpired,
+            },
+        ),
+        OpError::RefreshFailing(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::TokenExpired),
     }
 }
 

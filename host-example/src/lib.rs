@@ -2,8 +2,9 @@
 //!
 //! The example Token Manager host: the confidential half of the opt-in flow. It holds the
 //! client secret, exchanges authorization codes, keeps the tokens encrypted in SQLite, refreshes
-//! them before they expire, retrieves data on the admin's behalf, and dissolves everything on
-//! Clear. It also serves a demo portal around the widget and, with the default `mock` feature,
+//! them before they expire, lets the portal's backend use them (access-token API, provider
+//! proxy) and tells it of every change (signed webhooks from a durable outbox), and dissolves
+//! everything on Clear. It also serves a demo portal around the widget and, with the default `mock` feature,
 //! starts the mock UPS (crate `mock-ups`) on its own origin.
 //!
 //! ```text
@@ -13,7 +14,7 @@
 //!                         clear,status,openapi.json} ─────┘     ├─ api/    (thin handlers, auth/)
 //!                                                               ├─ ops/    (core events → actions)
 //!                                                               ├─ store/  (SQLite, AES-256-GCM)
-//!  jobs/: refresher (lease per company) · retrieval ────────────┤
+//!  jobs/: refresher (lease per company) · webhook sender ───────┤
 //!                                                               └─ provider/ (oauth2 + reqwest) ──▶ UPS / mock UPS
 //! ```
 //!
@@ -47,8 +48,10 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod tokens;
+pub mod webhooks;
 
 pub use error::AppError;
+pub use pages::worker::DemoWorker;
 pub use state::AppState;
 
 /// The whole host as one router: API, pages, widget assets, and the cross-cutting layers

@@ -1,12 +1,19 @@
-//! What the retrieval job last did for each company (shown on `/exports`), and the nudge that
-//! makes it run at once after a new opt-in.
+//! What the demo portal's retrieval worker last did for each company (shown on `/exports`),
+//! and the nudge that makes it run at once after a new opt-in.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use token_manager_core::Timestamp;
 
-use crate::provider::DataSample;
+/// The last answer of a data-API call made through the proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataSample {
+    /// HTTP status.
+    pub status: u16,
+    /// The beginning of the answer, as text.
+    pub summary: String,
+}
 
 /// What the retrieval job last did for a company.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +33,7 @@ pub enum RetrievalOutcome {
     Data(DataSample),
     /// The call failed (message safe to show).
     Failed(String),
-    /// The job stopped (Clear or invalidation).
+    /// The host refused to proxy (Clear, invalidation): the worker stopped for the company.
     Stopped(String),
 }
 

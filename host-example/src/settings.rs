@@ -46,8 +46,15 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     /// Synthetic past history rows to insert at start: (company, count).
     pub seed_history: Vec<(String, u32)>,
-    /// Base URL of the data API the retrieval job calls (mock: the mock's origin by default).
-    pub data_url: Option<Url>,
+    /// Base URL of the provider API the proxy forwards to [UPS: `{host}/api/`; mock: its
+    /// `/api/`; generic: none].
+    pub api_base: Option<Url>,
+    /// Webhook endpoints (none: no events are written).
+    pub webhook_urls: Vec<Url>,
+    /// The Standard Webhooks secret file (created 0600 on first run).
+    pub webhook_secret_file: PathBuf,
+    /// When failed deliveries are retried.
+    pub webhook_retry: token_manager_core::webhook::RetryPolicy,
     /// Provider call timeouts.
     pub limits: HttpLimits,
     /// Opt-in attempts (`/start`, `/exchange`) allowed per portal user and company per minute.
@@ -122,7 +129,9 @@ impl Settings {
         key_file: PathBuf,
     ) -> Self {
         let api_key_file = key_file.with_extension("api-key");
+        let webhook_secret_file = key_file.with_extension("webhook-secret");
         Self {
+            webhook_secret_file,
             api_key_file,
             api_key_env: None,
             listen,
@@ -151,7 +160,9 @@ impl Settings {
             companies: Companies::default(),
             allowed_origins: Vec::new(),
             seed_history: Vec::new(),
-            data_url: None,
+            api_base: None,
+            webhook_urls: Vec::new(),
+            webhook_retry: token_manager_core::webhook::RetryPolicy::default(),
             limits: HttpLimits::default(),
             exchange_per_minute: 20,
         }

@@ -26,6 +26,7 @@ use crate::sessions::DEMO_USER;
 use crate::settings::{ProviderSettings, Settings};
 use crate::state::AppState;
 use crate::store::{SqliteStore, Store};
+use crate::webhooks::{WebhookSecret, Webhooks};
 use crate::{app, jobs, ops};
 
 /// Why the host could not start (or stopped with an error); the text says what to fix.
@@ -41,6 +42,8 @@ pub struct Application {
     key_source: KeySource,
     api_key_source: ApiKeysSource,
     settings: Settings,
+    /// The demo portal's own API key (its retrieval worker calls the proxy with it).
+    demo_key: Option<String>,
 }
 
 #[cfg(feature = "mock")]
@@ -75,17 +78,24 @@ impl Application {
         };
         let config = host_config(&settings, public_url)?;
         let redirect_uri = config.redirect_uri();
-        let (provider_config, secret, data_url, mock, provider_line) =
+        let (provider_config, secret, api_base, mock, provider_line) =
             provider(&settings, &redirect_uri).await?;
         let (store, signer, key_source) = open_store(&settings).await?;
-        let (api_keys, api_key_source) =
+        let (mut api_keys, api_key_source) =
             ApiKeys::load(settings.api_key_env.as_deref(), &settings.api_key_file)?;
+        // The demo portal's backend gets a key of its own, valid while this process runs.
+        let demo_key = (api_base.is_some() && !settings.retrieval_interval.is_zero()).then(|| {
+            let key = ApiKeys::generate();
+            api_keys.add(&key).map(|_| key)
+        });
+        let demo_key = demo_key.transpose()?;
         let access = Access {
             api_keys,
             sessions: signer,
         };
-        let provider = Provider::new(provider_config, secret, settings.limits, data_url)?;
-        let state = AppState::new(config, provider, store, access);
+        let webhooks = webhooks(&settings)?;
+        let provider = Provider::new(provider_config, secret, settings.limits, api_base)?;
+        let state = AppState::new(config, provider, store, access, webhooks);
         for (company, count) in &settings.seed_history {
             let n = ops::seed_history(&state, company, *count, DEMO_USER)
                 .await
@@ -104,6 +114,7 @@ impl Application {
             key_source,
             api_key_source,
             settings,
+            demo_key,
         })
     }
 
@@ -138,7 +149,16 @@ impl Application {
     /// written, the banner printed. In-flight requests and refreshes finish before it returns.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), StartupError> {
         banner(&self);
-        let jobs = jobs::spawn(&self.state, &shutdown);
+        let mut jobs = jobs::spawn(&self.state, &shutdown);
+        if let Some(key) = self.demo_key {
+            let worker = crate::DemoWorker::new(&self.host_url, key)?;
+            let interval = self.state.config().retrieval_interval;
+            jobs.push(tokio::spawn(worker.run(
+                self.state.clone(),
+                interval,
+                shutdown.clone(),
+            )));
+        }
         let (mock_url, mock_task) = serve_mock(self.mock);
         if let Some(path) = &self.settings.ready_file {
             write_ready_file(path, &self.host_url, mock_url.as_deref())?;
@@ -220,7 +240,11 @@ async fn provider(settings: &Settings, redirect_uri: &str) -> Result<ProviderPar
             let secret = read_secret(secret_file)?;
             let provider = ProviderConfig::ups(host, client_id, redirect_uri)?;
             let line = format!("UPS at {host}");
-            Ok((provider, secret, settings.data_url.clone(), None, line))
+            let api_base = match &settings.api_base {
+                Some(u) => u.clone(),
+                None => Url::parse(&format!("{}/api/", host.trim_end_matches('/')))?,
+            };
+            Ok((provider, secret, Some(api_base), None, line))
         }
         ProviderSettings::Generic {
             issuer,
@@ -233,7 +257,7 @@ async fn provider(settings: &Settings, redirect_uri: &str) -> Result<ProviderPar
             let provider =
                 ProviderConfig::from_metadata(&metadata, client_id, redirect_uri, scope)?;
             let line = format!("{} (generic OAuth 2.0)", origin_text(issuer));
-            Ok((provider, secret, settings.data_url.clone(), None, line))
+            Ok((provider, secret, settings.api_base.clone(), None, line))
         }
     }
 }
@@ -273,10 +297,10 @@ async fn mock_provider(
         ..defaults
     };
     let provider = ProviderConfig::ups(mock_url.as_str(), &m.client_id, redirect_uri)?;
-    let data = settings
-        .data_url
-        .clone()
-        .unwrap_or_else(|| mock_url.clone());
+    let api_base = match &settings.api_base {
+        Some(u) => u.clone(),
+        None => mock_url.join("api/")?,
+    };
     let line = format!(
         "mock UPS at {} (sign in as {} / {})",
         origin_text(&mock_url),
@@ -287,7 +311,7 @@ async fn mock_provider(
         mock: MockUps::new(mock_config),
         listener,
     };
-    Ok((provider, secret, Some(data), Some(server), line))
+    Ok((provider, secret, Some(api_base), Some(server), line))
 }
 
 #[cfg(not(feature = "mock"))]
@@ -319,6 +343,43 @@ fn serve_mock(mock: Option<MockServer>) -> (Option<String>, Option<tokio::task::
         None => (None, None),
         Some(never) => match never {},
     }
+}
+
+/// The webhook endpoints and their signing secret (created on first run); none configured:
+/// no events are written. Endpoints must be https, or http on loopback (as every other URL).
+fn webhooks(settings: &Settings) -> Result<Webhooks, StartupError> {
+    if settings.webhook_urls.is_empty() {
+        return Ok(Webhooks::disabled());
+    }
+    for url in &settings.webhook_urls {
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        };
+        if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+            return Err(format!(
+                "--webhook-url {url}: events must be sent over https (http only to loopback)"
+            )
+            .into());
+        }
+    }
+    let (secret, source) = WebhookSecret::load(&settings.webhook_secret_file)?;
+    tracing::info!(
+        endpoints = settings.webhook_urls.len(),
+        secret = source.describe("--webhook-secret-file"),
+        "webhooks on"
+    );
+    Ok(Webhooks::new(
+        settings
+            .webhook_urls
+            .iter()
+            .map(|u| u.as_str().to_owned())
+            .collect(),
+        secret,
+        settings.webhook_retry,
+    ))
 }
 
 /// The store over the current key, everything under old keys re-encrypted first, and the

@@ -17,6 +17,7 @@ use crate::provider::Provider;
 use crate::reports::RetrievalReports;
 use crate::sessions::Sessions;
 use crate::store::Store;
+use crate::webhooks::Webhooks;
 
 /// Configuration, provider, store, sessions, per-company locks, the clock, and what the
 /// background jobs report.
@@ -36,6 +37,7 @@ struct Inner {
     /// Keyed by user and company (see [`AppState::allow_opt_in`]).
     opt_in_limiter: DefaultKeyedRateLimiter<(String, String)>,
     reports: RetrievalReports,
+    webhooks: Webhooks,
     instance: String,
 }
 
@@ -56,8 +58,16 @@ impl AppState {
         provider: Provider,
         store: Arc<dyn Store>,
         access: Access,
+        webhooks: Webhooks,
     ) -> Self {
-        Self::with_clock(config, provider, store, access, Arc::new(SystemClock))
+        Self::with_clock(
+            config,
+            provider,
+            store,
+            access,
+            webhooks,
+            Arc::new(SystemClock),
+        )
     }
 
     /// State over a given clock.
@@ -66,6 +76,7 @@ impl AppState {
         provider: Provider,
         store: Arc<dyn Store>,
         access: Access,
+        webhooks: Webhooks,
         clock: Arc<dyn Clock>,
     ) -> Self {
         let per_minute =
@@ -83,6 +94,7 @@ impl AppState {
                 sessions: Arc::default(),
                 locks: CompanyLocks::default(),
                 reports: RetrievalReports::default(),
+                webhooks,
                 instance: id.iter().map(|b| format!("{b:02x}")).collect(),
             }),
         }
@@ -119,6 +131,10 @@ impl AppState {
     /// What the retrieval job last did.
     pub fn reports(&self) -> &RetrievalReports {
         &self.inner.reports
+    }
+    /// Webhook endpoints, secret and the sender's wake-up.
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.inner.webhooks
     }
     /// This process's lease-owner id.
     pub fn instance(&self) -> &str {

@@ -18,6 +18,7 @@
 //! | `POST /security/v1/oauth/token` | `grant_type=authorization_code&code&redirect_uri[&code_verifier]`, Basic client auth (or, UPS's PKCE flow 2, no Basic header but `client_id` + `code_verifier` in the body) |
 //! | `POST /security/v1/oauth/refresh` | `grant_type=refresh_token&refresh_token`, Basic client auth; rotates the refresh token |
 //! | `GET /api/track/v1/details/{n}` | `Authorization: Bearer <access token>` → a small UPS Tracking answer; calls counted per token |
+//! | `ANY /api/mock/echo/{*rest}` | the same bearer check and counting; answers with the request it got (method, path, query, headers, body; the bearer as a fingerprint); `?status=NNN` answers that status, `?redirect=URL` a 302 — for proxy tests |
 //! | `GET /mock/stats` | [`MockStats`] as JSON (tokens appear only as [`token_fingerprint`]s) |
 //! | `GET`, `POST /mock/faults` | read / replace the [`Faults`] (JSON below) |
 //! | `POST /mock/password-change` | `{"user":"demo","new_password":"…"}`: see [`MockUps::change_password`] |
@@ -134,3 +135,6 @@ pub const APP_DISPLAY_NAME: &str = "Token Manager Demo";
 pub const SIGNIN_PATH: &str = "/lasso/signin";
 /// Path of the data API (`{n}` is the tracking number).
 pub const TRACK_PATH: &str = "/api/track/v1/details/{n}";
+/// Path of the mock-only echo endpoint of the data API, for proxy tests (any method; answers
+/// with the request it received; `?status=NNN` picks the status, `?redirect=URL` a 302).
+pub const ECHO_PATH: &str = "/api/mock/echo/{*rest}";

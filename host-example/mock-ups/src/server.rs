@@ -123,6 +123,14 @@ impl MockUps {
         Some(change)
     }
 
+    /// Revoke every live access token but keep the refresh tokens (as a provider does after a
+    /// security event): data calls answer 401 until the client refreshes. Returns how many.
+    pub fn revoke_access_tokens(&self) -> usize {
+        let n = self.lock().revoke_access_tokens();
+        tracing::info!(revoked = n, "mock UPS: access tokens revoked");
+        n
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> MockStats {
         self.lock().stats(model::now_ms())

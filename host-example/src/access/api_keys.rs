@@ -104,6 +104,18 @@ impl ApiKeys {
         Ok(Self { digests })
     }
 
+    /// Accept one more key (e.g. the demo portal's own backend), returning its id.
+    pub fn add(&mut self, key: &str) -> Result<KeyId, ApiKeyError> {
+        let extra = Self::new([key], "an added API key")?;
+        let (d, id) = extra
+            .digests
+            .into_iter()
+            .next()
+            .ok_or(ApiKeyError::Empty("an added API key".into()))?;
+        self.digests.push((d, id.clone()));
+        Ok(id)
+    }
+
     /// A fresh random key: `tmk_` and 32 random bytes, base64url.
     pub fn generate() -> String {
         let mut bytes = [0u8; 32];

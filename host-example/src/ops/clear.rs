@@ -1,4 +1,5 @@
-//! `POST /clear`: stop retrieval, revoke where supported, wipe the tokens, mark the records
+//! `POST /clear`: stop every use (the company's exclusive lock and lease), revoke where
+//! supported, wipe the tokens, mark the records
 //! Cleared — all before returning.
 
 use token_manager_core::api::ClearResponse;
@@ -6,9 +7,9 @@ use token_manager_core::lifecycle::{Action, Event};
 
 use super::lease::{claim_waiting, purge, release};
 use super::OpError;
-use crate::reports::RetrievalOutcome;
 use crate::state::AppState;
 use crate::store::{Lease, Transition};
+use crate::webhooks::{events_for, Context};
 
 /// Clear `company`'s authorization, as portal user `actor` (recorded as `cleared_by`).
 pub async fn clear(state: &AppState, company: &str, actor: &str) -> Result<ClearResponse, OpError> {
@@ -34,28 +35,29 @@ async fn clear_holding(
             .state
             .clone()
             .handle(Event::Cleared, now, &state.config().refresh_policy);
-    for action in &actions {
-        match action {
-            Action::StopRetrieval => state.reports().record(
-                company,
-                now,
-                RetrievalOutcome::Stopped("stopped: the authorization was cleared".into()),
-                false,
-            ),
-            Action::RevokeTokens => {
-                if let Some(tokens) = &lease.tokens {
-                    match state.provider().revoke(tokens).await {
-                        Ok(true) => tracing::info!(company, "tokens revoked at the provider"),
-                        Ok(false) => {}
-                        Err(e) => {
-                            tracing::warn!(company, error = %e, "revocation failed; wiping anyway")
-                        }
-                    }
+    if actions.contains(&Action::RevokeTokens) {
+        if let Some(tokens) = &lease.tokens {
+            match state.provider().revoke(tokens).await {
+                Ok(true) => tracing::info!(company, "tokens revoked at the provider"),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(company, error = %e, "revocation failed; wiping anyway")
                 }
             }
-            _ => {}
         }
     }
+    let events = events_for(
+        state.webhooks(),
+        company,
+        &next,
+        &actions,
+        &Context {
+            actor: Some(actor),
+            ..Context::default()
+        },
+        now,
+    );
+    let notify = !events.is_empty();
     let transition = Transition {
         company: company.to_owned(),
         expected_generation: Some(lease.row.generation),
@@ -66,8 +68,12 @@ async fn clear_holding(
         authorized_by: None,
         actor: Some(actor.to_owned()),
         now,
+        events,
     };
     state.store().commit(transition).await?;
+    if notify {
+        state.webhooks().wake();
+    }
     purge(state).await;
     tracing::info!(company, status = ?next.status(), "cleared");
     Ok(ClearResponse {

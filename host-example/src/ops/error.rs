@@ -1,6 +1,7 @@
 //! [`OpError`]: why an operation failed, with its cause kept as the error's source.
 
 use token_manager_core::flow::{CallbackError, StartError};
+use token_manager_core::lifecycle::Refusal;
 use token_manager_core::ProviderError;
 
 use crate::store::StoreError;
@@ -40,6 +41,13 @@ pub enum OpError {
     /// The store failed.
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    /// The authorization cannot be used (never authorized, cleared, invalidated, or expired
+    /// without a refresh token).
+    #[error("the authorization cannot be used: {}", .0.as_str())]
+    NotUsable(Refusal),
+    /// The access token expired and refreshing it keeps failing for a temporary reason.
+    #[error("the access token expired and the refresh is failing: {0}")]
+    RefreshFailing(ProviderError),
     /// Something the operation relies on did not hold (a bug, not an input).
     #[error("invariant broken: {0}")]
     Invariant(&'static str),

@@ -9,13 +9,15 @@ use oauth2::AuthorizationCode;
 use rand::RngCore;
 use token_manager_core::api::{ConfigResponse, ExchangeBody, StartResponse};
 use token_manager_core::flow::{CallbackParams, DEFAULT_MAX_AGE};
-use token_manager_core::lifecycle::{Action, Event};
+use token_manager_core::lifecycle::{Action, Authorization, Event};
+use token_manager_core::webhook::EventType;
 use token_manager_core::{PendingAuthorization, ProviderErrorKind, TokenRecord};
 
 use super::OpError;
 use crate::state::AppState;
 use crate::store::{PendingRecord, PendingTake, StoreError, Transition};
 use crate::tokens::TokenPair;
+use crate::webhooks::{events_for, Context};
 
 /// Longest authorization code accepted (bytes).
 pub const MAX_CODE: usize = 2048;
@@ -156,7 +158,30 @@ pub async fn exchange(
     for attempt in 1..=3 {
         let now = state.now();
         let row = state.store().authorization(&company).await?;
-        let (next, actions) = row.state.handle(Event::Granted(times), now, &policy);
+        // Another admin's new opt-in replaces an active authorization: the portal hears it.
+        let superseded = match (&row.state, &row.authorized_by) {
+            (Authorization::Active { .. }, Some(previous)) if previous != user => {
+                Some(previous.as_str())
+            }
+            _ => None,
+        };
+        let (next, actions) = row
+            .state
+            .clone()
+            .handle(Event::Granted(times), now, &policy);
+        let events = events_for(
+            state.webhooks(),
+            &company,
+            &next,
+            &actions,
+            &Context {
+                actor: Some(user),
+                superseded,
+                ..Context::default()
+            },
+            now,
+        );
+        let notify = !events.is_empty();
         let transition = Transition {
             company: company.clone(),
             expected_generation: Some(row.generation),
@@ -167,10 +192,16 @@ pub async fn exchange(
             authorized_by: Some(user.to_owned()),
             actor: Some(user.to_owned()),
             now,
+            events,
         };
         match state.store().commit(transition).await {
             Ok(done) => {
-                if actions.contains(&Action::StartRetrieval) {
+                if notify {
+                    state.webhooks().wake();
+                }
+                // The demo portal's worker starts retrieving at once (a real portal's backend
+                // hears `authorization.granted`).
+                if actions.contains(&Action::Notify(EventType::Granted)) {
                     state.reports().kick();
                 }
                 tracing::info!(company, user, record = ?done.appended.as_ref().map(|r| r.id), "authorized");

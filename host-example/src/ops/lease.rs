@@ -32,7 +32,7 @@ pub(super) async fn claim_waiting(state: &AppState, company: &str) -> Result<Lea
     let deadline = Instant::now() + state.config().lease_ttl + Duration::from_secs(1);
     loop {
         match claim(state, company, state.now(), ClaimKind::Clear).await? {
-            ClaimOutcome::Acquired(lease) => return Ok(lease),
+            ClaimOutcome::Acquired(lease) => return Ok(*lease),
             ClaimOutcome::Busy { .. } if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }

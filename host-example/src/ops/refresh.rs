@@ -7,16 +7,19 @@ use token_manager_core::{AuthorizationStatus, ProviderErrorKind};
 
 use super::lease::{claim, purge, release};
 use super::OpError;
-use crate::reports::RetrievalOutcome;
 use crate::state::AppState;
 use crate::store::{ClaimKind, ClaimOutcome, StoreError, Transition};
 use crate::tokens::TokenPair;
+use crate::webhooks::{events_for, Context};
 
 /// What one refresh attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {
     /// Nothing was due (or another process holds the lease).
     Skipped,
+    /// Another host process holds the company's lease until then (a refresh or Clear in
+    /// progress there).
+    Busy(token_manager_core::Timestamp),
     /// A new pair is stored.
     Refreshed,
     /// A temporary failure; retried later.
@@ -30,11 +33,40 @@ pub enum RefreshOutcome {
 /// Refresh `company` if it is due and nobody else is refreshing it.
 pub async fn refresh_company(state: &AppState, company: &str) -> Result<RefreshOutcome, OpError> {
     let _guard = state.locks().lock(company).await;
+    refresh_holding(state, company, ClaimKind::Refresh, None).await
+}
+
+/// Refresh `company` now, due or not, unless its generation moved past `seen` (another task
+/// or host process renewed or ended it meanwhile: then nothing is done, [`RefreshOutcome::Dropped`]).
+/// The caller holds the company's lock ([`CompanyLocks::lock`](crate::locks::CompanyLocks::lock)).
+pub(super) async fn refresh_now_holding(
+    state: &AppState,
+    company: &str,
+    seen: i64,
+) -> Result<RefreshOutcome, OpError> {
+    refresh_holding(state, company, ClaimKind::RefreshNow, Some(seen)).await
+}
+
+async fn refresh_holding(
+    state: &AppState,
+    company: &str,
+    kind: ClaimKind,
+    seen: Option<i64>,
+) -> Result<RefreshOutcome, OpError> {
     let now = state.now();
-    let lease = match claim(state, company, now, ClaimKind::Refresh).await? {
+    let lease = match claim(state, company, now, kind).await? {
         ClaimOutcome::Acquired(lease) => lease,
-        ClaimOutcome::Busy { .. } | ClaimOutcome::Nothing => return Ok(RefreshOutcome::Skipped),
+        // The refresher leaves it to the holder; a caller waiting for a token needs to know.
+        ClaimOutcome::Busy { .. } if kind == ClaimKind::Refresh => {
+            return Ok(RefreshOutcome::Skipped)
+        }
+        ClaimOutcome::Busy { until } => return Ok(RefreshOutcome::Busy(until)),
+        ClaimOutcome::Nothing => return Ok(RefreshOutcome::Skipped),
     };
+    if seen.is_some_and(|g| g != lease.row.generation) {
+        release(state, company).await;
+        return Ok(RefreshOutcome::Dropped);
+    }
     let Some(old) = lease.tokens.clone() else {
         release(state, company).await;
         return Ok(RefreshOutcome::Skipped);
@@ -53,6 +85,7 @@ pub async fn refresh_company(state: &AppState, company: &str) -> Result<RefreshO
         Some(state.provider().refresh(&refresh_token, state.now()).await)
     };
     let now = state.now();
+    let mut error_code = None;
     let (event, tokens) = match result {
         None => (Event::RefreshTokenExpired, None),
         Some(result) => match result {
@@ -71,6 +104,7 @@ pub async fn refresh_company(state: &AppState, company: &str) -> Result<RefreshO
                 } else {
                     tracing::warn!(company, error = %e, "refresh failed");
                 }
+                error_code = Some(e.code.clone());
                 (Event::RefreshFailed(e), None)
             }
         },
@@ -81,23 +115,22 @@ pub async fn refresh_company(state: &AppState, company: &str) -> Result<RefreshO
             .state
             .clone()
             .handle(event, now, &state.config().refresh_policy);
-    if actions.contains(&Action::StopRetrieval) {
-        state.reports().record(
-            company,
-            now,
-            RetrievalOutcome::Stopped(format!(
-                "stopped: the authorization was {}",
-                match next.status() {
-                    AuthorizationStatus::Invalidated => "invalidated by the provider",
-                    _ => "ended",
-                }
-            )),
-            false,
-        );
-    }
+    let events = events_for(
+        state.webhooks(),
+        company,
+        &next,
+        &actions,
+        &Context {
+            error_code: error_code.as_deref(),
+            ..Context::default()
+        },
+        now,
+    );
     let wipes = actions.contains(&Action::WipeTokens);
     let outcome = match (&next, &actions[..]) {
-        (Authorization::Active { .. }, [Action::RetryRefresh { .. }]) => RefreshOutcome::Retrying,
+        (Authorization::Active { .. }, [Action::RetryRefresh { .. }, ..]) => {
+            RefreshOutcome::Retrying
+        }
         (Authorization::Active { .. }, _) => RefreshOutcome::Refreshed,
         (other, _) => RefreshOutcome::Ended(other.status()),
     };
@@ -111,6 +144,7 @@ pub async fn refresh_company(state: &AppState, company: &str) -> Result<RefreshO
         authorized_by: None,
         actor: None,
         now,
+        events,
     };
     // A refreshed pair must not be lost to a transient storage error: the old refresh token
     // may already be spent (UPS rotates it).
@@ -118,7 +152,12 @@ pub async fn refresh_company(state: &AppState, company: &str) -> Result<RefreshO
     loop {
         attempt += 1;
         match state.store().commit(transition.clone()).await {
-            Ok(_) => break,
+            Ok(_) => {
+                if !transition.events.is_empty() {
+                    state.webhooks().wake();
+                }
+                break;
+            }
             Err(StoreError::Conflict) => {
                 tracing::info!(
                     company,

@@ -45,7 +45,8 @@ fn printable(s: &str, max: usize) -> bool {
     !s.trim().is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)
 }
 
-fn company_id_ok(id: &str) -> bool {
+/// Whether `id` is a company id the host accepts: 1-64 characters of a-z, 0-9, `-` or `_`.
+pub fn company_id_ok(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_COMPANY_ID
         && id

@@ -23,9 +23,9 @@ pub(super) async fn exports(page: Page) -> Response {
         "exports",
         html! {
             h1 { "Exports" }
-            p.lead { "Data retrieved from UPS.com on " strong { (company.name) } "'s behalf, every " (format!("{every:.0}")) " s while the authorization is active." }
-            @if !state.provider().has_data_api() {
-                p.notice { "No data API is configured for this provider, so the retrieval job is off." }
+            p.lead { "Data retrieved from UPS.com on " strong { (company.name) } "'s behalf, every " (format!("{every:.0}")) " s while the authorization is active, by the demo portal's backend through the host's proxy (it never holds a token)." }
+            @if state.provider().api_base().is_none() {
+                p.notice { "No provider API is configured (--api-base), so the proxy and the demo's retrieval are off." }
             }
             section.card #retrieval {
                 h2 { "Last retrieval" }

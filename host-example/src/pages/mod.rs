@@ -35,6 +35,7 @@ mod home;
 mod layout;
 mod login;
 mod token_manager;
+pub(crate) mod worker;
 
 use demo_users::DemoUser;
 use layout::layout;

@@ -7,7 +7,7 @@
 //! on the way back, so UPS's numbers-as-strings and its error shape are read by the one parser
 //! both sides trust.
 
-use oauth2::{AccessToken, ClientSecret};
+use oauth2::ClientSecret;
 use token_manager_core::api::ConfigResponse;
 use token_manager_core::config::{ProviderConfig, ProviderKind};
 use token_manager_core::ProviderError;
@@ -16,20 +16,13 @@ use url::Url;
 use crate::config::HttpLimits;
 
 pub mod discovery;
+mod forward;
 mod http;
 mod oauth;
 
+pub use forward::{api_url, forwardable, ForwardError, Forwarded, DROPPED_RESPONSE, MAX_PATH};
 use http::{http_client, send_capped, transport_error};
 pub use http::{Transport, MAX_ANSWER};
-
-/// The last result of a data-API call (what the Exports page shows).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DataSample {
-    /// HTTP status.
-    pub status: u16,
-    /// The beginning of the answer, as text.
-    pub summary: String,
-}
 
 /// One provider, its client secret, and the HTTP client used for it.
 pub struct Provider {
@@ -37,7 +30,7 @@ pub struct Provider {
     secret: ClientSecret,
     http: reqwest::Client,
     limits: HttpLimits,
-    data_url: Option<Url>,
+    api_base: Option<Url>,
     public: tokio::sync::OnceCell<ConfigResponse>,
 }
 
@@ -46,26 +39,36 @@ impl std::fmt::Debug for Provider {
         f.debug_struct("Provider")
             .field("config", &self.config)
             .field("secret", &self.secret) // ClientSecret([redacted])
-            .field("data_url", &self.data_url)
+            .field("api_base", &self.api_base)
             .finish_non_exhaustive()
     }
 }
 
 impl Provider {
-    /// A provider client. `data_url` is the base of the data API the retrieval job calls
-    /// (`{data_url}/api/track/v1/details/{n}`); `None` disables the job.
+    /// A provider client. `api_base` is the base URL of the provider's API that the proxy
+    /// forwards to (UPS: `{host}/api/`); `None` turns the proxy off. A base without a trailing
+    /// slash gets one (it is a folder).
     pub fn new(
         config: ProviderConfig,
         secret: ClientSecret,
         limits: HttpLimits,
-        data_url: Option<Url>,
+        api_base: Option<Url>,
     ) -> Result<Self, reqwest::Error> {
+        let api_base = api_base.map(|mut u| {
+            if !u.path().ends_with('/') {
+                let path = format!("{}/", u.path());
+                u.set_path(&path);
+            }
+            u.set_query(None);
+            u.set_fragment(None);
+            u
+        });
         Ok(Self {
             config,
             secret,
             http: http_client(limits)?,
             limits,
-            data_url,
+            api_base,
             public: tokio::sync::OnceCell::new(),
         })
     }
@@ -75,9 +78,9 @@ impl Provider {
         &self.config
     }
 
-    /// Whether a data API is configured for the retrieval job.
-    pub fn has_data_api(&self) -> bool {
-        self.data_url.is_some()
+    /// The base URL the proxy forwards to, if one is configured.
+    pub fn api_base(&self) -> Option<&Url> {
+        self.api_base.as_ref()
     }
 
     /// What `GET /config` returns. UPS: calls validate-client once and caches the sign-in URL
@@ -98,34 +101,4 @@ impl Provider {
             .await
             .cloned()
     }
-
-    /// Call the data API with the access token (the retrieval job).
-    pub async fn fetch_data(
-        &self,
-        access_token: &AccessToken,
-        n: u64,
-    ) -> Result<DataSample, ProviderError> {
-        let Some(base) = &self.data_url else {
-            return Err(ProviderError::transport("no data API is configured"));
-        };
-        let url = base
-            .join(&format!("api/track/v1/details/{}", tracking_number(n)))
-            .map_err(|_| ProviderError::transport("the data API URL cannot be built"))?;
-        let request = self
-            .http
-            .get(url)
-            .bearer_auth(access_token.secret())
-            .header("Accept", "application/json")
-            .header("transId", format!("tm-{n}"))
-            .header("transactionSrc", "token-manager");
-        let (status, body) = send_capped(request).await.map_err(transport_error)?;
-        let text = String::from_utf8_lossy(&body);
-        let summary: String = text.chars().take(300).collect();
-        Ok(DataSample { status, summary })
-    }
-}
-
-/// A demo tracking number that changes with `n` (UPS 1Z format, check digit not computed).
-fn tracking_number(n: u64) -> String {
-    format!("1Z999AA1{:010}", n % 10_000_000_000)
 }

@@ -14,9 +14,13 @@ use token_manager_core::history::{PerPage, RecordStatus};
 use token_manager_core::lifecycle::{Authorization, Event, RefreshPolicy};
 use token_manager_core::{AuthorizationStatus, GrantTimes, Timestamp};
 
-use super::{Claim, ClaimKind, ClaimOutcome, Committed, Lease, Store, StoreError, Transition};
+use super::{
+    AttemptResult, Claim, ClaimKind, ClaimOutcome, Committed, DeliveryStatus, Lease, OutboxEvent,
+    Store, StoreError, Transition,
+};
 use crate::crypto::{TokenCipher, TokenKey};
 use crate::tokens::TokenPair;
+use token_manager_core::webhook::{EventType, WebhookEvent};
 
 const H: i64 = 3_600_000;
 
@@ -39,6 +43,9 @@ where
     a_refused_commit_changes_nothing(fresh("refused").await.as_ref()).await;
     a_grant_by_another_user_supersedes_and_clear_names_who(fresh("people").await.as_ref()).await;
     pending_authorizations_are_single_use_and_bound(fresh("pending").await.as_ref()).await;
+    events_are_written_with_their_change_only(fresh("outbox").await.as_ref()).await;
+    deliveries_go_out_in_order_per_endpoint_and_company(fresh("queue").await.as_ref()).await;
+    tokens_are_read_without_the_lease_and_authorizations_paged(fresh("read").await.as_ref()).await;
     a_second_handle_sees_every_commit(
         fresh("shared").await.as_ref(),
         fresh("shared").await.as_ref(),
@@ -131,6 +138,7 @@ pub(crate) async fn apply_as(
             authorized_by: matches!(event_kind, EventKind::Grant).then(|| user.to_owned()),
             actor: Some(user.to_owned()),
             now: Timestamp(at),
+            events: Vec::new(),
         })
         .await
 }
@@ -178,7 +186,7 @@ fn claim(company: &str, owner: &str, now: Timestamp, until: Timestamp, kind: Cla
 
 fn acquired(outcome: ClaimOutcome) -> Lease {
     match outcome {
-        ClaimOutcome::Acquired(l) => l,
+        ClaimOutcome::Acquired(l) => *l,
         other => panic!("expected the lease, got {other:?}"),
     }
 }
@@ -229,6 +237,7 @@ async fn grant_supersede_page_and_claim(store: &dyn Store) {
         authorized_by: None,
         actor: None,
         now: due_at,
+        events: Vec::new(),
     };
     assert!(matches!(
         store.commit(stale).await,
@@ -365,6 +374,7 @@ async fn leases_exclude_other_owners_until_they_expire(store: &dyn Store) {
             authorized_by: None,
             actor: None,
             now: Timestamp(2 * H),
+            events: Vec::new(),
         })
         .await
         .unwrap();
@@ -529,6 +539,7 @@ async fn a_second_handle_sees_every_commit(a: &dyn Store, b: &dyn Store) {
         authorized_by: None,
         actor: None,
         now: Timestamp(2 * H),
+        events: Vec::new(),
     };
     assert!(matches!(a.commit(stale).await, Err(StoreError::Conflict)));
     assert_eq!(
@@ -683,4 +694,293 @@ async fn pending_authorizations_are_single_use_and_bound(store: &dyn Store) {
         )
         .await
         .unwrap();
+}
+
+/// An outbox entry of `kind` for `company`, to `endpoints`.
+fn event(id: &str, kind: EventType, company: &str, endpoints: &[&str]) -> OutboxEvent {
+    OutboxEvent {
+        id: id.to_owned(),
+        event: WebhookEvent::new(kind, company, AuthorizationStatus::Active, Timestamp(0)),
+        endpoints: endpoints.iter().map(|e| (*e).to_owned()).collect(),
+    }
+}
+
+/// Commit a grant of pair `n` at `at` carrying `events`.
+async fn grant_with(
+    store: &dyn Store,
+    company: &str,
+    at: i64,
+    n: u32,
+    expected: Option<i64>,
+    events: Vec<OutboxEvent>,
+) -> Result<Committed, StoreError> {
+    let cur = store.authorization(company).await?;
+    let (next, actions) = cur.state.handle(
+        Event::Granted(times(at)),
+        Timestamp(at),
+        &RefreshPolicy::default(),
+    );
+    store
+        .commit(Transition {
+            company: company.into(),
+            expected_generation: Some(expected.unwrap_or(cur.generation)),
+            lease_owner: None,
+            next,
+            actions,
+            tokens: Some(pair(n)),
+            authorized_by: Some("admin".into()),
+            actor: Some("admin".into()),
+            now: Timestamp(at),
+            events,
+        })
+        .await
+}
+
+async fn events_are_written_with_their_change_only(store: &dyn Store) {
+    let done = grant_with(
+        store,
+        "acme",
+        0,
+        1,
+        None,
+        vec![event(
+            "msg_1",
+            EventType::Granted,
+            "acme",
+            &["http://a", "http://b"],
+        )],
+    )
+    .await
+    .unwrap();
+    let (total, rows) = store.list_deliveries(None, 0, 10).await.unwrap();
+    assert_eq!(total, 2, "outbox: one delivery per endpoint");
+    assert!(rows.iter().all(|d| d.event_id == "msg_1"
+        && d.status == DeliveryStatus::Pending
+        && d.event_type == "authorization.granted"
+        && d.attempts == 0));
+    // The granted event carries the record the same transaction appended.
+    let payload: serde_json::Value = serde_json::from_str(&rows[0].payload).unwrap();
+    assert_eq!(
+        payload["data"]["record"]["id"],
+        done.appended.unwrap().id,
+        "outbox: the record of the change"
+    );
+    assert!(
+        !rows[0].payload.contains("access-1"),
+        "outbox: never a token"
+    );
+    // A refused change writes no event.
+    let refused = grant_with(
+        store,
+        "acme",
+        H,
+        2,
+        Some(done.generation - 1),
+        vec![event("msg_2", EventType::Granted, "acme", &["http://a"])],
+    )
+    .await;
+    assert!(matches!(refused, Err(StoreError::Conflict)));
+    assert_eq!(store.list_deliveries(None, 0, 10).await.unwrap().0, 2);
+}
+
+async fn deliveries_go_out_in_order_per_endpoint_and_company(store: &dyn Store) {
+    for (i, company) in ["acme", "acme", "acme", "globex"].iter().enumerate() {
+        grant_with(
+            store,
+            company,
+            i64::try_from(i).unwrap() * H,
+            1,
+            None,
+            vec![event(
+                &format!("msg_{i}"),
+                EventType::Granted,
+                company,
+                &["http://a"],
+            )],
+        )
+        .await
+        .unwrap();
+    }
+    let t = Timestamp(10 * H);
+    let until = Timestamp(10 * H + 1000);
+    // The head of each queue only: acme's first event, globex's.
+    let first = store.claim_deliveries("a", t, until, 10).await.unwrap();
+    let mut ids: Vec<_> = first.iter().map(|d| d.event_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["msg_0", "msg_3"], "queue: heads only");
+    // Claimed: nobody else gets them (nor what queues behind them).
+    assert!(store
+        .claim_deliveries("b", t, until, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let acme = first.iter().find(|d| d.event_id == "msg_0").unwrap();
+    let globex = first.iter().find(|d| d.event_id == "msg_3").unwrap();
+    // Only the claim's owner records an attempt.
+    store
+        .finish_delivery(acme.id, "b", AttemptResult::Delivered { status: 200 }, t)
+        .await
+        .unwrap();
+    assert!(store
+        .claim_deliveries("b", t, until, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    store
+        .finish_delivery(acme.id, "a", AttemptResult::Delivered { status: 204 }, t)
+        .await
+        .unwrap();
+    // A failure backs off: not due before `next`, then the same delivery again.
+    let retry_at = Timestamp(10 * H + 5000);
+    store
+        .finish_delivery(
+            globex.id,
+            "a",
+            AttemptResult::Failed {
+                status: Some(503),
+                error: "the endpoint answered 503".into(),
+                next: Some(retry_at),
+            },
+            t,
+        )
+        .await
+        .unwrap();
+    let next = store.claim_deliveries("a", t, until, 10).await.unwrap();
+    assert_eq!(
+        next.iter().map(|d| d.event_id.as_str()).collect::<Vec<_>>(),
+        ["msg_1"],
+        "queue: acme's second after its first"
+    );
+    // The sender next wakes when msg_1's claim would expire (it is in flight), not for msg_2
+    // (queued behind it) nor before globex's retry.
+    assert_eq!(store.next_delivery_due().await.unwrap(), Some(until));
+    let again = store
+        .claim_deliveries("a", retry_at, Timestamp(retry_at.0 + 1000), 10)
+        .await
+        .unwrap();
+    // globex's retry, and msg_1 again: its claim (until 10 h + 1 s) has expired unfinished.
+    assert_eq!(again.len(), 2);
+    let retried = again.iter().find(|d| d.event_id == "msg_3").unwrap();
+    assert_eq!((retried.attempts, retried.last_status), (1, Some(503)));
+    assert!(again.iter().any(|d| d.event_id == "msg_1"));
+    // An expired claim is taken over (its owner died mid-delivery): at-least-once.
+    let later = Timestamp(retry_at.0 + 2000);
+    let taken = store
+        .claim_deliveries("b", later, Timestamp(later.0 + 1000), 10)
+        .await
+        .unwrap();
+    let mut ids: Vec<_> = taken.iter().map(|d| d.event_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        ["msg_1", "msg_3"],
+        "queue: expired claims are taken over"
+    );
+    // Given up: failed, listed, and the company's next event goes out.
+    let msg1 = taken.iter().find(|d| d.event_id == "msg_1").unwrap();
+    store
+        .finish_delivery(
+            msg1.id,
+            "b",
+            AttemptResult::Failed {
+                status: None,
+                error: "could not connect".into(),
+                next: None,
+            },
+            later,
+        )
+        .await
+        .unwrap();
+    let (failed, rows) = store
+        .list_deliveries(Some(DeliveryStatus::Failed), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!((failed, rows[0].event_id.as_str()), (1, "msg_1"));
+    let after = store
+        .claim_deliveries("b", later, Timestamp(later.0 + 1000), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        after
+            .iter()
+            .map(|d| d.event_id.as_str())
+            .collect::<Vec<_>>(),
+        ["msg_2"]
+    );
+    // An operator redelivers it: pending again, attempts reset.
+    assert!(store.redeliver(msg1.id, later).await.unwrap());
+    assert!(!store.redeliver(9_999, later).await.unwrap());
+    let (_, pending) = store
+        .list_deliveries(Some(DeliveryStatus::Pending), 0, 10)
+        .await
+        .unwrap();
+    let redelivered = pending.iter().find(|d| d.id == msg1.id).unwrap();
+    assert_eq!(redelivered.attempts, 0);
+    // Newest first, paged.
+    let (total, page) = store.list_deliveries(None, 1, 2).await.unwrap();
+    assert_eq!(total, 4);
+    assert_eq!(
+        page.iter().map(|d| d.event_id.as_str()).collect::<Vec<_>>(),
+        ["msg_2", "msg_1"]
+    );
+}
+
+async fn tokens_are_read_without_the_lease_and_authorizations_paged(store: &dyn Store) {
+    let none = store.read_tokens("acme", "a", Timestamp(0)).await.unwrap();
+    assert_eq!(none.row.state, Authorization::NotAuthorized);
+    assert!(none.tokens.is_none() && none.leased_until.is_none());
+    for (i, c) in ["c1", "c2", "c3", "c4", "c5"].iter().enumerate() {
+        grant(store, c, i64::try_from(i).unwrap(), 1).await;
+    }
+    apply(store, "c2", Event::Cleared, 10, None).await.unwrap();
+    let read = store.read_tokens("c1", "a", Timestamp(10)).await.unwrap();
+    assert_eq!(read.tokens.unwrap().access.secret(), "access-1");
+    // Another owner's lease is reported (and reading does not take it).
+    let until = Timestamp(1000);
+    acquired(
+        store
+            .claim(claim("c1", "b", Timestamp(10), until, ClaimKind::Use))
+            .await
+            .unwrap(),
+    );
+    let read = store.read_tokens("c1", "a", Timestamp(10)).await.unwrap();
+    assert_eq!(read.leased_until, Some(until));
+    assert!(store
+        .read_tokens("c1", "b", Timestamp(10))
+        .await
+        .unwrap()
+        .leased_until
+        .is_none());
+    let all = store.list_authorizations(None, 0, 10).await.unwrap();
+    assert_eq!(all.total, 5);
+    let active = store
+        .list_authorizations(Some(AuthorizationStatus::Active), 1, 2)
+        .await
+        .unwrap();
+    assert_eq!(active.total, 4);
+    assert_eq!(
+        active
+            .rows
+            .iter()
+            .map(|r| r.company.as_str())
+            .collect::<Vec<_>>(),
+        ["c3", "c4"]
+    );
+    assert!(active.rows.iter().all(|r| r.has_tokens));
+    let cleared = store
+        .list_authorizations(Some(AuthorizationStatus::Cleared), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(cleared.rows[0].cleared_by.as_deref(), Some("admin"));
+    assert!(!cleared.rows[0].has_tokens);
+    store
+        .record_handout("c1", "key-1", Timestamp(5))
+        .await
+        .unwrap();
+    store
+        .record_handout("c1", "key-2", Timestamp(6))
+        .await
+        .unwrap();
+    assert_eq!(store.handout_count("c1").await.unwrap(), 2);
+    assert_eq!(store.handout_count("c3").await.unwrap(), 0);
 }

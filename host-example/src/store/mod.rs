@@ -18,7 +18,8 @@
 use async_trait::async_trait;
 use token_manager_core::history::{PageWindow, PerPage, TokenRecord};
 use token_manager_core::lifecycle::{Action, Authorization};
-use token_manager_core::{GrantTimes, PendingAuthorization, Timestamp};
+use token_manager_core::webhook::WebhookEvent;
+use token_manager_core::{AuthorizationStatus, GrantTimes, PendingAuthorization, Timestamp};
 
 use crate::crypto::OpenError;
 use crate::tokens::TokenPair;
@@ -83,6 +84,8 @@ pub struct AuthRow {
     pub has_tokens: bool,
     /// Who opted in.
     pub authorized_by: Option<String>,
+    /// Who cleared it, when cleared.
+    pub cleared_by: Option<String>,
 }
 
 impl AuthRow {
@@ -95,6 +98,7 @@ impl AuthRow {
             next_refresh: None,
             has_tokens: false,
             authorized_by: None,
+            cleared_by: None,
         }
     }
 }
@@ -106,6 +110,9 @@ pub enum ClaimKind {
     Refresh,
     /// The retrieval job: only when active with an access token.
     Use,
+    /// A refresh the portal's backend needs now (the access-token API, the proxy after a 401):
+    /// when active and holding a refresh token, due or not.
+    RefreshNow,
     /// Clear: always (tokens decrypted best effort, for revocation).
     Clear,
 }
@@ -139,7 +146,7 @@ pub struct Lease {
 #[derive(Debug)]
 pub enum ClaimOutcome {
     /// The lease is ours.
-    Acquired(Lease),
+    Acquired(Box<Lease>),
     /// Another owner holds it until then.
     Busy {
         /// Lease expiry.
@@ -172,6 +179,126 @@ pub struct Transition {
     pub actor: Option<String>,
     /// When.
     pub now: Timestamp,
+    /// The webhook events reporting this change, written to the outbox in its transaction.
+    pub events: Vec<OutboxEvent>,
+}
+
+/// One event for the outbox: written in the transaction of the change it reports, one
+/// delivery per endpoint. The store attaches the history row the change appended to events
+/// that carry one ([`EventType::carries_record`](token_manager_core::webhook::EventType::carries_record)).
+#[derive(Debug, Clone)]
+pub struct OutboxEvent {
+    /// The Standard Webhooks `webhook-id` (`msg_…`), the same for every endpoint and every
+    /// retry: receivers deduplicate by it.
+    pub id: String,
+    /// The event.
+    pub event: WebhookEvent,
+    /// Where it is delivered.
+    pub endpoints: Vec<String>,
+}
+
+/// Delivery state of one event to one endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Not delivered yet (first try or retrying).
+    Pending,
+    /// The endpoint answered 2xx.
+    Delivered,
+    /// Given up (too old); an operator may redeliver.
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+    /// Parse a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(DeliveryStatus::Pending),
+            "delivered" => Some(DeliveryStatus::Delivered),
+            "failed" => Some(DeliveryStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One delivery (an event to one endpoint), as listed and as claimed by the sender.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Delivery {
+    /// Outbox sequence number (increasing with insertion): the delivery's id.
+    pub id: i64,
+    /// The event's `webhook-id`.
+    pub event_id: String,
+    /// `authorization.*`.
+    pub event_type: String,
+    /// The company.
+    pub company: String,
+    /// The endpoint URL.
+    pub endpoint: String,
+    /// State.
+    pub status: DeliveryStatus,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When the event was written.
+    pub created_at: Timestamp,
+    /// When the next attempt is due (pending).
+    pub next_attempt_at: Option<Timestamp>,
+    /// When the endpoint acknowledged it.
+    pub delivered_at: Option<Timestamp>,
+    /// HTTP status of the last attempt, if one came back.
+    pub last_status: Option<u16>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// The signed body (JSON text).
+    #[serde(skip)]
+    pub payload: String,
+}
+
+/// What one delivery attempt did, as recorded by [`Store::finish_delivery`].
+#[derive(Debug, Clone)]
+pub enum AttemptResult {
+    /// 2xx.
+    Delivered {
+        /// HTTP status.
+        status: u16,
+    },
+    /// Failed; try again at `next` (or give up when `None`).
+    Failed {
+        /// HTTP status, if an answer came.
+        status: Option<u16>,
+        /// Why.
+        error: String,
+        /// When to try again; `None` = give up (status `failed`).
+        next: Option<Timestamp>,
+    },
+}
+
+/// A company's authorization with its decrypted tokens, read without taking the lease (the
+/// access-token API, the proxy).
+#[derive(Debug, Clone)]
+pub struct TokenRead {
+    /// The row.
+    pub row: AuthRow,
+    /// The tokens, if stored.
+    pub tokens: Option<TokenPair>,
+    /// Another owner's lease on the company (a refresh or Clear in progress elsewhere), until.
+    pub leased_until: Option<Timestamp>,
+}
+
+/// One page of authorizations (`GET /api/v1/companies`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationPage {
+    /// Rows matching the filter.
+    pub total: u64,
+    /// This page, by company id.
+    pub rows: Vec<AuthRow>,
 }
 
 /// An authorization started and not yet exchanged, as stored.
@@ -296,4 +423,60 @@ pub trait Store: Send + Sync + 'static {
     async fn reencrypt(&self) -> Result<usize, StoreError>;
     /// Make wiped values physically unrecoverable (SQLite: checkpoint and truncate the WAL).
     async fn purge(&self) -> Result<(), StoreError>;
+
+    /// The company's row and decrypted tokens, without claiming the lease; says whether
+    /// another owner than `owner` holds the lease.
+    async fn read_tokens(
+        &self,
+        company: &str,
+        owner: &str,
+        now: Timestamp,
+    ) -> Result<TokenRead, StoreError>;
+    /// Authorizations, by company id, optionally of one status, paged in the database.
+    async fn list_authorizations(
+        &self,
+        status: Option<AuthorizationStatus>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<AuthorizationPage, StoreError>;
+    /// Record that API key `key_id` was handed the company's access token (audit; no token).
+    async fn record_handout(
+        &self,
+        company: &str,
+        key_id: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// How many hand-outs are recorded for the company.
+    async fn handout_count(&self, company: &str) -> Result<u64, StoreError>;
+
+    /// Claim up to `limit` deliveries due at `now` for `owner` until `until`: only the oldest
+    /// pending delivery of each (endpoint, company), so a company's events go out in order.
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// Record an attempt of a delivery `owner` claimed (releasing its claim).
+    async fn finish_delivery(
+        &self,
+        id: i64,
+        owner: &str,
+        result: AttemptResult,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Deliveries, newest first, optionally of one status, paged in the database.
+    async fn list_deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(u64, Vec<Delivery>), StoreError>;
+    /// Make a delivery pending again, due at `now` (attempts reset). `false` if there is no
+    /// such delivery.
+    async fn redeliver(&self, id: i64, now: Timestamp) -> Result<bool, StoreError>;
+    /// The earliest time a delivery at the head of its queue is due (or its claim expires), if
+    /// any: the sender sleeps until then.
+    async fn next_delivery_due(&self) -> Result<Option<Timestamp>, StoreError>;
 }

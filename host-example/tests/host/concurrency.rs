@@ -13,7 +13,7 @@ use crate::harness::*;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use host_example::clock::OffsetClock;
-use host_example::jobs::{refresh_due, retrieve_all};
+use host_example::jobs::refresh_due;
 use host_example::ops::RefreshOutcome;
 use mock_ups::{token_fingerprint, Faults};
 use serde_json::{json, Value};
@@ -89,7 +89,7 @@ async fn fifty_concurrent_exchanges_leave_exactly_one_active_authorization() {
         .all(|r| r.status == RecordStatus::Refreshed));
     let pair = h.stored_tokens(COMPANY).await.unwrap();
     let calls = h.stats().data_calls_total;
-    assert_eq!(retrieve_all(&h.state, 1).await, 1);
+    assert_eq!(h.track_on(&h.state, COMPANY).await.0, StatusCode::OK);
     let stats = h.stats();
     assert_eq!(stats.data_calls_total, calls + 1);
     assert_eq!(
@@ -232,9 +232,10 @@ async fn clear_racing_a_refresh_and_a_retrieval_leaves_no_token_in_use() {
             refresh_due(&refresher).await
         });
         let retriever = if on_b { b.clone() } else { h.state.clone() };
+        let hr = h.clone();
         let retrieval = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(refresh_delay)).await;
-            retrieve_all(&retriever, 1).await
+            hr.track_on(&retriever, COMPANY).await
         });
         let hc = h.clone();
         let clear = tokio::spawn(async move {
@@ -263,8 +264,14 @@ async fn clear_racing_a_refresh_and_a_retrieval_leaves_no_token_in_use() {
         for _ in 0..3 {
             refresh_due(&h.state).await;
             refresh_due(&b).await;
-            retrieve_all(&h.state, 2).await;
-            retrieve_all(&b, 2).await;
+            for host in [&h.state, &b] {
+                let (s, refused) = h.track_on(host, COMPANY).await;
+                assert_eq!(
+                    (s, refused["error"]["code"].as_str()),
+                    (StatusCode::CONFLICT, Some("cleared")),
+                    "round {round}"
+                );
+            }
         }
         let after = h.stats();
         assert_eq!(

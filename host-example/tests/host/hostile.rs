@@ -922,7 +922,7 @@ async fn no_secret_reaches_the_logs_or_the_api() {
     );
     h.clock.reset();
     let second = h.stored_tokens(COMPANY).await.unwrap();
-    host_example::jobs::retrieve_all(&h.state, 1).await;
+    assert_eq!(h.track_on(&h.state, COMPANY).await.0, StatusCode::OK);
     let (s, replay) = h.post("/api/optin/exchange", &exchange_json(&body)).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let tokens = serde_json::to_string(&h.tokens(COMPANY).await).unwrap();

@@ -9,7 +9,7 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["clock", "config", "crypto", "locks", "tokens", "sessions"],
     &["access", "store", "provider", "settings"],
-    &["reports", "cli"],
+    &["reports", "cli", "webhooks"],
     &["state"],
     &["ops"],
     &["error"],

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::harness::*;
 use axum::http::StatusCode;
 use host_example::clock::OffsetClock;
-use host_example::jobs::{refresh_due, retrieve_all};
+use host_example::jobs::refresh_due;
 use host_example::ops::RefreshOutcome;
 use host_example::reports::RetrievalOutcome;
 use host_example::store::Store;
@@ -108,11 +108,16 @@ async fn password_change_invalidates_the_authorization() {
     assert_eq!(tokens.status, AuthorizationStatus::Invalidated);
     assert_eq!(tokens.rows[0].status, RecordStatus::Invalidated);
     assert!(h.ciphertexts(COMPANY).iter().all(Option::is_none));
-    // No more refresh attempts, no retrieval.
-    let refreshes = h.stats().refresh_requests;
+    // No more refresh attempts, and the proxy refuses without calling the provider.
+    let (refreshes, data_calls) = (h.stats().refresh_requests, h.stats().data_calls_total);
     assert!(refresh_due(&h.state).await.is_empty());
-    assert_eq!(retrieve_all(&h.state, 1).await, 0);
+    let (s, refused) = h.track_on(&h.state, COMPANY).await;
+    assert_eq!(
+        (s, refused["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("invalidated"))
+    );
     assert_eq!(h.stats().refresh_requests, refreshes);
+    assert_eq!(h.stats().data_calls_total, data_calls);
     // Opting in again works (with the new password).
     assert_eq!(
         h.authorize_with_password(COMPANY, "a-new-password")
@@ -190,9 +195,15 @@ async fn clear_wipes_the_file_and_stops_retrieval_before_returning() {
     let stored = h.ciphertexts(COMPANY);
     assert!(stored.iter().all(Option::is_some));
 
-    // The retrieval job runs every 20 ms against the mock's data API.
+    // The demo portal's backend retrieves every 20 ms through the proxy, with its API key.
     let shutdown = CancellationToken::new();
-    let jobs = host_example::jobs::spawn(&h.state, &shutdown);
+    let base = h.serve(&h.state).await;
+    let worker = host_example::DemoWorker::new(&base, h.api_key.clone()).unwrap();
+    let jobs = vec![tokio::spawn(worker.run(
+        h.state.clone(),
+        Duration::from_millis(20),
+        shutdown.clone(),
+    ))];
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while h.stats().data_calls_total < 3 {
         assert!(std::time::Instant::now() < deadline, "retrieval never ran");
@@ -229,6 +240,12 @@ async fn clear_wipes_the_file_and_stops_retrieval_before_returning() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(h.stats().data_calls_total, calls_at_clear);
     assert_eq!(h.state.reports().all()[COMPANY].calls, calls_at_clear);
+    // The worker stopped because the proxy refused it.
+    assert!(
+        matches!(&h.state.reports().all()[COMPANY].outcome, RetrievalOutcome::Stopped(why) if why.contains("(cleared)")),
+        "{:?}",
+        h.state.reports().all()[COMPANY]
+    );
     let (_, page) = h.get(&format!("/exports?company={COMPANY}")).await;
     assert!(page.as_str().unwrap().contains("cleared"));
     shutdown.cancel();

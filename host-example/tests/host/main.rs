@@ -11,9 +11,11 @@ mod api;
 mod concurrency;
 mod hostile;
 
+mod data_access;
 mod layers;
 mod lifecycle;
 mod reliability;
 mod server_api;
 mod startup;
 mod tenancy;
+mod webhooks;

@@ -604,6 +604,11 @@ async fn sigkill_during_exchange_and_refresh_never_loses_or_duplicates_anything(
             host_config.clone(),
             limits,
             clock.clone(),
+            &Hooks {
+                urls: Vec::new(),
+                secret: host_example::webhooks::WebhookSecret::generate(),
+                retry: Default::default(),
+            },
         );
         let outcome = refresh_company(&checker, COMPANY).await.unwrap();
         drop(checker);

@@ -173,6 +173,7 @@ async fn several_keys_work_at_once_for_a_rotation() {
         h.host_config.clone(),
         h.limits,
         h.clock.clone(),
+        &h.hooks,
     );
     let rotated = Harness { state, ..h };
     for key in [&old, &new] {

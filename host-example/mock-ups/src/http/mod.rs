@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use token_manager_core::config::ups;
 
-use crate::{MockUps, SIGNIN_PATH, TRACK_PATH};
+use crate::{MockUps, ECHO_PATH, SIGNIN_PATH, TRACK_PATH};
 
 /// All endpoints of `mock` (see the crate docs).
 pub(crate) fn router(mock: MockUps) -> Router {
@@ -34,6 +34,7 @@ pub(crate) fn router(mock: MockUps) -> Router {
         .route(ups::TOKEN_PATH, post(oauth::token))
         .route(ups::REFRESH_PATH, post(oauth::refresh))
         .route(TRACK_PATH, get(oauth::track))
+        .route(ECHO_PATH, axum::routing::any(oauth::echo))
         .route(SIGNIN_PATH, get(signin::start).post(signin::submit))
         .route(pages::CSS_PATH, get(pages::css))
         .route("/favicon.ico", get(signin::favicon))

@@ -452,6 +452,65 @@ pub(super) async fn track(
     resp
 }
 
+/// `/api/mock/echo/{*rest}` (any method): a data-API endpoint for proxy tests. The bearer is
+/// checked and counted as for the Tracking API; the answer echoes the request — method, path,
+/// query, headers (the bearer only as its fingerprint) and body — with the status named by
+/// `?status=NNN`, or a `302` to `?redirect=URL`.
+pub(super) async fn echo(
+    State(m): State<MockUps>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let now = now_ms();
+    let token = bearer(&headers);
+    if let Err(e) = m.lock().data_call(token.as_deref(), now) {
+        return ups_error(e);
+    }
+    let query = parse_query(uri.query()).unwrap_or_default();
+    if let Some(to) = query.get("redirect") {
+        let mut resp = StatusCode::FOUND.into_response();
+        if let Ok(v) = HeaderValue::from_str(to) {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+        return resp;
+    }
+    let status = query
+        .get("status")
+        .and_then(|s| s.parse::<u16>().ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::OK);
+    let shown: BTreeMap<String, String> = headers
+        .iter()
+        .filter(|(k, _)| *k != header::AUTHORIZATION)
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = serde_json::json!({
+        "method": method.as_str(),
+        "path": uri.path(),
+        "query": uri.query(),
+        "bearer": token.as_deref().map(token_fingerprint),
+        "authorization_headers": headers.get_all(header::AUTHORIZATION).iter().count(),
+        "headers": shown,
+        "body": String::from_utf8_lossy(&body),
+        "body_len": body.len(),
+    });
+    let mut resp = (status, Json(body)).into_response();
+    resp.headers_mut().insert(
+        "set-cookie",
+        HeaderValue::from_static("ups_session=1; Path=/"),
+    );
+    resp.headers_mut()
+        .insert("x-ups-echo", HeaderValue::from_static("1"));
+    resp
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -18,6 +18,17 @@ pub(crate) struct PasswordChange {
 impl State {
     /// Change a user's password: every access token, refresh token and unused code of that
     /// user is revoked. `None` if there is no such user.
+    /// Revoke every live access token (refresh tokens stay good): the data API answers 401
+    /// until the client refreshes. Returns how many were revoked.
+    pub(crate) fn revoke_access_tokens(&mut self) -> usize {
+        let mut n = 0;
+        for a in self.access.values_mut().filter(|a| !a.revoked) {
+            a.revoked = true;
+            n += 1;
+        }
+        n
+    }
+
     pub(crate) fn change_password(
         &mut self,
         user: &str,

@@ -119,8 +119,9 @@ impl Db {
                         [company],
                     )?;
                 }
-                // Not storage: the shell performs these (retrieval job, revocation).
-                Action::StartRetrieval | Action::StopRetrieval | Action::RevokeTokens => {}
+                // Not storage: the shell performs revocation; the events of `Notify` arrive
+                // as `t.events`, written below.
+                Action::RevokeTokens | Action::Notify(_) => {}
                 other => {
                     tracing::warn!(action = ?other, "storage ignores an action it does not know");
                 }
@@ -158,6 +159,29 @@ impl Db {
                 cleared_by,
             ],
         )?;
+        for outbox in &t.events {
+            let mut event = outbox.event.clone();
+            if event.kind.carries_record() {
+                event.data.record.clone_from(&appended);
+            }
+            let payload = serde_json::to_string(&event)
+                .map_err(|e| StoreError::Corrupt(format!("cannot encode an event: {e}")))?;
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO webhook_outbox (event_id, endpoint, company, event_type, payload,
+                     created_at, status, attempts, next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?6)",
+            )?;
+            for endpoint in &outbox.endpoints {
+                stmt.execute(params![
+                    outbox.id,
+                    endpoint,
+                    company,
+                    event.kind.as_str(),
+                    payload,
+                    t.now.0,
+                ])?;
+            }
+        }
         tx.commit()?;
         Ok(Committed {
             generation: generation + 1,

@@ -26,6 +26,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_history_counts.sql"),
     include_str!("migrations/0003_people_and_pending.sql"),
+    include_str!("migrations/0004_outbox_and_handouts.sql"),
 ];
 
 /// One SQLite connection and the cipher its token columns are sealed with.
@@ -66,7 +67,7 @@ impl Db {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn open_tokens(
+    pub(super) fn open_tokens(
         &self,
         company: &str,
         cols: &StoredTokens,
@@ -155,6 +156,7 @@ impl Db {
                     && full.row.next_refresh.is_some_and(|at| at <= now)
             }
             ClaimKind::Use => active && full.tokens.access.is_some(),
+            ClaimKind::RefreshNow => active && full.tokens.refresh.is_some(),
             ClaimKind::Clear => true,
         };
         if !eligible {
@@ -174,10 +176,10 @@ impl Db {
             params![company, owner, until.0],
         )?;
         tx.commit()?;
-        Ok(ClaimOutcome::Acquired(Lease {
+        Ok(ClaimOutcome::Acquired(Box::new(Lease {
             row: full.row,
             tokens,
-        }))
+        })))
     }
 
     pub(super) fn release(&self, company: &str, owner: &str) -> Result<(), StoreError> {

@@ -15,13 +15,17 @@ use tokio::sync::Semaphore;
 
 use crate::crypto::TokenCipher;
 use crate::store::{
-    AuthRow, Claim, ClaimOutcome, Committed, HistoryView, PendingRecord, PendingTake, Store,
-    StoreError, Transition,
+    AttemptResult, AuthRow, AuthorizationPage, Claim, ClaimOutcome, Committed, Delivery,
+    DeliveryStatus, HistoryView, PendingRecord, PendingTake, Store, StoreError, TokenRead,
+    Transition,
 };
+use token_manager_core::AuthorizationStatus;
 
 mod commit;
 mod db;
+mod outbox;
 mod rows;
+mod server;
 
 use db::Db;
 
@@ -174,6 +178,85 @@ impl Store for SqliteStore {
 
     async fn purge(&self) -> Result<(), StoreError> {
         self.blocking(Db::purge).await
+    }
+
+    async fn read_tokens(
+        &self,
+        company: &str,
+        owner: &str,
+        now: Timestamp,
+    ) -> Result<TokenRead, StoreError> {
+        let (company, owner) = (company.to_owned(), owner.to_owned());
+        self.blocking(move |db| db.read_tokens(&company, &owner, now))
+            .await
+    }
+
+    async fn list_authorizations(
+        &self,
+        status: Option<AuthorizationStatus>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<AuthorizationPage, StoreError> {
+        self.blocking(move |db| db.list_authorizations(status, offset, limit))
+            .await
+    }
+
+    async fn record_handout(
+        &self,
+        company: &str,
+        key_id: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (company, key_id) = (company.to_owned(), key_id.to_owned());
+        self.blocking(move |db| db.record_handout(&company, &key_id, now))
+            .await
+    }
+
+    async fn handout_count(&self, company: &str) -> Result<u64, StoreError> {
+        let company = company.to_owned();
+        self.blocking(move |db| db.handout_count(&company)).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let owner = owner.to_owned();
+        self.blocking(move |db| db.claim_deliveries(&owner, now, until, limit))
+            .await
+    }
+
+    async fn finish_delivery(
+        &self,
+        id: i64,
+        owner: &str,
+        result: AttemptResult,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let owner = owner.to_owned();
+        self.blocking(move |db| db.finish_delivery(id, &owner, &result, now))
+            .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(u64, Vec<Delivery>), StoreError> {
+        self.blocking(move |db| db.list_deliveries(status, offset, limit))
+            .await
+    }
+
+    async fn redeliver(&self, id: i64, now: Timestamp) -> Result<bool, StoreError> {
+        self.blocking(move |db| db.redeliver(id, now)).await
+    }
+
+    async fn next_delivery_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.blocking(Db::next_delivery_due).await
     }
 }
 

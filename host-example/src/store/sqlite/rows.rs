@@ -53,8 +53,8 @@ pub(super) fn sealed_columns(
 /// The company's `authorizations` row, if it has one.
 pub(super) fn read_row(conn: &Connection, company: &str) -> Result<Option<FullRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT company, state, generation, next_refresh_at, authorized_by, access_ct,
-                access_nonce, refresh_ct, refresh_nonce, lease_owner, lease_until
+        "SELECT company, state, generation, next_refresh_at, authorized_by, cleared_by,
+                access_ct, access_nonce, refresh_ct, refresh_nonce, lease_owner, lease_until
          FROM authorizations WHERE company = ?1",
     )?;
     let full = stmt
@@ -63,7 +63,7 @@ pub(super) fn read_row(conn: &Connection, company: &str) -> Result<Option<FullRo
     full.transpose()
 }
 
-fn decode_row(r: &Row<'_>) -> Result<FullRow, StoreError> {
+pub(super) fn decode_row(r: &Row<'_>) -> Result<FullRow, StoreError> {
     let state: String = r.get("state")?;
     let state: Authorization = serde_json::from_str(&state)
         .map_err(|e| StoreError::Corrupt(format!("authorization state: {e}")))?;
@@ -79,6 +79,7 @@ fn decode_row(r: &Row<'_>) -> Result<FullRow, StoreError> {
             next_refresh: r.get::<_, Option<i64>>("next_refresh_at")?.map(Timestamp),
             has_tokens: tokens.access.is_some(),
             authorized_by: r.get("authorized_by")?,
+            cleared_by: r.get("cleared_by")?,
         },
         tokens,
         lease_owner: r.get("lease_owner")?,

@@ -60,7 +60,8 @@ impl BinarySetup {
             .args(["--provider", "ups", "--ups-host", &self.mock_base])
             .args(["--client-id", "demo-client", "--client-secret-file"])
             .arg(&secret)
-            .args(["--data-url", &self.mock_base])
+            .arg("--webhook-secret-file")
+            .arg(self.dir.join("webhook-secret"))
             .args(["--refresh-tick-ms", "10", "--retrieval-interval-ms", "100"])
             .args([
                 "--http-timeout-ms",

@@ -20,6 +20,7 @@ use host_example::crypto::{TokenCipher, TokenKey};
 use host_example::provider::Provider;
 use host_example::store::{Claim, ClaimKind, ClaimOutcome, SqliteStore, Store};
 use host_example::tokens::TokenPair;
+use host_example::webhooks::{WebhookSecret, Webhooks};
 use host_example::{app, AppState};
 use http_body_util::BodyExt;
 use mock_ups::{spawn, EndpointFault, FaultKind, Faults, MockConfig, MockStats, MockUps};
@@ -27,6 +28,7 @@ use oauth2::ClientSecret;
 use serde_json::{json, Value};
 use token_manager_core::api::ExchangeBody;
 use token_manager_core::config::ProviderConfig;
+use token_manager_core::webhook::RetryPolicy;
 use token_manager_core::Timestamp;
 use tower::ServiceExt;
 use url::Url;
@@ -46,6 +48,29 @@ pub struct Builder {
     host: HostConfig,
     mock: MockConfig,
     limits: HttpLimits,
+    hooks: Hooks,
+}
+
+/// The webhook settings of a harness's hosts (every host of a harness shares them).
+#[derive(Clone)]
+pub struct Hooks {
+    pub urls: Vec<String>,
+    /// The secret's text form (`whsec_…`), for verifying signatures.
+    pub secret: String,
+    pub retry: RetryPolicy,
+}
+
+impl Hooks {
+    fn build(&self) -> Webhooks {
+        if self.urls.is_empty() {
+            return Webhooks::disabled();
+        }
+        Webhooks::new(
+            self.urls.clone(),
+            WebhookSecret::parse(&self.secret, "test").unwrap(),
+            self.retry,
+        )
+    }
 }
 
 impl Builder {
@@ -78,6 +103,21 @@ impl Builder {
         self.limits.connect_timeout = d;
         self
     }
+    /// Give a failing webhook delivery up this long after its event.
+    pub fn webhook_give_up(mut self, after: Duration) -> Self {
+        self.hooks.retry.give_up_after = after;
+        self
+    }
+    /// Deliver webhooks to `urls`, retrying after `min_retry` (doubling up to 1 s).
+    pub fn webhooks(mut self, urls: &[String], min_retry: Duration) -> Self {
+        self.hooks.urls = urls.to_vec();
+        self.hooks.retry = RetryPolicy {
+            min: min_retry,
+            max: Duration::from_secs(1),
+            ..self.hooks.retry
+        };
+        self
+    }
 
     /// Start the mock UPS and build the host's state.
     pub async fn start(self) -> Harness {
@@ -96,6 +136,7 @@ impl Builder {
             self.host.clone(),
             self.limits,
             clock.clone(),
+            &self.hooks,
         );
         let id = state.sessions().create(Some("admin"));
         let mut h = Harness {
@@ -115,6 +156,7 @@ impl Builder {
                 .unwrap(),
             host_config: self.host,
             limits: self.limits,
+            hooks: self.hooks,
         };
         // The harness's own session lives a year, signed with the host's key directly: tests
         // move the clock hours ahead. (`POST /api/v1/sessions` caps real ones at an hour; see
@@ -161,6 +203,7 @@ pub struct Harness {
     pub browser: reqwest::Client,
     pub host_config: HostConfig,
     pub limits: HttpLimits,
+    pub hooks: Hooks,
 }
 
 impl Harness {
@@ -176,6 +219,11 @@ impl Harness {
             limits: HttpLimits {
                 connect_timeout: Duration::from_secs(2),
                 timeout: Duration::from_secs(5),
+            },
+            hooks: Hooks {
+                urls: Vec::new(),
+                secret: WebhookSecret::generate(),
+                retry: RetryPolicy::default(),
             },
         }
     }
@@ -227,7 +275,69 @@ impl Harness {
             self.host_config.clone(),
             self.limits,
             clock,
+            &self.hooks,
         )
+    }
+
+    /// A call of the server API with the harness's API key: `method uri` with a JSON body
+    /// (or none), on host `state`.
+    pub async fn server_on(
+        &self,
+        state: &AppState,
+        method: Method,
+        uri: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.api_key));
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        send_to(app(state.clone()), request.body(body).unwrap()).await
+    }
+
+    /// A server-API call on this harness's host.
+    pub async fn server(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        self.server_on(&self.state, method, uri, body).await
+    }
+
+    /// A Tracking API call through the proxy for `company`, on host `state`.
+    pub async fn track_on(&self, state: &AppState, company: &str) -> (StatusCode, Value) {
+        let (s, _, b) = self
+            .server_on(
+                state,
+                Method::GET,
+                &format!("/api/v1/companies/{company}/proxy/track/v1/details/1Z999AA10123456784"),
+                None,
+            )
+            .await;
+        (s, b)
+    }
+
+    /// Serve `app(state)` on an ephemeral loopback port until the test ends; its origin.
+    pub async fn serve(&self, state: &AppState) -> String {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = app(state.clone());
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
+        format!("http://{addr}")
     }
 
     pub fn app(&self) -> Router {
@@ -412,6 +522,7 @@ pub fn ciphertexts(db: &Path, company: &str) -> Vec<Option<Vec<u8>>> {
     .unwrap()
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn build_state(
     db: &Path,
     key: &TokenKey,
@@ -420,11 +531,13 @@ pub fn build_state(
     host: HostConfig,
     limits: HttpLimits,
     clock: Arc<OffsetClock>,
+    hooks: &Hooks,
 ) -> AppState {
-    build_state_with_keys(db, key, &[api_key], mock_base, host, limits, clock)
+    build_state_with_keys(db, key, &[api_key], mock_base, host, limits, clock, hooks)
 }
 
 /// [`build_state`] accepting several API keys.
+#[allow(clippy::too_many_arguments)]
 pub fn build_state_with_keys(
     db: &Path,
     key: &TokenKey,
@@ -433,6 +546,7 @@ pub fn build_state_with_keys(
     host: HostConfig,
     limits: HttpLimits,
     clock: Arc<OffsetClock>,
+    hooks: &Hooks,
 ) -> AppState {
     let access = Access {
         api_keys: ApiKeys::new(api_keys.iter().copied(), "test").unwrap(),
@@ -443,10 +557,10 @@ pub fn build_state_with_keys(
         ProviderConfig::ups(mock_base, "demo-client", REDIRECT).unwrap(),
         ClientSecret::new("demo-secret".into()),
         limits,
-        Some(Url::parse(mock_base).unwrap()),
+        Some(Url::parse(&format!("{mock_base}/api/")).unwrap()),
     )
     .unwrap();
-    AppState::with_clock(host, provider, store, access, clock)
+    AppState::with_clock(host, provider, store, access, hooks.build(), clock)
 }
 
 pub fn exchange_json(body: &ExchangeBody) -> Value {

@@ -1,0 +1,191 @@
+//! The webhook sender: delivers the outbox, oldest first per (endpoint, company), signed per
+//! the Standard Webhooks specification; 2xx = delivered, anything else retried on core's
+//! schedule ([`RetryPolicy`](token_manager_core::webhook::RetryPolicy)) until it is given up.
+//!
+//! Deliveries are claimed in the store (a lease per delivery), so several host processes on
+//! one database share the work and never send one delivery at once; a process killed while
+//! sending leaves its claims to expire, and the delivery goes out again (at-least-once:
+//! receivers deduplicate by `webhook-id`).
+
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt};
+use rand::RngCore;
+use tokio_util::sync::CancellationToken;
+
+use crate::state::AppState;
+use crate::store::{AttemptResult, Delivery};
+
+/// Deliveries claimed per round.
+const BATCH: usize = 64;
+/// Deliveries in flight at once.
+const PARALLEL: usize = 16;
+/// Longest sleep between rounds when nothing is due (new events wake the sender at once).
+const IDLE: Duration = Duration::from_millis(500);
+/// Longest answer body read from a receiver (it is only logged).
+const MAX_ANSWER: usize = 4 * 1024;
+
+/// Deliver what is due now; returns how many were delivered.
+pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> usize {
+    let now = state.now();
+    let timeout = state.webhooks().timeout;
+    let until = now.add(timeout + Duration::from_secs(5));
+    let due = match state
+        .store()
+        .claim_deliveries(state.instance(), now, until, BATCH)
+        .await
+    {
+        Ok(due) => due,
+        Err(e) => {
+            tracing::error!(error = %e, "webhooks: cannot read the outbox");
+            return 0;
+        }
+    };
+    stream::iter(due)
+        .map(|d| async move { usize::from(deliver(state, http, d).await) })
+        .buffer_unordered(PARALLEL)
+        .fold(0, |n, one| async move { n + one })
+        .await
+}
+
+async fn deliver(state: &AppState, http: &reqwest::Client, d: Delivery) -> bool {
+    let Some(secret) = state.webhooks().secret() else {
+        return false;
+    };
+    // The timestamp is the attempt's (receivers refuse stale ones), the id the event's.
+    let sent_at = state.now();
+    let ts = sent_at.0.div_euclid(1000);
+    let signature = secret.sign(&d.event_id, ts, d.payload.as_bytes());
+    let request = http
+        .post(&d.endpoint)
+        .timeout(state.webhooks().timeout)
+        .header("content-type", "application/json")
+        .header("webhook-id", &d.event_id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", signature)
+        .body(d.payload.clone());
+    let result = match request.send().await {
+        Ok(mut response) => {
+            let status = response.status().as_u16();
+            // Read (a little of) the answer so the connection can be reused.
+            let mut read = 0;
+            while let Ok(Some(chunk)) = response.chunk().await {
+                read += chunk.len();
+                if read > MAX_ANSWER {
+                    break;
+                }
+            }
+            if (200..300).contains(&status) {
+                AttemptResult::Delivered { status }
+            } else {
+                failed(
+                    state,
+                    &d,
+                    Some(status),
+                    format!("the endpoint answered {status}"),
+                )
+            }
+        }
+        Err(e) => {
+            let why = if e.is_timeout() {
+                "the endpoint did not answer in time".to_owned()
+            } else if e.is_connect() {
+                "could not connect to the endpoint".to_owned()
+            } else {
+                format!("the request failed: {e}")
+            };
+            failed(state, &d, None, why)
+        }
+    };
+    let delivered = matches!(result, AttemptResult::Delivered { .. });
+    match &result {
+        AttemptResult::Delivered { .. } => {
+            tracing::debug!(
+                id = d.id,
+                event = d.event_type,
+                company = d.company,
+                "webhook delivered"
+            );
+        }
+        AttemptResult::Failed {
+            error, next: None, ..
+        } => {
+            tracing::error!(
+                id = d.id,
+                event = d.event_type,
+                company = d.company,
+                error,
+                "webhook given up"
+            );
+        }
+        AttemptResult::Failed { error, .. } => {
+            tracing::warn!(
+                id = d.id,
+                event = d.event_type,
+                company = d.company,
+                error,
+                attempts = d.attempts + 1,
+                "webhook delivery failed; will retry"
+            );
+        }
+    }
+    if let Err(e) = state
+        .store()
+        .finish_delivery(d.id, state.instance(), result, state.now())
+        .await
+    {
+        // The claim expires and the delivery goes out again: at-least-once.
+        tracing::warn!(id = d.id, error = %e, "could not record a webhook attempt");
+    }
+    delivered
+}
+
+fn failed(state: &AppState, d: &Delivery, status: Option<u16>, error: String) -> AttemptResult {
+    let next = state.webhooks().retry.next_attempt(
+        d.attempts + 1,
+        d.created_at,
+        state.now(),
+        rand::thread_rng().next_u32(),
+    );
+    AttemptResult::Failed {
+        status,
+        error,
+        next,
+    }
+}
+
+/// The sender loop: deliver what is due; sleep until the next delivery is due, new events
+/// are written (in this process), or [`IDLE`] passes (events written by other processes).
+pub async fn run_sender(state: AppState, shutdown: CancellationToken) {
+    let http = match reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(3))
+        .user_agent(concat!("token-manager-host/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "webhooks: cannot build the HTTP client; not sending");
+            return;
+        }
+    };
+    loop {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        let delivered = deliver_due(&state, &http).await;
+        if delivered > 0 {
+            continue;
+        }
+        let wait = match state.store().next_delivery_due().await {
+            Ok(Some(at)) => at.since(state.now()).min(IDLE),
+            _ => IDLE,
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = state.webhooks().woken() => {}
+            () = tokio::time::sleep(wait.max(Duration::from_millis(5))) => {}
+        }
+    }
+    tracing::debug!("webhook sender stopped");
+}
