@@ -151,7 +151,10 @@ impl Application {
         banner(&self);
         let mut jobs = jobs::spawn(&self.state, &shutdown);
         if let Some(key) = self.demo_key {
-            let worker = crate::DemoWorker::new(&self.host_url, key)?;
+            // The worker is a backend beside the host: it calls the listening address, not the
+            // public URL (which may name a proxy or a hostname only browsers resolve).
+            let local = origin_text(&origin_of(self.listener.local_addr()?)?);
+            let worker = crate::DemoWorker::new(&local, key)?;
             let interval = self.state.config().retrieval_interval;
             jobs.push(tokio::spawn(worker.run(
                 self.state.clone(),
