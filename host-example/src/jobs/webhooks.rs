@@ -41,16 +41,41 @@ pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> usize {
             return 0;
         }
     };
-    stream::iter(due)
-        .map(|d| async move { usize::from(deliver(state, http, d).await) })
+    // Attempts are recorded in batches of whatever has finished (one transaction each), so a
+    // slow endpoint does not hold the others' records back.
+    let mut finished = stream::iter(due)
+        .map(|d| async move { deliver(state, http, d).await })
         .buffer_unordered(PARALLEL)
-        .fold(0, |n, one| async move { n + one })
-        .await
+        .ready_chunks(BATCH);
+    let mut delivered = 0;
+    while let Some(batch) = finished.next().await {
+        delivered += batch
+            .iter()
+            .filter(|(_, r)| matches!(r, AttemptResult::Delivered { .. }))
+            .count();
+        if let Err(e) = state
+            .store()
+            .finish_deliveries(state.instance(), batch, state.now())
+            .await
+        {
+            // The claims expire and the deliveries go out again: at-least-once.
+            tracing::warn!(error = %e, "could not record webhook attempts");
+        }
+    }
+    delivered
 }
 
-async fn deliver(state: &AppState, http: &reqwest::Client, d: Delivery) -> bool {
+/// One attempt: POST the signed event; what happened, for the store to record.
+async fn deliver(state: &AppState, http: &reqwest::Client, d: Delivery) -> (i64, AttemptResult) {
     let Some(secret) = state.webhooks().secret() else {
-        return false;
+        return (
+            d.id,
+            AttemptResult::Failed {
+                status: None,
+                error: "no webhook secret is configured".into(),
+                next: Some(state.now().add(Duration::from_secs(60))),
+            },
+        );
     };
     // The timestamp is the attempt's (receivers refuse stale ones), the id the event's.
     let sent_at = state.now();
@@ -97,7 +122,6 @@ async fn deliver(state: &AppState, http: &reqwest::Client, d: Delivery) -> bool 
             failed(state, &d, None, why)
         }
     };
-    let delivered = matches!(result, AttemptResult::Delivered { .. });
     match &result {
         AttemptResult::Delivered { .. } => {
             tracing::debug!(
@@ -129,15 +153,7 @@ async fn deliver(state: &AppState, http: &reqwest::Client, d: Delivery) -> bool 
             );
         }
     }
-    if let Err(e) = state
-        .store()
-        .finish_delivery(d.id, state.instance(), result, state.now())
-        .await
-    {
-        // The claim expires and the delivery goes out again: at-least-once.
-        tracing::warn!(id = d.id, error = %e, "could not record a webhook attempt");
-    }
-    delivered
+    (d.id, result)
 }
 
 fn failed(state: &AppState, d: &Delivery, status: Option<u16>, error: String) -> AttemptResult {

@@ -261,7 +261,7 @@ pub struct Delivery {
     pub payload: String,
 }
 
-/// What one delivery attempt did, as recorded by [`Store::finish_delivery`].
+/// What one delivery attempt did, as recorded by [`Store::finish_deliveries`].
 #[derive(Debug, Clone)]
 pub enum AttemptResult {
     /// 2xx.
@@ -458,14 +458,24 @@ pub trait Store: Send + Sync + 'static {
         until: Timestamp,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError>;
-    /// Record an attempt of a delivery `owner` claimed (releasing its claim).
+    /// Record attempts of deliveries `owner` claimed (releasing their claims), in one
+    /// transaction. A delivery whose claim `owner` no longer holds is left alone.
+    async fn finish_deliveries(
+        &self,
+        owner: &str,
+        results: Vec<(i64, AttemptResult)>,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// [`Store::finish_deliveries`] for one delivery.
     async fn finish_delivery(
         &self,
         id: i64,
         owner: &str,
         result: AttemptResult,
         now: Timestamp,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.finish_deliveries(owner, vec![(id, result)], now).await
+    }
     /// Deliveries, newest first, optionally of one status, paged in the database.
     async fn list_deliveries(
         &self,

@@ -229,15 +229,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn finish_delivery(
+    async fn finish_deliveries(
         &self,
-        id: i64,
         owner: &str,
-        result: AttemptResult,
+        results: Vec<(i64, AttemptResult)>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let owner = owner.to_owned();
-        self.blocking(move |db| db.finish_delivery(id, &owner, &result, now))
+        self.blocking(move |db| db.finish_deliveries(&owner, &results, now))
             .await
     }
 

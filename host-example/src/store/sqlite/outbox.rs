@@ -73,37 +73,19 @@ impl Db {
         Ok(claimed)
     }
 
-    pub(super) fn finish_delivery(
+    pub(super) fn finish_deliveries(
         &self,
-        id: i64,
         owner: &str,
-        result: &AttemptResult,
+        results: &[(i64, AttemptResult)],
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let conn = self.conn();
-        // Only the claim's owner records it: a claim that expired (the owner was too slow) and
-        // was taken over is the new owner's to finish.
-        match result {
-            AttemptResult::Delivered { status } => conn.execute(
-                "UPDATE webhook_outbox SET status = 'delivered', attempts = attempts + 1,
-                     delivered_at = ?3, last_status = ?4, last_error = NULL,
-                     next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL
-                 WHERE seq = ?1 AND lease_owner = ?2 AND status = 'pending'",
-                params![id, owner, now.0, status],
-            )?,
-            AttemptResult::Failed {
-                status,
-                error,
-                next,
-            } => conn.execute(
-                "UPDATE webhook_outbox SET attempts = attempts + 1, last_status = ?3,
-                     last_error = ?4, next_attempt_at = ?5,
-                     status = CASE WHEN ?5 IS NULL THEN 'failed' ELSE 'pending' END,
-                     lease_owner = NULL, lease_until = NULL
-                 WHERE seq = ?1 AND lease_owner = ?2 AND status = 'pending'",
-                params![id, owner, status, error, next.map(|t| t.0)],
-            )?,
-        };
+        let mut conn = self.conn();
+        // One transaction (one fsync) for a batch of attempts.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (id, result) in results {
+            finish(&tx, *id, owner, result, now)?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -166,4 +148,37 @@ impl Db {
             .flatten();
         Ok(at.map(Timestamp))
     }
+}
+
+/// Record one attempt inside the caller's transaction. Only the claim's owner records it: a
+/// claim that expired (its owner was too slow) and was taken over is the new owner's to finish.
+fn finish(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    owner: &str,
+    result: &AttemptResult,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    match result {
+        AttemptResult::Delivered { status } => tx.execute(
+            "UPDATE webhook_outbox SET status = 'delivered', attempts = attempts + 1,
+                     delivered_at = ?3, last_status = ?4, last_error = NULL,
+                     next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL
+                 WHERE seq = ?1 AND lease_owner = ?2 AND status = 'pending'",
+            params![id, owner, now.0, status],
+        )?,
+        AttemptResult::Failed {
+            status,
+            error,
+            next,
+        } => tx.execute(
+            "UPDATE webhook_outbox SET attempts = attempts + 1, last_status = ?3,
+                     last_error = ?4, next_attempt_at = ?5,
+                     status = CASE WHEN ?5 IS NULL THEN 'failed' ELSE 'pending' END,
+                     lease_owner = NULL, lease_until = NULL
+                 WHERE seq = ?1 AND lease_owner = ?2 AND status = 'pending'",
+            params![id, owner, status, error, next.map(|t| t.0)],
+        )?,
+    };
+    Ok(())
 }
