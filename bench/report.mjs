@@ -17,6 +17,7 @@ const r = {
   hostRead: loadResult('host-read'),
   exchange: loadResult('exchange'),
   refresher: loadResult('refresher'),
+  serverApi: loadResult('server-api'),
 };
 const baseline = JSON.parse(readFileSync(join(ROOT, 'bench', 'baseline.json'), 'utf8'));
 if (r.hostRead) r.hostRead.before_rps = baseline.read_rps_before;
@@ -147,6 +148,18 @@ if (r.refresher) {
   md.push('| figure | value |', '| --- | ---: |');
   for (const [k, v] of f.table) md.push(`| ${k} | ${v} |`);
   md.push('', f.growth, '');
+} else md.push('Not run.', '');
+
+// --- 6. server API -----------------------------------------------------------------------------
+md.push('## 6. The portal backend\'s side: access token, proxy, webhooks', '');
+if (r.serverApi) {
+  const a = r.serverApi;
+  md.push('| figure | measured |', '| --- | ---: |');
+  md.push(`| \`POST /api/v1/companies/{c}/access-token\`, ${a.access_token.connections} connections | ${a.access_token.rps.toLocaleString('en')} req/s, p50 ${fmt(a.access_token.p50_ms, 2)} ms, p99 ${fmt(a.access_token.p99_ms, 1)} ms, ${a.access_token.errors} errors |`);
+  md.push(`| proxy overhead over a direct call to the mock, one connection | p50 +${fmt(a.proxy.overhead_p50_ms, 3)} ms (${fmt(a.proxy.proxy_one_connection.p50_ms, 3)} vs ${fmt(a.proxy.direct_one_connection.p50_ms, 3)}), p99 ${fmt(a.proxy.proxy_one_connection.p99_ms, 3)} vs ${fmt(a.proxy.direct_one_connection.p99_ms, 3)} ms |`);
+  md.push(`| proxy, 32 connections | ${a.proxy.proxy_32_connections.rps.toLocaleString('en')} req/s, p99 ${fmt(a.proxy.proxy_32_connections.p99_ms, 1)} ms (direct: ${a.proxy.direct_32_connections.rps.toLocaleString('en')} req/s) |`);
+  md.push(`| webhook delivery lag, ${a.webhooks.events_committed.toLocaleString('en')} events at ${a.webhooks.events_per_s_achieved.toLocaleString('en')}/s | p50 ${fmt(a.webhooks.lag_p50_ms, 0)} ms, p99 ${fmt(a.webhooks.lag_p99_ms, 0)} ms, max ${fmt(a.webhooks.lag_max_ms, 0)} ms; ${a.webhooks.events_received.toLocaleString('en')} received, ${a.webhooks.duplicates} duplicates |`);
+  md.push('', a.notes, '');
 } else md.push('Not run.', '');
 
 writeFileSync(join(OUT, 'report.md'), md.join('\n') + '\n');

@@ -6,27 +6,28 @@
 #   bash scripts/bench.sh --quick    shorter runs and 1,000 authorizations for the refresher
 #   bash scripts/bench.sh bundle host-read ...   only these parts (then the report)
 #
-# Parts: bundle render history host-read exchange refresher (in this order), then report.
+# Parts: bundle render history host-read exchange refresher server-api (in this order), then
+# report.
 # Needs what scripts/setup.sh installs (Rust + wasm32, wasm-bindgen CLI, Node 20+, Chromium);
 # installs wrk (apt) and bench/node_modules (npm ci) itself when missing.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
-all_parts=(bundle render history host-read exchange refresher)
+all_parts=(bundle render history host-read exchange refresher server-api)
 parts=()
 export BENCH_QUICK="${BENCH_QUICK:-0}"
 for arg in "$@"; do
   case "$arg" in
     --quick) BENCH_QUICK=1 ;;
     -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    bundle | render | history | host-read | exchange | refresher) parts+=("$arg") ;;
+    bundle | render | history | host-read | exchange | refresher | server-api) parts+=("$arg") ;;
     *) die "unknown argument '$arg' (parts: ${all_parts[*]}; option: --quick)" ;;
   esac
 done
 [ "${#parts[@]}" -gt 0 ] || parts=("${all_parts[@]}")
 wants() { local p; for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
-needs_host() { wants render || wants host-read || wants exchange || wants refresher; }
+needs_host() { wants render || wants host-read || wants exchange || wants refresher || wants server-api; }
 
 command -v node >/dev/null || die "node not found: run bash scripts/setup.sh"
 

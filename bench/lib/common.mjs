@@ -246,8 +246,16 @@ export function run(cmd, args, opts = {}) {
  * One `wrk` run against `url` with `headers`; returns requests/s, latency percentiles (ms)
  * and errors. Non-2xx answers count as errors (`errors.status`).
  */
-export function wrk(url, { threads = 1, connections = 1, seconds = 5, headers = {} } = {}) {
-  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '-s', join(ROOT, 'bench', 'lib', 'wrk-report.lua')];
+export function wrk(url, { threads = 1, connections = 1, seconds = 5, headers = {}, method = 'GET' } = {}) {
+  let script = join(ROOT, 'bench', 'lib', 'wrk-report.lua');
+  if (method !== 'GET') {
+    // wrk takes one script: set the method, then load the report.
+    const dir = mkdtempSync(join(tmpdir(), 'tm-wrk-'));
+    const wrapper = join(dir, 'method.lua');
+    writeFileSync(wrapper, `wrk.method = ${JSON.stringify(method)}\ndofile(${JSON.stringify(script)})\n`);
+    script = wrapper;
+  }
+  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '-s', script];
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
   args.push(url);
   const out = run('wrk', args);
