@@ -449,3 +449,41 @@ impl Harness {
         (s, b)
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_server_route_and_event() {
+    let h = Harness::new().await;
+    let (s, _, doc) = h.server(Method::GET, "/api/v1/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
+    for (path, methods) in [
+        ("/sessions", &["post"][..]),
+        ("/companies", &["get"][..]),
+        ("/companies/{company}", &["get"][..]),
+        ("/companies/{company}/access-token", &["post"][..]),
+        (
+            "/companies/{company}/proxy/{path}",
+            &["get", "post", "put", "patch", "delete"][..],
+        ),
+        ("/webhooks/deliveries", &["get"][..]),
+        ("/webhooks/deliveries/{id}/redeliver", &["post"][..]),
+    ] {
+        for m in methods {
+            assert!(doc["paths"][path][m].is_object(), "{m} {path}");
+        }
+    }
+    // The documented event types are exactly core's, and each is a documented webhook.
+    let documented: Vec<&str> = doc["components"]["schemas"]["EventType"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let core: Vec<&str> = token_manager_core::webhook::EventType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    assert_eq!(documented, core);
+    for t in core {
+        assert!(doc["webhooks"][t]["post"].is_object(), "{t}");
+    }
+}
