@@ -205,15 +205,40 @@ pub fn parse_token_response(
         None => uint_field(obj, "refresh_expires_in").map_err(malformed)?,
     };
 
-    let token_created = issued_at.map_or(now, millis);
+    // UPS states an approval status; a 200 that says anything else granted nothing usable.
+    for field in ["status", "refresh_token_status"] {
+        match obj.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("approved") => {}
+            Some(other) => {
+                return Err(ProviderError {
+                    kind: ProviderErrorKind::Other,
+                    status: Some(status),
+                    code: format!("{field}_not_approved"),
+                    message: bounded(format!(
+                        "the provider answered {field} {} instead of approved",
+                        match other {
+                            Value::String(s) => s.clone(),
+                            v => v.to_string(),
+                        }
+                    )),
+                });
+            }
+        }
+    }
+    // Lifetimes count from when the answer arrived (`now`), whatever the provider's clock says,
+    // so a provider clock behind or ahead of ours cannot make the refresher late or early. The
+    // provider's own `issued_at` is what the grid shows as "created" (never later than the
+    // arrival: a provider clock ahead of ours would otherwise date a token in the future).
+    let token_created = issued_at.map_or(now, millis).min(now);
     let lifetime = expires_in.map_or(DEFAULT_ACCESS_LIFETIME, std::time::Duration::from_secs);
-    let token_expires = token_created.add(lifetime);
+    let token_expires = now.add(lifetime);
     let (refresh_created, refresh_expires) = if refresh.is_some() {
-        let created = refresh_issued_at.map_or(token_created, millis);
+        let created = refresh_issued_at.map_or(token_created, millis).min(now);
         // `refresh_expires_in: 0` means "no fixed expiry" for some servers (Keycloak offline tokens).
         let expires = refresh_expires_in
             .filter(|&s| s > 0)
-            .map(|s| created.add(std::time::Duration::from_secs(s)));
+            .map(|s| now.add(std::time::Duration::from_secs(s)));
         (Some(created), expires)
     } else {
         (None, None)
@@ -428,14 +453,36 @@ mod tests {
         let g = parse_token_response(200, body, NOW).unwrap();
         assert_eq!(g.access_token.secret(), "AT");
         assert_eq!(g.refresh_token.as_ref().unwrap().secret(), "RT");
+        // Created: the provider's own times (shown in the grid). Expires: from the answer's
+        // arrival, whatever the provider's clock said (here it is years behind ours).
         assert_eq!(g.token_created, Timestamp(1_700_000_000_000));
-        assert_eq!(g.token_expires, Timestamp(1_700_000_000_000 + 14_399_000));
+        assert_eq!(
+            g.token_expires,
+            NOW.add(std::time::Duration::from_secs(14_399))
+        );
         assert_eq!(g.refresh_created, Some(Timestamp(1_700_000_000_500)));
         assert_eq!(
             g.refresh_expires,
-            Some(Timestamp(1_700_000_000_500 + 5_183_999_000))
+            Some(NOW.add(std::time::Duration::from_secs(5_183_999)))
         );
         assert_eq!(g.scope.as_deref(), Some("read"));
+    }
+
+    #[test]
+    fn a_200_that_is_not_approved_is_refused() {
+        for (field, value) in [
+            ("status", "\"revoked\""),
+            ("refresh_token_status", "\"pending\""),
+            ("status", "7"),
+        ] {
+            let body = format!(r#"{{"access_token":"AT","expires_in":"3599","{field}":{value}}}"#);
+            let e = parse_token_response(200, body.as_bytes(), NOW).unwrap_err();
+            assert_eq!(e.code, format!("{field}_not_approved"), "{body}");
+            assert_eq!(e.kind, ProviderErrorKind::Other);
+            assert!(!e.message.contains("AT"));
+        }
+        let ok = br#"{"access_token":"AT","status":"Approved","refresh_token_status":"approved"}"#;
+        assert!(parse_token_response(200, ok, NOW).is_ok());
     }
 
     #[test]

@@ -24,20 +24,23 @@ fn ups_token_numbers_as_strings() {
     assert_eq!(g.token_type, "Bearer");
     assert_eq!(g.scope.as_deref(), Some("read"));
     assert_eq!(g.token_created, Timestamp(1_795_957_509_123));
-    assert_eq!(g.token_expires, Timestamp(1_795_957_509_123 + 14_399 * S));
+    // Lifetimes count from the answer's arrival (NOW), the provider's times are shown.
+    assert_eq!(g.token_expires, Timestamp(NOW.0 + 14_399 * S));
     assert_eq!(g.refresh_created, Some(Timestamp(1_795_957_509_123)));
-    assert_eq!(
-        g.refresh_expires,
-        Some(Timestamp(1_795_957_509_123 + 5_183_999 * S))
-    );
+    assert_eq!(g.refresh_expires, Some(Timestamp(NOW.0 + 5_183_999 * S)));
     assert_eq!(g.token_created.format_grid(0), "11-29-2026 01:05:09 PM");
 }
 
 #[test]
 fn ups_refresh_answer() {
-    let g = parse_token_response(200, &fixture("ups_refresh.json"), NOW).unwrap();
+    // Received four hours after the first grant, a second after UPS issued it.
+    let at = Timestamp(1_795_971_609_123);
+    let g = parse_token_response(200, &fixture("ups_refresh.json"), at).unwrap();
     assert_eq!(g.refresh_token.as_ref().unwrap().secret(), "ups-refresh-2");
     assert_eq!(g.token_created, Timestamp(1_795_971_608_123));
+    // A provider clock ahead of ours: created is the arrival, not the future.
+    let early = parse_token_response(200, &fixture("ups_refresh.json"), NOW).unwrap();
+    assert_eq!(early.token_created, NOW);
 }
 
 #[test]

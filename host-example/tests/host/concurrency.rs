@@ -144,15 +144,16 @@ async fn two_hosts_racing_for_every_refresh_spend_each_refresh_token_once() {
     assert_eq!(h.authorize(COMPANY).await.status, StatusCode::CREATED);
     let clock_b = Arc::new(OffsetClock::default());
     let b = h.second_host(clock_b.clone());
-    // Both clocks four hours ahead: every new grant is due at once, on both hosts.
-    h.clock.advance(FOUR_HOURS);
-    clock_b.advance(FOUR_HOURS);
+    // Lifetimes count from the host's receipt of each answer, so both clocks move four hours
+    // ahead every round: each new pair is due at once, on both hosts.
     // Refreshes held 5 ms at the provider keep the two hosts overlapping.
     h.mock.set_faults(slow_refreshes(5));
     let started = std::time::Instant::now();
     let mut per_round = BTreeMap::<(usize, usize), u64>::new();
     let mut total_refreshed = 0u64;
     for round in 0..rounds {
+        h.clock.advance(FOUR_HOURS);
+        clock_b.advance(FOUR_HOURS);
         let (ra, rb) = tokio::join!(refresh_due(&h.state), refresh_due(&b));
         let count = |r: &[(String, RefreshOutcome)]| {
             r.iter()
