@@ -101,7 +101,9 @@ export async function mintSession(host, apiKey, { user = 'admin', name, companie
  *
  * @param {object} [o]
  * @param {string[]} [o.args] extra flags (e.g. `['--allowed-origin', origin]`; with
- *   `--api-key-file PATH` no key is generated and `apiKey` is the file's first key)
+ *   `--api-key-file PATH` no key is generated and `apiKey` is the file's first key; a
+ *   `--db` / `--key-file` of the caller replaces the temporary one, e.g. to restart a host on
+ *   the same database)
  * @param {Record<string,string>} [o.env] extra environment variables (a `TOKEN_MANAGER_API_KEY`
  *   here replaces the generated key; `apiKey` is then its first key)
  * @param {string} [o.staticDir] folder served at `/assets/token-manager/` (default pkg/dist)
@@ -109,7 +111,8 @@ export async function mintSession(host, apiKey, { user = 'admin', name, companie
  * @returns {Promise<{host: string, mock: string|null, dir: string, pid: number, apiKey: string,
  *   mintSession: (o?: {user?: string, name?: string, companies?: Array<{id: string, role: 'admin'|'viewer', name?: string}|string>,
  *     ttlSecs?: number}) => Promise<{sessionToken: string, expiresAt: number}>,
- *   logs: () => string, stop: () => Promise<void>, mockFaults: (faults: object) => Promise<object>,
+ *   logs: () => string, stop: () => Promise<void>, kill: (signal?: string) => Promise<{code: number|null, signal: string|null}>,
+ *   mockFaults: (faults: object) => Promise<object>,
  *   mockStats: () => Promise<object>, mockReset: () => Promise<object>,
  *   passwordChange: (user: string, newPassword: string) => Promise<object>}>}
  */
@@ -124,8 +127,12 @@ export async function startHost({ args = [], env = {}, staticDir = PKG_DIST, tim
   const flags = [
     ...(args.includes('--listen') ? [] : ['--listen', '127.0.0.1:0']),
     ...(args.includes('--mock-listen') ? [] : ['--mock-listen', '127.0.0.1:0']),
-    '--db', join(dir, 'tm.db'),
-    '--key-file', join(dir, 'key'),
+    // A caller's `--db` / `--key-file` (e.g. one database across restarts) replace the
+    // temporary ones.
+    ...(args.includes('--db') ? [] : ['--db', join(dir, 'tm.db')]),
+    ...(args.includes('--key-file') ? [] : ['--key-file', join(dir, 'key')]),
+    // Created only when a `--webhook-url` is given; never the default in the repository.
+    ...(args.includes('--webhook-secret-file') ? [] : ['--webhook-secret-file', join(dir, 'webhook-secret')]),
     '--static-dir', staticDir,
     '--ready-file', readyFile,
     ...args,
@@ -219,6 +226,21 @@ export async function startHost({ args = [], env = {}, staticDir = PKG_DIST, tim
         cleanup();
       })();
       return stopping;
+    },
+    /**
+     * Send `signal` (default SIGKILL: no shutdown at all, as a crash or `kill -9`), wait for
+     * the process to end and remove its folder; resolves to `{code, signal}`. A database or
+     * key the caller passed with `--db` / `--key-file` is left alone.
+     */
+    kill(signal = 'SIGKILL') {
+      stopping ??= (async () => {
+        if (!exited) {
+          child.kill(signal);
+          await exit;
+        }
+        cleanup();
+      })();
+      return stopping.then(() => exited);
     },
     /** Replace the mock UPS faults (`{}` = behave normally). */
     mockFaults: (faults) => mockCall('POST', '/mock/faults', faults),
