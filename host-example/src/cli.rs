@@ -83,7 +83,7 @@ pub struct Cli {
     #[arg(long, env = "TM_SCOPE", default_value = "")]
     scope: String,
     /// Mock UPS access token lifetime.
-    #[arg(long, env = "TM_ACCESS_TTL_SECS", default_value_t = 14_399)]
+    #[arg(long, env = "TM_ACCESS_TTL_SECS", default_value_t = 3_599)]
     access_ttl_secs: u64,
     /// Mock UPS refresh token lifetime.
     #[arg(long, env = "TM_REFRESH_TTL_SECS", default_value_t = 5_183_999)]
@@ -148,6 +148,10 @@ pub struct Cli {
     /// Total timeout of provider calls.
     #[arg(long, env = "TM_HTTP_TIMEOUT_MS", default_value_t = 10_000)]
     http_timeout_ms: u64,
+    /// Total timeout of a refresh call [default: twice --http-timeout-ms]: a refresh answer lost
+    /// after the provider rotated the refresh token ends the opt-in.
+    #[arg(long, env = "TM_HTTP_REFRESH_TIMEOUT_MS")]
+    http_refresh_timeout_ms: Option<u64>,
     /// Opt-in attempts (/start, /exchange) allowed per portal user and company per minute.
     #[arg(long, env = "TM_EXCHANGE_PER_MINUTE", default_value_t = 20)]
     exchange_per_minute: u32,
@@ -254,6 +258,10 @@ impl Cli {
             limits: HttpLimits {
                 connect_timeout: Duration::from_millis(self.http_connect_timeout_ms),
                 timeout: Duration::from_millis(self.http_timeout_ms),
+                refresh_timeout: Duration::from_millis(
+                    self.http_refresh_timeout_ms
+                        .unwrap_or(self.http_timeout_ms.saturating_mul(2)),
+                ),
             },
             exchange_per_minute: self.exchange_per_minute,
         })

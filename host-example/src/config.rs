@@ -91,6 +91,9 @@ pub struct HttpLimits {
     pub connect_timeout: Duration,
     /// Whole-request timeout.
     pub timeout: Duration,
+    /// Whole-request timeout of a refresh: longer, because an answer lost after the provider
+    /// rotated the refresh token (UPS does, with no reuse grace) ends the opt-in.
+    pub refresh_timeout: Duration,
 }
 
 impl Default for HttpLimits {
@@ -98,6 +101,7 @@ impl Default for HttpLimits {
         Self {
             connect_timeout: Duration::from_secs(3),
             timeout: Duration::from_secs(10),
+            refresh_timeout: Duration::from_secs(20),
         }
     }
 }

@@ -149,7 +149,7 @@ impl Settings {
                 listen: mock_listen,
                 client_id: "demo-client".into(),
                 secret_file: None,
-                access_ttl: Duration::from_secs(14_399),
+                access_ttl: Duration::from_secs(3_599),
                 refresh_ttl: Duration::from_secs(5_183_999),
                 faults: None,
             }),

@@ -218,8 +218,12 @@ fn host_config(settings: &Settings, public_url: Url) -> Result<HostConfig, Start
     config.refresh_tick = settings.refresh_tick;
     config.retrieval_interval = settings.retrieval_interval;
     config.exchange_per_minute = settings.exchange_per_minute;
-    config.lease_ttl = settings.limits.timeout * 3;
-    config.request_timeout = settings.limits.timeout * 2;
+    let limits = settings.limits;
+    // A lease outlives the longest provider call made under it, and a request outlives a
+    // refresh it waits for.
+    config.lease_ttl = (limits.timeout * 3).max(limits.refresh_timeout + Duration::from_secs(5));
+    config.request_timeout =
+        (limits.timeout * 2).max(limits.refresh_timeout + Duration::from_secs(2));
     Ok(config)
 }
 

@@ -52,7 +52,8 @@ pub struct MockConfig {
 impl Default for MockConfig {
     /// Client `demo-client` / `demo-secret` with redirect
     /// `http://127.0.0.1:8080/admin/token-manager`, user `demo` / `demo-password`, UPS's
-    /// lifetimes (14399 s access, 5183999 s refresh), 60 s codes, no faults.
+    /// lifetimes (3599 s access — UPS issues 1-hour tokens since 2026-04-01 — and 5183999 s
+    /// refresh), 60 s codes, no faults.
     fn default() -> Self {
         Self {
             public_url: "http://127.0.0.1:8081".into(),
@@ -62,7 +63,7 @@ impl Default for MockConfig {
                 redirect_uris: vec!["http://127.0.0.1:8080/admin/token-manager".into()],
             }],
             users: vec![("demo".into(), "demo-password".into())],
-            access_ttl: Duration::from_secs(14_399),
+            access_ttl: Duration::from_secs(3_599),
             refresh_ttl: Duration::from_secs(5_183_999),
             code_ttl: Duration::from_secs(60),
             faults: Faults::default(),

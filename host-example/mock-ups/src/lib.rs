@@ -32,7 +32,7 @@
 //!
 //! Token answers carry every property as a **string**, times in ms since the epoch:
 //! `{"token_type":"Bearer","issued_at":"1700000000000","client_id":"demo-client","access_token":"…",
-//! "refresh_token":"…","expires_in":"14399","refresh_token_expires_in":"5183999",
+//! "refresh_token":"…","expires_in":"3599","refresh_token_expires_in":"5183999",
 //! "refresh_token_issued_at":"1700000000000","refresh_token_status":"approved","refresh_count":"0",
 //! "status":"approved","scope":"read"}`; `refresh_count` counts the refreshes of the grant.
 //!

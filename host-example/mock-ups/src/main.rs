@@ -40,7 +40,7 @@ struct Cli {
     )]
     redirect_uris: Vec<String>,
     /// Access token lifetime (`expires_in`).
-    #[arg(long, default_value_t = 14_399)]
+    #[arg(long, default_value_t = 3_599)]
     access_ttl_secs: u64,
     /// Refresh token lifetime (`refresh_token_expires_in`).
     #[arg(long, default_value_t = 5_183_999)]

@@ -87,10 +87,7 @@ pub async fn use_token(state: &AppState, company: &str) -> Result<TokenUse, OpEr
                 ),
             ));
         }
-        let outcome = {
-            let _exclusive = state.locks().lock(company).await;
-            refresh_now_holding(state, company, read.row.generation).await?
-        };
+        let outcome = refresh_detached(state, company, read.row.generation).await?;
         match outcome {
             RefreshOutcome::Refreshed
             | RefreshOutcome::Dropped
@@ -120,6 +117,23 @@ pub async fn use_token(state: &AppState, company: &str) -> Result<TokenUse, OpEr
     }
 }
 
+/// Refresh `company` now (unless its generation moved past `seen`) under its exclusive lock, in
+/// a task of its own: a caller that goes away (its request timed out, the client hung up) does
+/// not cancel a refresh in flight, whose answer may carry the only valid refresh token.
+async fn refresh_detached(
+    state: &AppState,
+    company: &str,
+    seen: i64,
+) -> Result<RefreshOutcome, OpError> {
+    let (state, company) = (state.clone(), company.to_owned());
+    tokio::spawn(async move {
+        let _exclusive = state.locks().lock(&company).await;
+        refresh_now_holding(&state, &company, seen).await
+    })
+    .await
+    .map_err(|_| OpError::Invariant("a refresh task panicked"))?
+}
+
 /// Hand the current access token to API key `key_id`, recording the hand-out.
 pub async fn access_token(
     state: &AppState,
@@ -145,8 +159,7 @@ pub async fn renew_after_rejection(
     company: &str,
     generation: i64,
 ) -> Result<(), OpError> {
-    let _exclusive = state.locks().lock(company).await;
-    match refresh_now_holding(state, company, generation).await? {
+    match refresh_detached(state, company, generation).await? {
         RefreshOutcome::Busy(_) => Err(OpError::Conflict(
             "another host process is renewing this authorization",
         )),

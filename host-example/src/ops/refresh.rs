@@ -101,6 +101,11 @@ async fn refresh_holding(
             Err(e) => {
                 if e.kind == ProviderErrorKind::InvalidGrant {
                     tracing::info!(company, error = %e, "refresh refused: the grant is no longer valid");
+                } else if e.code == "timeout" {
+                    // The request left; its answer did not come back. UPS rotates the refresh
+                    // token with no reuse grace: if it did, the stored one is spent and the next
+                    // refresh is refused (the portal then hears `authorization.invalidated`).
+                    tracing::error!(company, error = %e, "refresh answer lost: the provider may have rotated the refresh token; the retry will tell");
                 } else {
                     tracing::warn!(company, error = %e, "refresh failed");
                 }

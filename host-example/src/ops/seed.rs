@@ -24,7 +24,7 @@ pub async fn seed_history(
             let created = Timestamp(now.0 - (i64::from(count) - i) * STEP);
             GrantTimes {
                 token_created: created,
-                token_expires: created.add(Duration::from_secs(14_399)),
+                token_expires: created.add(Duration::from_secs(3_599)),
                 refresh_created: Some(created),
                 refresh_expires: Some(created.add(Duration::from_secs(5_183_999))),
             }

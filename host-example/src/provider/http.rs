@@ -59,6 +59,7 @@ pub(super) async fn send_capped(
 pub(super) struct Capture {
     http: reqwest::Client,
     answer: Mutex<Option<(u16, Vec<u8>)>>,
+    timeout: Option<Duration>,
 }
 
 impl<'c> oauth2::AsyncHttpClient<'c> for Capture {
@@ -71,7 +72,10 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Capture {
             let request: reqwest::Request = request
                 .try_into()
                 .map_err(|e: reqwest::Error| Transport::Build(e.to_string()))?;
-            let builder = reqwest::RequestBuilder::from_parts(self.http.clone(), request);
+            let mut builder = reqwest::RequestBuilder::from_parts(self.http.clone(), request);
+            if let Some(t) = self.timeout {
+                builder = builder.timeout(t);
+            }
             let (status, body) = send_capped(builder).await?;
             *self
                 .answer
@@ -92,6 +96,15 @@ impl Capture {
         Self {
             http: http.clone(),
             answer: Mutex::new(None),
+            timeout: None,
+        }
+    }
+
+    /// The same, with a whole-request timeout of its own.
+    pub(super) fn with_timeout(http: &reqwest::Client, timeout: Duration) -> Self {
+        Self {
+            timeout: Some(timeout),
+            ..Self::new(http)
         }
     }
 

@@ -11,6 +11,7 @@ use token_manager_core::{ProviderError, Timestamp, TokenGrant};
 
 use super::http::{describe, transport_message, Capture};
 use super::Provider;
+use crate::config::HttpLimits;
 use crate::tokens::TokenPair;
 
 impl Provider {
@@ -55,12 +56,16 @@ impl Provider {
             .set_client_secret(self.secret.clone())
             .set_auth_type(self.auth_type())
             .set_token_uri(TokenUrl::from_url(self.config.refresh_url.clone()));
-        let capture = Capture::new(&self.http);
+        let capture = Capture::with_timeout(&self.http, self.limits.refresh_timeout);
         let outcome = client
             .exchange_refresh_token(refresh_token)
             .request_async(&capture)
             .await;
-        capture.into_grant(outcome.err().map(describe), now, self.limits)
+        let limits = HttpLimits {
+            timeout: self.limits.refresh_timeout,
+            ..self.limits
+        };
+        capture.into_grant(outcome.err().map(describe), now, limits)
     }
 
     /// Revoke (RFC 7009) where the provider has an endpoint: the refresh token (which also

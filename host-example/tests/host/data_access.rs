@@ -487,3 +487,51 @@ async fn the_openapi_document_describes_every_server_route_and_event() {
         assert!(doc["webhooks"][t]["post"].is_object(), "{t}");
     }
 }
+
+#[tokio::test]
+async fn a_refresh_outlasts_other_calls_and_a_caller_that_gives_up_does_not_cancel_it() {
+    // Other provider calls give up after 1 s, a refresh after 4 s.
+    let h = Arc::new(
+        Harness::builder()
+            .mock(|m| m.access_ttl = Duration::from_secs(4))
+            .provider_timeout(Duration::from_secs(1))
+            .provider_refresh_timeout(Duration::from_secs(4))
+            .start()
+            .await,
+    );
+    assert_eq!(h.authorize(COMPANY).await.status, StatusCode::CREATED);
+    let old = h.stored_tokens(COMPANY).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    // UPS takes 1.5 s to refresh; the portal's backend gives up after 300 ms.
+    h.mock.set_faults(slow_refreshes(1_500));
+    let call = {
+        let h = h.clone();
+        tokio::spawn(async move { access_token(&h, &h.state).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    call.abort();
+    assert!(call.await.unwrap_err().is_cancelled());
+    // The refresh finished anyway and its pair is stored: nothing was lost to the hang-up.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while h.stats().refreshes_succeeded == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refresh was cancelled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let new = h.stored_tokens(COMPANY).await.unwrap();
+    assert_ne!(new.access.secret(), old.access.secret());
+    assert_ne!(
+        new.refresh.as_ref().unwrap().secret(),
+        old.refresh.as_ref().unwrap().secret()
+    );
+    let before = h.stats().refresh_requests;
+    let (s, b) = access_token(&h, &h.state).await;
+    assert_eq!(
+        (s, b["access_token"].as_str()),
+        (StatusCode::OK, Some(new.access.secret().as_str()))
+    );
+    assert_eq!(h.stats().refresh_requests, before, "no second refresh");
+}

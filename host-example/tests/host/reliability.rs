@@ -534,6 +534,7 @@ async fn sigkill_during_exchange_and_refresh_never_loses_or_duplicates_anything(
     let limits = host_example::config::HttpLimits {
         connect_timeout: Duration::from_secs(2),
         timeout: Duration::from_secs(5),
+        refresh_timeout: Duration::from_secs(5) * 2,
     };
     let mut tally = std::collections::BTreeMap::<&str, u64>::new();
     let started = Instant::now();

@@ -152,7 +152,7 @@ async fn binary_serves_on_an_ephemeral_port_and_stops_on_sigterm() {
     let resp = exchange(&http, &base, DEMO_CLIENT, &code, REDIRECT).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let t: Value = resp.json().await.unwrap();
-    assert_eq!(s(&t, "expires_in"), "14399");
+    assert_eq!(s(&t, "expires_in"), "3599");
     assert_eq!(s(&t, "refresh_token_expires_in"), "5183999");
     let stats: MockStats = http
         .get(format!("{base}/mock/stats"))

@@ -204,7 +204,7 @@ async fn signin_screens_and_full_code_exchange() {
     assert!(obj.values().all(Value::is_string), "{t}");
     assert_eq!(s(&t, "token_type"), "Bearer");
     assert_eq!(s(&t, "client_id"), "demo-client");
-    assert_eq!(s(&t, "expires_in"), "14399");
+    assert_eq!(s(&t, "expires_in"), "3599");
     assert_eq!(s(&t, "refresh_token_expires_in"), "5183999");
     assert_eq!(s(&t, "refresh_token_status"), "approved");
     assert_eq!(s(&t, "status"), "approved");

@@ -96,6 +96,12 @@ impl Builder {
     /// Total timeout of provider calls.
     pub fn provider_timeout(mut self, d: Duration) -> Self {
         self.limits.timeout = d;
+        self.limits.refresh_timeout = d;
+        self
+    }
+    /// Total timeout of refresh calls.
+    pub fn provider_refresh_timeout(mut self, d: Duration) -> Self {
+        self.limits.refresh_timeout = d;
         self
     }
     /// Connect timeout of provider calls.
@@ -219,6 +225,7 @@ impl Harness {
             limits: HttpLimits {
                 connect_timeout: Duration::from_secs(2),
                 timeout: Duration::from_secs(5),
+                refresh_timeout: Duration::from_secs(5) * 2,
             },
             hooks: Hooks {
                 urls: Vec::new(),
