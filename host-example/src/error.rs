@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -54,6 +54,10 @@ pub enum AppError {
     /// No such page or resource.
     #[error("not found")]
     NotFound,
+    /// No such thing of the server API (the text names it, e.g. "no webhook delivery has this
+    /// id").
+    #[error("not found: {0}")]
+    NoSuch(&'static str),
     /// The path exists but not with this method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -83,7 +87,9 @@ impl AppError {
             AppError::Forbidden => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
             AppError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
             AppError::Timeout => (StatusCode::GATEWAY_TIMEOUT, ErrorCode::Timeout),
-            AppError::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            AppError::NotFound | AppError::NoSuch(_) => {
+                (StatusCode::NOT_FOUND, ErrorCode::NotFound)
+            }
             AppError::MethodNotAllowed => {
                 (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::InvalidRequest)
             }
@@ -104,6 +110,9 @@ impl AppError {
             | AppError::Op(OpError::InvalidRequest(why)) => {
                 format!("{} ({why})", code.default_message())
             }
+            AppError::NoSuch(what) => format!("Not found: {what}."),
+            // Which credential was missing or wrong (never its value).
+            AppError::Unauthenticated(why) => format!("{} ({why})", code.default_message()),
             AppError::PayloadTooLarge => {
                 format!("{} (the request body is too large)", code.default_message())
             }
@@ -285,6 +294,12 @@ fn bounded(text: String) -> String {
     let mut cut: String = text.chars().take(MAX).collect();
     cut.push('…');
     cut
+}
+
+impl From<PathRejection> for AppError {
+    fn from(r: PathRejection) -> Self {
+        AppError::InvalidRequest(bounded(r.body_text()))
+    }
 }
 
 impl From<QueryRejection> for AppError {

@@ -29,7 +29,9 @@ const MAX_ANSWER: usize = 4 * 1024;
 pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> usize {
     let now = state.now();
     let timeout = state.webhooks().timeout;
-    let until = now.add(timeout + Duration::from_secs(5));
+    // The claim outlives one attempt (bounded by `timeout`) by a little: a process killed
+    // mid-delivery holds its company's queue that long, then another takes over.
+    let until = now.add(timeout + Duration::from_secs(2));
     let due = match state
         .store()
         .claim_deliveries(state.instance(), now, until, BATCH)
@@ -158,8 +160,8 @@ async fn deliver(state: &AppState, http: &reqwest::Client, d: Delivery) -> (i64,
 
 fn failed(state: &AppState, d: &Delivery, status: Option<u16>, error: String) -> AttemptResult {
     let next = state.webhooks().retry.next_attempt(
-        d.attempts + 1,
-        d.created_at,
+        d.streak + 1,
+        d.first_attempt_at.unwrap_or(d.created_at),
         state.now(),
         rand::thread_rng().next_u32(),
     );

@@ -861,7 +861,12 @@ async fn deliveries_go_out_in_order_per_endpoint_and_company(store: &dyn Store) 
     // globex's retry, and msg_1 again: its claim (until 10 h + 1 s) has expired unfinished.
     assert_eq!(again.len(), 2);
     let retried = again.iter().find(|d| d.event_id == "msg_3").unwrap();
-    assert_eq!((retried.attempts, retried.last_status), (1, Some(503)));
+    assert_eq!(
+        (retried.attempts, retried.streak, retried.last_status),
+        (1, 1, Some(503))
+    );
+    // The give-up age counts from its first attempt, not from when it was written.
+    assert_eq!(retried.first_attempt_at, Some(t));
     assert!(again.iter().any(|d| d.event_id == "msg_1"));
     // An expired claim is taken over (its owner died mid-delivery): at-least-once.
     let later = Timestamp(retry_at.0 + 2000);
@@ -915,7 +920,16 @@ async fn deliveries_go_out_in_order_per_endpoint_and_company(store: &dyn Store) 
         .await
         .unwrap();
     let redelivered = pending.iter().find(|d| d.id == msg1.id).unwrap();
-    assert_eq!(redelivered.attempts, 0);
+    // A fresh retry window (backoff from the start, give-up age from the next attempt); the
+    // attempts made so far stay counted.
+    assert_eq!(
+        (
+            redelivered.streak,
+            redelivered.first_attempt_at,
+            redelivered.attempts
+        ),
+        (0, None, 1)
+    );
     // Newest first, paged.
     let (total, page) = store.list_deliveries(None, 1, 2).await.unwrap();
     assert_eq!(total, 4);

@@ -244,10 +244,15 @@ pub struct Delivery {
     pub endpoint: String,
     /// State.
     pub status: DeliveryStatus,
-    /// Attempts made.
+    /// Attempts made, ever.
     pub attempts: u32,
+    /// Failed attempts since the first attempt or the last redelivery (the backoff's step).
+    pub streak: u32,
     /// When the event was written.
     pub created_at: Timestamp,
+    /// The first attempt since it was written or redelivered (the give-up age counts from
+    /// here).
+    pub first_attempt_at: Option<Timestamp>,
     /// When the next attempt is due (pending).
     pub next_attempt_at: Option<Timestamp>,
     /// When the endpoint acknowledged it.
@@ -483,8 +488,8 @@ pub trait Store: Send + Sync + 'static {
         offset: u64,
         limit: u32,
     ) -> Result<(u64, Vec<Delivery>), StoreError>;
-    /// Make a delivery pending again, due at `now` (attempts reset). `false` if there is no
-    /// such delivery.
+    /// Make a delivery pending again, due at `now`, with a fresh retry window (its backoff and
+    /// give-up age restart; `attempts` keeps counting). `false` if there is no such delivery.
     async fn redeliver(&self, id: i64, now: Timestamp) -> Result<bool, StoreError>;
     /// The earliest time a delivery at the head of its queue is due (or its claim expires), if
     /// any: the sender sleeps until then.

@@ -355,9 +355,38 @@ async fn given_up_deliveries_are_listed_and_can_be_redelivered() {
     assert_eq!(d["last_status"], 503);
     assert!(d["attempts"].as_u64().unwrap() >= 2);
     assert!(receiver.events().is_empty());
+    let id = d["id"].as_i64().unwrap();
+    let first_attempts = d["attempts"].as_u64().unwrap();
+    // Redelivered while the receiver is still down: a whole new retry window, not one try.
+    let (s, _, _) = h
+        .server(
+            Method::POST,
+            &format!("/api/v1/webhooks/deliveries/{id}/redeliver"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let again = loop {
+        deliver_due(&h.state, &client).await;
+        let (_, _, failed) = h
+            .server(
+                Method::GET,
+                "/api/v1/webhooks/deliveries?status=failed",
+                None,
+            )
+            .await;
+        if failed["total"] == 1 {
+            break failed["deliveries"][0]["attempts"].as_u64().unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "never given up again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        again >= first_attempts + 2,
+        "{first_attempts} then {again}: retried again"
+    );
     // The receiver is fixed; an operator redelivers.
     receiver.failing.store(0, Ordering::SeqCst);
-    let id = d["id"].as_i64().unwrap();
     let (s, _, b) = h
         .server(
             Method::POST,
@@ -369,7 +398,7 @@ async fn given_up_deliveries_are_listed_and_can_be_redelivered() {
         (s, b["status"].as_str()),
         (StatusCode::ACCEPTED, Some("pending"))
     );
-    let (s, _, _) = h
+    let (s, _, b) = h
         .server(
             Method::POST,
             "/api/v1/webhooks/deliveries/999999/redeliver",
@@ -377,6 +406,22 @@ async fn given_up_deliveries_are_listed_and_can_be_redelivered() {
         )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(b["error"]["code"], "not_found");
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("delivery"),
+        "{b}"
+    );
+    let (s, _, b) = h
+        .server(
+            Method::POST,
+            "/api/v1/webhooks/deliveries/abc/redeliver",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
     deliver_due(&h.state, &client).await;
     assert_eq!(receiver.types(), ["authorization.granted"]);
     assert_eq!(
@@ -384,4 +429,39 @@ async fn given_up_deliveries_are_listed_and_can_be_redelivered() {
         d["event_id"].as_str().unwrap(),
         "the same id"
     );
+}
+
+#[tokio::test]
+async fn events_queued_behind_a_slow_one_get_their_whole_retry_window() {
+    let (receiver, url) = Receiver::start().await;
+    let h = Harness::builder()
+        .webhooks(&[url], Duration::from_millis(20))
+        .webhook_give_up(Duration::from_millis(400))
+        .start()
+        .await;
+    receiver.failing.store(usize::MAX, Ordering::SeqCst);
+    assert_eq!(h.authorize(COMPANY).await.status, StatusCode::CREATED);
+    h.clear(COMPANY).await.expect(StatusCode::OK);
+    // Both wait longer than the give-up age before the first of them is even tried.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        deliver_due(&h.state, &client).await;
+        let (_, _, failed) = h
+            .server(
+                Method::GET,
+                "/api/v1/webhooks/deliveries?status=failed",
+                None,
+            )
+            .await;
+        if failed["total"] == 2 {
+            for d in failed["deliveries"].as_array().unwrap() {
+                assert!(d["attempts"].as_u64().unwrap() >= 2, "tried once only: {d}");
+            }
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{failed}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -1,7 +1,7 @@
 //! `GET /api/v1/companies[/{company}]` and `POST /api/v1/companies/{company}/access-token`:
 //! what the portal's backend reads about an authorization, and the token it may use.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -10,7 +10,7 @@ use token_manager_core::{AuthorizationStatus, Timestamp};
 
 use crate::auth::ServerCaller;
 use crate::error::AppError;
-use crate::http::extract::ApiQuery;
+use crate::http::extract::{ApiPath, ApiQuery};
 use crate::ops;
 use crate::state::AppState;
 use crate::store::AuthRow;
@@ -61,7 +61,7 @@ pub(super) fn company_id(id: &str) -> Result<(), AppError> {
 pub(super) async fn get_one(
     State(state): State<AppState>,
     _caller: ServerCaller,
-    Path(company): Path<String>,
+    ApiPath(company): ApiPath<String>,
 ) -> Result<Json<CompanyView>, AppError> {
     company_id(&company)?;
     let row = state.store().authorization(&company).await?;
@@ -130,7 +130,7 @@ struct AccessTokenView {
 pub(super) async fn access_token(
     State(state): State<AppState>,
     caller: ServerCaller,
-    Path(company): Path<String>,
+    ApiPath(company): ApiPath<String>,
 ) -> Result<Response, AppError> {
     company_id(&company)?;
     let handout = ops::access_token(&state, &company, &caller.key_id.0).await?;

@@ -15,7 +15,7 @@
 //!   waits for calls in flight and every later call sees it.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -23,6 +23,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use super::companies::company_id;
 use crate::auth::ServerCaller;
 use crate::error::AppError;
+use crate::http::extract::ApiPath;
 use crate::ops::{self, OpError};
 use crate::provider::{api_url, forwardable, ForwardError, DROPPED_RESPONSE};
 use crate::state::AppState;
@@ -90,12 +91,14 @@ struct BodyTooLarge;
 pub(super) async fn forward(
     State(state): State<AppState>,
     _caller: ServerCaller,
-    Path((company, _path)): Path<(String, String)>,
+    ApiPath((company, _path)): ApiPath<(String, String)>,
     request: Request,
 ) -> Result<Response, AppError> {
     company_id(&company)?;
     let Some(base) = state.provider().api_base().cloned() else {
-        return Err(AppError::NotFound);
+        return Err(AppError::NoSuch(
+            "no provider API is configured for the proxy (--api-base)",
+        ));
     };
     // The raw path (not the decoded `Path`): `%2F` and friends stay as the caller wrote them.
     let raw = request.uri().path();
@@ -107,7 +110,9 @@ pub(super) async fn forward(
         .unwrap_or_default()
         .to_owned();
     let url = api_url(&base, &tail, request.uri().query()).map_err(|e| match e {
-        ForwardError::NoApiBase => AppError::NotFound,
+        ForwardError::NoApiBase => {
+            AppError::NoSuch("no provider API is configured for the proxy (--api-base)")
+        }
         other => AppError::InvalidRequest(other.to_string()),
     })?;
     let method = request.method().clone();

@@ -1,7 +1,7 @@
 //! `GET /api/v1/webhooks/deliveries` and `POST /api/v1/webhooks/deliveries/{id}/redeliver`:
 //! what an operator needs to see and recover deliveries that failed.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::companies::paging;
 use crate::auth::ServerCaller;
 use crate::error::AppError;
-use crate::http::extract::ApiQuery;
+use crate::http::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 use crate::store::{Delivery, DeliveryStatus};
 
@@ -60,10 +60,10 @@ pub(super) struct Redelivery {
 pub(super) async fn redeliver(
     State(state): State<AppState>,
     _caller: ServerCaller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<(StatusCode, Json<Redelivery>), AppError> {
     if !state.store().redeliver(id, state.now()).await? {
-        return Err(AppError::NotFound);
+        return Err(AppError::NoSuch("no webhook delivery has this id"));
     }
     state.webhooks().wake();
     Ok((

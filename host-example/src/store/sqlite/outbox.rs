@@ -9,7 +9,7 @@ use super::db::Db;
 use crate::store::{AttemptResult, Delivery, DeliveryStatus, StoreError};
 
 const COLUMNS: &str = "seq, event_id, endpoint, company, event_type, payload, created_at, status, \
-     attempts, next_attempt_at, last_status, last_error, delivered_at";
+     attempts, streak, first_attempt_at, next_attempt_at, last_status, last_error, delivered_at";
 
 fn delivery(r: &Row<'_>) -> Result<Delivery, StoreError> {
     let status: String = r.get("status")?;
@@ -22,7 +22,9 @@ fn delivery(r: &Row<'_>) -> Result<Delivery, StoreError> {
         status: DeliveryStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status:?}")))?,
         attempts: r.get("attempts")?,
+        streak: r.get("streak")?,
         created_at: Timestamp(r.get("created_at")?),
+        first_attempt_at: r.get::<_, Option<i64>>("first_attempt_at")?.map(Timestamp),
         next_attempt_at: r.get::<_, Option<i64>>("next_attempt_at")?.map(Timestamp),
         delivered_at: r.get::<_, Option<i64>>("delivered_at")?.map(Timestamp),
         last_status: r.get("last_status")?,
@@ -41,7 +43,7 @@ impl Db {
     ) -> Result<Vec<Delivery>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let claimed = {
+        let mut claimed = {
             // The head of each queue: no older pending row of the same endpoint and company. A
             // head that is leased (in flight elsewhere) or backing off holds its queue.
             let mut stmt = tx.prepare_cached(&format!(
@@ -63,10 +65,13 @@ impl Db {
         };
         {
             let mut lease = tx.prepare_cached(
-                "UPDATE webhook_outbox SET lease_owner = ?2, lease_until = ?3 WHERE seq = ?1",
+                "UPDATE webhook_outbox SET lease_owner = ?2, lease_until = ?3,
+                     first_attempt_at = COALESCE(first_attempt_at, ?4)
+                 WHERE seq = ?1",
             )?;
-            for d in &claimed {
-                lease.execute(params![d.id, owner, until.0])?;
+            for d in &mut claimed {
+                lease.execute(params![d.id, owner, until.0, now.0])?;
+                d.first_attempt_at.get_or_insert(now);
             }
         }
         tx.commit()?;
@@ -123,8 +128,8 @@ impl Db {
     pub(super) fn redeliver(&self, id: i64, now: Timestamp) -> Result<bool, StoreError> {
         let conn = self.conn();
         let n = conn.execute(
-            "UPDATE webhook_outbox SET status = 'pending', attempts = 0, next_attempt_at = ?2,
-                 delivered_at = NULL, lease_owner = NULL, lease_until = NULL
+            "UPDATE webhook_outbox SET status = 'pending', streak = 0, first_attempt_at = NULL,
+                 next_attempt_at = ?2, delivered_at = NULL, lease_owner = NULL, lease_until = NULL
              WHERE seq = ?1",
             params![id, now.0],
         )?;
@@ -172,7 +177,7 @@ fn finish(
             error,
             next,
         } => tx.execute(
-            "UPDATE webhook_outbox SET attempts = attempts + 1, last_status = ?3,
+            "UPDATE webhook_outbox SET attempts = attempts + 1, streak = streak + 1, last_status = ?3,
                      last_error = ?4, next_attempt_at = ?5,
                      status = CASE WHEN ?5 IS NULL THEN 'failed' ELSE 'pending' END,
                      lease_owner = NULL, lease_until = NULL

@@ -11,6 +11,11 @@ CREATE TABLE webhook_outbox (
     created_at      INTEGER NOT NULL,
     status          TEXT NOT NULL DEFAULT 'pending',
     attempts        INTEGER NOT NULL DEFAULT 0,
+    -- Failed attempts since the first attempt (or the last redelivery): the backoff's step.
+    streak          INTEGER NOT NULL DEFAULT 0,
+    -- The first attempt since creation or redelivery: the give-up age counts from here, so an
+    -- event queued behind a slow one, or redelivered, gets the whole retry window.
+    first_attempt_at INTEGER,
     next_attempt_at INTEGER,
     lease_owner     TEXT,
     lease_until     INTEGER,
