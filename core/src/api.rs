@@ -49,9 +49,17 @@ pub struct ConfigResponse {
     pub scope: String,
     /// Send a PKCE S256 challenge.
     pub pkce: bool,
-    /// Extra authorize-URL parameters (UPS: `type=ups_com_api`).
+    /// Name the challenge's method (`code_challenge_method=S256`) — UPS documents only
+    /// `code_challenge`, with the S256 transform.
+    #[serde(default = "default_true")]
+    pub challenge_method: bool,
+    /// Extra authorize-URL parameters (UPS validate-client entry: `type=ups_com_api`).
     #[serde(default)]
     pub extra_params: BTreeMap<String, String>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// `POST /start` body: begin an opt-in for `company`.

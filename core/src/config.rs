@@ -22,10 +22,38 @@ pub enum ProviderKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuth {
-    /// `Authorization: Basic base64(client_id:client_secret)` (UPS, RFC 6749 §2.3.1).
+    /// `Authorization: Basic base64(client_id:client_secret)` (RFC 6749 §2.3.1; UPS: the raw
+    /// pair, see [`ProviderConfig::raw_basic`]).
     Basic,
     /// `client_id` and `client_secret` in the form body.
     RequestBody,
+    /// Only `client_id` in the body, no secret and no `Authorization` header: UPS's
+    /// "Auth-Code with PKCE" token call, where the verifier proves the caller.
+    ClientIdOnly,
+}
+
+/// Where a UPS opt-in starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpsEntry {
+    /// `GET /security/v1/oauth/authorize` (UPS's spec since 2023-11-06; its SDKs and samples):
+    /// the browser is sent there and UPS answers 302 to its sign-in.
+    Authorize,
+    /// `GET /security/v1/oauth/validate-client` (the 2022 spec): the host asks for the
+    /// `LassoRedirectURL` and sends the browser to it. For accounts that still need it.
+    ValidateClient,
+}
+
+/// Which of UPS's two documented token flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpsFlow {
+    /// "Auth-Code with PKCE": `code_challenge` at `/authorize`; at `/token` `client_id` and
+    /// `code_verifier` in the body and no `Authorization` header; refresh with Basic. The
+    /// default (RFC 9700 §2.1.1 asks for PKCE).
+    Pkce,
+    /// "Plain Auth-Code": no challenge; Basic at `/token` and `/refresh`.
+    Plain,
 }
 
 /// UPS hosts.
@@ -76,10 +104,28 @@ pub struct ProviderConfig {
     pub revocation_url: Option<Url>,
     /// Send PKCE S256.
     pub pkce: bool,
-    /// Client authentication method.
+    /// Client authentication at the refresh endpoint (and, unless [`Self::exchange_auth`] says
+    /// otherwise, at the token endpoint).
     pub client_auth: ClientAuth,
+    /// Client authentication of the code exchange, when it differs from [`Self::client_auth`]
+    /// (UPS's PKCE flow: [`ClientAuth::ClientIdOnly`]).
+    #[serde(default)]
+    pub exchange_auth: Option<ClientAuth>,
+    /// Send Basic credentials as the raw `client_id:client_secret` (UPS's SDKs), not
+    /// form-encoded first (RFC 6749 §2.3.1).
+    #[serde(default)]
+    pub raw_basic: bool,
+    /// Send `code_challenge_method=S256` with the challenge (RFC 7636 §4.3: absent means
+    /// `plain`). UPS documents only `code_challenge`, with the S256 transform, so its preset
+    /// leaves the parameter out.
+    #[serde(default = "yes")]
+    pub send_challenge_method: bool,
     /// Extra authorize-URL parameters (UPS: `type=ups_com_api`).
     pub extra_params: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Why a configuration is unusable.
@@ -115,9 +161,27 @@ pub enum ConfigError {
 }
 
 impl ProviderConfig {
-    /// UPS preset against `host` (e.g. [`ups::TEST_HOST`]); the sign-in URL starts as
-    /// [`ups::DEFAULT_SIGNIN_URL`] until [`apply_validate_client`](Self::apply_validate_client).
+    /// UPS preset against `host` (e.g. [`ups::TEST_HOST`]) as UPS's current spec describes it:
+    /// the `/authorize` entry and the PKCE token flow ([`Self::ups_with`] chooses otherwise).
     pub fn ups(host: &str, client_id: &str, redirect_uri: &str) -> Result<Self, ConfigError> {
+        Self::ups_with(
+            host,
+            client_id,
+            redirect_uri,
+            UpsEntry::Authorize,
+            UpsFlow::Pkce,
+        )
+    }
+    /// UPS preset with the given entry and token flow. With [`UpsEntry::ValidateClient`] the
+    /// sign-in URL starts as [`ups::DEFAULT_SIGNIN_URL`] until
+    /// [`apply_validate_client`](Self::apply_validate_client).
+    pub fn ups_with(
+        host: &str,
+        client_id: &str,
+        redirect_uri: &str,
+        entry: UpsEntry,
+        flow: UpsFlow,
+    ) -> Result<Self, ConfigError> {
         let host = parse_url("ups_host", host)?;
         let at = |field: &'static str, path: &str| {
             host.join(path).map_err(|_| ConfigError::BadUrl {
@@ -125,23 +189,43 @@ impl ProviderConfig {
                 reason: "cannot be joined with the UPS path",
             })
         };
+        let (authorize_url, validate_client_url, extra_params) = match entry {
+            // `/authorize` adds `type=ups_com_api` to the sign-in URL itself.
+            UpsEntry::Authorize => (
+                at("authorize_url", ups::AUTHORIZE_PATH)?,
+                None,
+                BTreeMap::new(),
+            ),
+            UpsEntry::ValidateClient => (
+                parse_url("authorize_url", ups::DEFAULT_SIGNIN_URL)?,
+                Some(at("validate_client_url", ups::VALIDATE_CLIENT_PATH)?),
+                BTreeMap::from([("type".to_owned(), ups::SIGNIN_TYPE.to_owned())]),
+            ),
+        };
         let config = ProviderConfig {
             kind: ProviderKind::Ups,
             display_name: "UPS.com".into(),
             client_id: client_id.trim().to_owned(),
             redirect_uri: parse_url("redirect_uri", redirect_uri)?,
             scope: "read".into(),
-            authorize_url: parse_url("authorize_url", ups::DEFAULT_SIGNIN_URL)?,
-            validate_client_url: Some(at("validate_client_url", ups::VALIDATE_CLIENT_PATH)?),
+            authorize_url,
+            validate_client_url,
             token_url: at("token_url", ups::TOKEN_PATH)?,
             refresh_url: at("refresh_url", ups::REFRESH_PATH)?,
             revocation_url: None,
-            pkce: true,
+            pkce: flow == UpsFlow::Pkce,
             client_auth: ClientAuth::Basic,
-            extra_params: BTreeMap::from([("type".to_owned(), ups::SIGNIN_TYPE.to_owned())]),
+            exchange_auth: (flow == UpsFlow::Pkce).then_some(ClientAuth::ClientIdOnly),
+            raw_basic: true,
+            send_challenge_method: false,
+            extra_params,
         };
         config.validate()?;
         Ok(config)
+    }
+    /// How the code exchange authenticates.
+    pub fn exchange_client_auth(&self) -> ClientAuth {
+        self.exchange_auth.unwrap_or(self.client_auth)
     }
     /// Generic RFC 6749 preset.
     pub fn generic(
@@ -172,6 +256,9 @@ impl ProviderConfig {
                 .transpose()?,
             pkce: true,
             client_auth: ClientAuth::Basic,
+            exchange_auth: None,
+            raw_basic: false,
+            send_challenge_method: true,
             extra_params: BTreeMap::new(),
         };
         config.validate()?;
@@ -316,6 +403,7 @@ impl ProviderConfig {
             redirect_uri: self.redirect_uri.to_string(),
             scope: self.scope.clone(),
             pkce: self.pkce,
+            challenge_method: self.send_challenge_method,
             extra_params: self.extra_params.clone(),
         }
     }
@@ -435,8 +523,36 @@ mod tests {
             c.refresh_url.as_str(),
             "https://wwwcie.ups.com/security/v1/oauth/refresh"
         );
-        assert_eq!(c.authorize_url.as_str(), ups::DEFAULT_SIGNIN_URL);
+        // UPS's current spec: the `/authorize` entry, the PKCE flow (client_id + verifier at
+        // /token, no Basic), Basic at /refresh, raw credentials, no challenge method.
+        assert_eq!(
+            c.authorize_url.as_str(),
+            "https://wwwcie.ups.com/security/v1/oauth/authorize"
+        );
+        assert!(c.validate_client_url.is_none() && c.extra_params.is_empty());
+        assert!(c.pkce && c.raw_basic && !c.send_challenge_method);
         assert_eq!(c.client_auth, ClientAuth::Basic);
+        assert_eq!(c.exchange_client_auth(), ClientAuth::ClientIdOnly);
+        let plain = ProviderConfig::ups_with(
+            ups::TEST_HOST,
+            "cid",
+            REDIRECT,
+            UpsEntry::Authorize,
+            UpsFlow::Plain,
+        )
+        .unwrap();
+        assert!(!plain.pkce);
+        assert_eq!(plain.exchange_client_auth(), ClientAuth::Basic);
+        // The 2022 entry, for accounts that still need it.
+        let c = ProviderConfig::ups_with(
+            ups::TEST_HOST,
+            "cid",
+            REDIRECT,
+            UpsEntry::ValidateClient,
+            UpsFlow::Pkce,
+        )
+        .unwrap();
+        assert_eq!(c.authorize_url.as_str(), ups::DEFAULT_SIGNIN_URL);
         assert_eq!(c.extra_params["type"], "ups_com_api");
         let v = c.validate_client_request_url().unwrap();
         assert_eq!(
@@ -469,7 +585,9 @@ mod tests {
         );
         assert_eq!(
             ProviderConfig::ups("http://wwwcie.ups.com", "cid", REDIRECT).unwrap_err(),
-            ConfigError::InsecureUrl { field: "token_url" }
+            ConfigError::InsecureUrl {
+                field: "authorize_url"
+            }
         );
         assert_eq!(
             ProviderConfig::ups(ups::TEST_HOST, " ", REDIRECT).unwrap_err(),

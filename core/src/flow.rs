@@ -308,7 +308,9 @@ impl PendingAuthorization {
             q.append_pair("state", state.secret());
             if config.pkce {
                 q.append_pair("code_challenge", &code_challenge(code_verifier.secret()));
-                q.append_pair("code_challenge_method", "S256");
+                if config.challenge_method {
+                    q.append_pair("code_challenge_method", "S256");
+                }
             }
         }
         let pending = PendingAuthorization {
@@ -522,6 +524,7 @@ mod tests {
             redirect_uri: "https://portal.example/admin/token-manager".into(),
             scope: "read".into(),
             pkce: true,
+            challenge_method: true,
             extra_params: BTreeMap::from([("type".into(), "ups_com_api".into())]),
         }
     }

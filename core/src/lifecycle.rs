@@ -19,7 +19,7 @@
 //! | any | `Granted` | Active | StoreTokens, SupersedeRecords, AppendRecord, ScheduleRefresh, Notify(granted) |
 //! | Active | `Refreshed` | Active | StoreTokens, SupersedeRecords, AppendRecord, ScheduleRefresh, Notify(refreshed) |
 //! | Active | `RefreshFailed` (invalid_grant) | Invalidated | MarkInvalidated, WipeTokens, Notify(invalidated) |
-//! | Active | `RefreshFailed` (other kinds) | Active | RetryRefresh (backoff) (+ Notify(refresh_failing) at the `failing_after`-th failure in a row), or Invalidated (`refresh_expired`) once the retry would fall after `refresh_expires` — retries continue after the *access* token expired |
+//! | Active | `RefreshFailed` (other kinds) | Active | RetryRefresh (backoff) (+ Notify(refresh_failing) at the `failing_after`-th failure in a row), or Invalidated (`refresh_expired`) once the retry would fall after `refresh_expires`, or Invalidated (`unknown_provider_refusal`) after `refusals_before_invalid` refusals in a row (kind `Other`) once the access token has expired — temporary failures retry on, even after the *access* token expired |
 //! | Active | `Cleared` | Cleared | RevokeTokens, WipeTokens, MarkCleared, Notify(cleared) |
 //! | Invalidated | `Cleared` | Cleared | WipeTokens, MarkCleared, Notify(cleared) |
 //! | NotAuthorized, Cleared | `Cleared` | unchanged | WipeTokens (nothing to do; wipe for safety) |
@@ -45,6 +45,16 @@ pub struct RefreshPolicy {
     /// failing (`authorization.refresh_failing`).
     #[serde(default = "default_failing_after")]
     pub failing_after: u32,
+    /// Refusals in a row (see [`Authorization::Active::refusals`]) after which an authorization
+    /// whose access token has expired is Invalidated with reason
+    /// [`UNKNOWN_REFUSAL`]: a refresh token the provider keeps refusing is dead, whatever words
+    /// it uses, and must not be retried for weeks while the panel says Active.
+    #[serde(default = "default_refusals_before_invalid")]
+    pub refusals_before_invalid: u32,
+}
+
+fn default_refusals_before_invalid() -> u32 {
+    3
 }
 
 fn default_failing_after() -> u32 {
@@ -58,6 +68,7 @@ impl Default for RefreshPolicy {
             min_backoff: std::time::Duration::from_secs(5),
             max_backoff: std::time::Duration::from_secs(300),
             failing_after: default_failing_after(),
+            refusals_before_invalid: default_refusals_before_invalid(),
         }
     }
 }
@@ -143,8 +154,12 @@ pub enum Authorization {
         since: Timestamp,
         /// Current grant times.
         times: GrantTimes,
-        /// Consecutive temporary refresh failures.
+        /// Consecutive failed refreshes (of any kind but `invalid_grant`, which ends it).
         failures: u32,
+        /// Of those, the consecutive refusals ([`ProviderErrorKind::Other`]: the provider
+        /// answered, and said no, in words we do not know); a temporary failure breaks the run.
+        #[serde(default)]
+        refusals: u32,
     },
     /// Cleared by the admin.
     Cleared {
@@ -155,7 +170,7 @@ pub enum Authorization {
     Invalidated {
         /// When.
         at: Timestamp,
-        /// The provider's code (e.g. `invalid_grant`).
+        /// Why: [`INVALID_GRANT`], [`REFRESH_EXPIRED`] or [`UNKNOWN_REFUSAL`].
         reason: String,
     },
 }
@@ -193,10 +208,12 @@ impl Authorization {
                 invalidated(now, REFRESH_EXPIRED.to_owned())
             }
             // RFC 6749 §5.2 invalid_grant: the refresh token is dead (UPS: password changed).
+            // The reason is the classification, not the provider's own code (UPS says `10400`
+            // for almost everything): stable for the portal, whatever the provider.
             (Authorization::Active { .. }, Event::RefreshFailed(e))
                 if e.kind == ProviderErrorKind::InvalidGrant =>
             {
-                invalidated(now, e.code)
+                invalidated(now, INVALID_GRANT.to_owned())
             }
             // Anything else may pass: retry with backoff while the refresh token can still work,
             // even after the access token has expired.
@@ -205,13 +222,24 @@ impl Authorization {
                     since,
                     times,
                     failures,
+                    refusals,
                 },
-                Event::RefreshFailed(_),
+                Event::RefreshFailed(e),
             ) => {
                 let attempt = failures.saturating_add(1);
+                let refusals = if e.kind == ProviderErrorKind::Other {
+                    refusals.saturating_add(1)
+                } else {
+                    0
+                };
                 let at = now.add(policy.backoff(attempt));
                 match times.refresh_expires {
                     Some(dead) if at >= dead => invalidated(now, REFRESH_EXPIRED.to_owned()),
+                    _ if refusals >= policy.refusals_before_invalid.max(1)
+                        && times.token_expires <= now =>
+                    {
+                        invalidated(now, UNKNOWN_REFUSAL.to_owned())
+                    }
                     _ => {
                         let mut actions = vec![RetryRefresh { at, attempt }];
                         if attempt == policy.failing_after {
@@ -222,6 +250,7 @@ impl Authorization {
                                 since,
                                 times,
                                 failures: attempt,
+                                refusals,
                             },
                             actions,
                         )
@@ -390,8 +419,18 @@ impl Refusal {
     }
 }
 
+/// [`Authorization::Invalidated`] reason when the provider refused the refresh token as dead
+/// (RFC 6749 `invalid_grant`; UPS: `10400` "Invalid Refresh Token", e.g. after a UPS.com
+/// password change).
+pub const INVALID_GRANT: &str = "invalid_grant";
+
 /// [`Authorization::Invalidated`] reason when retries outlived the refresh token.
 pub const REFRESH_EXPIRED: &str = "refresh_expired";
+
+/// [`Authorization::Invalidated`] reason when the provider kept refusing the refresh token in
+/// words no rule recognises, after the access token expired
+/// ([`RefreshPolicy::refusals_before_invalid`]).
+pub const UNKNOWN_REFUSAL: &str = "unknown_provider_refusal";
 
 /// A grant (`first`) or a refresh left the authorization active with new `times`: store the
 /// tokens, record them, and schedule the next refresh; a first grant also starts retrieval.
@@ -419,6 +458,7 @@ fn renewed(
         since: now,
         times,
         failures: 0,
+        refusals: 0,
     };
     (active, actions)
 }
@@ -633,6 +673,47 @@ mod tests {
             a = next;
         }
         assert_eq!(again, 1);
+    }
+
+    #[test]
+    fn a_refresh_token_refused_in_unknown_words_ends_after_the_access_token_expired() {
+        let p = RefreshPolicy::default();
+        let (a, _) =
+            Authorization::NotAuthorized.handle(Event::Granted(times(0)), Timestamp(0), &p);
+        let refuse = || Event::RefreshFailed(err(ProviderErrorKind::Other, "10400"));
+        let temporary = || Event::RefreshFailed(err(ProviderErrorKind::Temporary, "unavailable"));
+        // Before the access token expires: refusals are retried (the token still works).
+        let mut a = a;
+        for i in 1..=5 {
+            a = a.handle(refuse(), Timestamp(i), &p).0;
+        }
+        assert_eq!(a.status(), AuthorizationStatus::Active);
+        // After it expired: the next refusal in the run ends it.
+        let after = times(0).token_expires.0;
+        let (ended, acts) = a.clone().handle(refuse(), Timestamp(after), &p);
+        assert_eq!(ended.reason(), Some(UNKNOWN_REFUSAL));
+        assert!(acts.contains(&Action::Notify(EventType::Invalidated)));
+        // A temporary failure breaks the run: it takes `refusals_before_invalid` again.
+        let (mut b, _) = a.handle(temporary(), Timestamp(after), &p);
+        for i in 1..p.refusals_before_invalid {
+            b = b.handle(refuse(), Timestamp(after + i64::from(i)), &p).0;
+            assert_eq!(b.status(), AuthorizationStatus::Active, "refusal {i}");
+        }
+        let (b, _) = b.handle(refuse(), Timestamp(after + 10), &p);
+        assert_eq!(b.reason(), Some(UNKNOWN_REFUSAL));
+        // Our own client being refused (InvalidClient) is not the token's death: it retries.
+        let (mut c, _) =
+            Authorization::NotAuthorized.handle(Event::Granted(times(0)), Timestamp(0), &p);
+        for i in 0..10 {
+            c = c
+                .handle(
+                    Event::RefreshFailed(err(ProviderErrorKind::InvalidClient, "10401")),
+                    Timestamp(after + i),
+                    &p,
+                )
+                .0;
+        }
+        assert_eq!(c.status(), AuthorizationStatus::Active);
     }
 
     #[test]

@@ -150,6 +150,23 @@ impl ProviderError {
 /// character boundary so logs and error bodies stay bounded.
 pub const MAX_ERROR_TEXT: usize = 512;
 
+/// Which endpoint answered: errors are classified by it (UPS's `10400` means a dead refresh
+/// token at `/refresh` only when its message says so, an unusable code at `/token`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// The authorize (or UPS validate-client) step.
+    Authorize,
+    /// The code exchange.
+    Token,
+    /// A refresh.
+    Refresh,
+    /// RFC 7009 revocation.
+    Revoke,
+    /// Unknown: the rules of every endpoint apply.
+    Any,
+}
+
 /// Map a token-endpoint answer (status + body) at `now`. 2xx bodies are parsed as UPS
 /// (numbers as strings, ms `issued_at`) or RFC 6749 JSON; anything else through
 /// [`parse_error_response`]. Never panics.
@@ -158,8 +175,18 @@ pub fn parse_token_response(
     body: &[u8],
     now: Timestamp,
 ) -> Result<TokenGrant, ProviderError> {
+    parse_token_response_at(Endpoint::Any, status, body, now)
+}
+
+/// [`parse_token_response`] for an answer of `endpoint` (errors classified by it).
+pub fn parse_token_response_at(
+    endpoint: Endpoint,
+    status: u16,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<TokenGrant, ProviderError> {
     if !(200..300).contains(&status) {
-        return Err(parse_error_response(status, body));
+        return Err(parse_error_response_at(endpoint, status, body));
     }
     let malformed = |why: &str| ProviderError::malformed(Some(status), why);
     let value: Value =
@@ -173,7 +200,7 @@ pub fn parse_token_response(
             .get("response")
             .is_some_and(|r| r.get("errors").is_some())
     {
-        return Err(parse_error_response(status, body));
+        return Err(parse_error_response_at(endpoint, status, body));
     }
     let access = match obj.get("access_token") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
@@ -303,11 +330,16 @@ fn bad_number(name: &'static str) -> &'static str {
 /// Map an error answer: UPS `{"response":{"errors":[{"code","message"}]}}` or RFC 6749
 /// `{"error","error_description"}`; unknown shapes keep the status. Never panics.
 pub fn parse_error_response(status: u16, body: &[u8]) -> ProviderError {
+    parse_error_response_at(Endpoint::Any, status, body)
+}
+
+/// [`parse_error_response`] for an answer of `endpoint`.
+pub fn parse_error_response_at(endpoint: Endpoint, status: u16, body: &[u8]) -> ProviderError {
     let (code, message) = match serde_json::from_slice::<Value>(body) {
         Ok(v) => error_fields(&v),
         Err(_) => (None, None),
     };
-    let kind = classify(status, code.as_deref(), message.as_deref());
+    let kind = classify(endpoint, status, code.as_deref(), message.as_deref());
     let code = code.unwrap_or_else(|| {
         if kind == ProviderErrorKind::Temporary {
             "unavailable"
@@ -355,7 +387,12 @@ fn error_fields(v: &Value) -> (Option<String>, Option<String>) {
 
 /// Classify a failure (see `UPS-CONTRACT.md`): availability first (5xx, 429), then the
 /// RFC 6749 §5.2 code, then UPS's codes and messages.
-fn classify(status: u16, code: Option<&str>, message: Option<&str>) -> ProviderErrorKind {
+fn classify(
+    endpoint: Endpoint,
+    status: u16,
+    code: Option<&str>,
+    message: Option<&str>,
+) -> ProviderErrorKind {
     if status >= 500 || status == 429 {
         return ProviderErrorKind::Temporary;
     }
@@ -366,21 +403,21 @@ fn classify(status: u16, code: Option<&str>, message: Option<&str>) -> ProviderE
             return ProviderErrorKind::Temporary
         }
         Some(c) if RFC6749_CODES.contains(&c) => return ProviderErrorKind::Other,
+        // UPS: "ClientId is invalid" — id, secret or redirect URI do not match the app.
+        Some(ups::CLIENT_CODE) => return ProviderErrorKind::InvalidClient,
         _ => {}
     }
-    let msg = message.unwrap_or_default().to_ascii_lowercase();
-    if ups::GRANT_WORDS.iter().any(|w| msg.contains(w)) {
+    let words = ups::words(message.unwrap_or_default());
+    if ups::says_grant_is_dead(endpoint, &words) {
         return ProviderErrorKind::InvalidGrant;
     }
-    if let Some(kind) = code.and_then(ups::kind_of_code) {
-        return kind;
-    }
-    if ups::CLIENT_WORDS.iter().any(|w| msg.contains(w)) {
+    if ups::says_client_is_wrong(&words) {
         return ProviderErrorKind::InvalidClient;
     }
     if code.is_none() && message.is_none() && (200..300).contains(&status) {
         return ProviderErrorKind::Malformed;
     }
+    // UPS's 10400 is "general" (missing or invalid parameters, …): a refusal we cannot read.
     ProviderErrorKind::Other
 }
 
@@ -393,38 +430,78 @@ const RFC6749_CODES: &[&str] = &[
     "unsupported_response_type",
 ];
 
-/// UPS's error vocabulary. UPS's OpenAPI spec publishes the error *shape* only (no code list),
-/// so classification uses the codes UPS is known to send plus the wording of its messages
-/// (see `core/UPS-CONTRACT.md`).
+/// UPS's error vocabulary. UPS's OpenAPI spec publishes the error *shape* only; its SDKs'
+/// READMEs list two codes: `10400`, a *general* error ("Invalid/Missing Authorization
+/// Header", missing or invalid parameters, an invalid or empty code, an unsupported response
+/// type) and `10401` ("ClientId is invalid": id, secret or redirect URI). So `10400` is read by
+/// its message, as whole words, and by the endpoint that sent it (see `core/UPS-CONTRACT.md`).
 mod ups {
-    use super::ProviderErrorKind;
+    use super::Endpoint;
 
-    /// Words in a message that mean the code or refresh token is unusable (used, expired,
-    /// revoked — e.g. after the UPS.com password changed).
-    pub(super) const GRANT_WORDS: &[&str] = &[
-        "invalid_grant",
-        "invalid grant",
-        "refresh token",
-        "refresh_token",
-        "refreshtoken",
-        "authorization code",
-        "auth code",
-        "invalid code",
-        "code is invalid",
-        "revoked",
-        "expired",
+    /// "ClientId is invalid".
+    pub(super) const CLIENT_CODE: &str = "10401";
+
+    /// The message's words, lower case (letters, digits and `_` make a word: `grant_type` is
+    /// one word, not `grant`).
+    pub(super) fn words(message: &str) -> Vec<String> {
+        message
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    }
+
+    fn has(words: &[String], phrase: &[&str]) -> bool {
+        !phrase.is_empty()
+            && words
+                .windows(phrase.len())
+                .any(|w| w.iter().zip(phrase).all(|(a, b)| a == b))
+    }
+
+    fn any_of(words: &[String], options: &[&str]) -> bool {
+        words.iter().any(|w| options.contains(&w.as_str()))
+    }
+
+    /// Words that say a credential is unusable.
+    const DEAD: &[&str] = &[
+        "invalid", "expired", "revoked", "used", "unknown", "inactive",
     ];
-    /// Words in a message that mean the client credentials are wrong.
-    pub(super) const CLIENT_WORDS: &[&str] = &["client", "authorization header", "credentials"];
 
-    /// Known UPS security error codes.
-    pub(super) fn kind_of_code(code: &str) -> Option<ProviderErrorKind> {
-        match code {
-            // "Invalid/Missing Authorization Header" (Basic auth missing or undecodable) and
-            // "ClientId is Invalid".
-            "10400" | "10401" => Some(ProviderErrorKind::InvalidClient),
-            _ => None,
+    /// Does the message say the grant (code or refresh token) is dead, at this endpoint?
+    pub(super) fn says_grant_is_dead(endpoint: Endpoint, words: &[String]) -> bool {
+        if has(words, &["invalid_grant"]) || has(words, &["invalid", "grant"]) {
+            return true;
         }
+        let refresh = (has(words, &["refresh", "token"]) || has(words, &["refresh_token"]))
+            && any_of(words, DEAD);
+        let code = (has(words, &["authorization", "code"])
+            || has(words, &["auth", "code"])
+            || has(words, &["invalid", "code"]))
+            && any_of(words, DEAD);
+        match endpoint {
+            Endpoint::Refresh => refresh,
+            Endpoint::Token => code,
+            Endpoint::Any => refresh || code,
+            Endpoint::Authorize | Endpoint::Revoke => false,
+        }
+    }
+
+    /// Does the message say our client (id, secret, redirect URI, Basic header) is wrong?
+    pub(super) fn says_client_is_wrong(words: &[String]) -> bool {
+        let bad = any_of(
+            words,
+            &["invalid", "missing", "mismatched", "unauthorized", "wrong"],
+        );
+        bad && (has(words, &["clientid"])
+            || has(words, &["client", "id"])
+            || has(words, &["client_id"])
+            || has(words, &["client", "secret"])
+            || has(words, &["client"])
+            || has(words, &["redirect", "url"])
+            || has(words, &["redirect", "uri"])
+            || has(words, &["redirect_uri"])
+            || has(words, &["authorization", "header"])
+            || has(words, &["credentials"]))
     }
 }
 

@@ -68,9 +68,22 @@ impl FakeAs {
     /// The sign-in page: consent or decline; returns the redirect back to the portal.
     fn sign_in(&mut self, authorize: &Url, consent: bool, now: Timestamp) -> String {
         let q: BTreeMap<String, String> = authorize.query_pairs().into_owned().collect();
+        // UPS's `/authorize` with exactly its documented parameters (OAuthAuthCode.yaml).
+        assert_eq!(authorize.path(), "/security/v1/oauth/authorize");
         assert_eq!(q["response_type"], "code");
-        assert_eq!(q["type"], "ups_com_api");
-        assert_eq!(q["code_challenge_method"], "S256");
+        let mut names: Vec<&str> = q.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "client_id",
+                "code_challenge",
+                "redirect_uri",
+                "response_type",
+                "scope",
+                "state"
+            ]
+        );
         let mut back = Url::parse(&q["redirect_uri"]).unwrap();
         if consent {
             self.serial += 1;
@@ -145,7 +158,7 @@ impl FakeAs {
         }
         match self.refresh_tokens.remove(rt.secret()) {
             Some(expiry) if expiry > now => self.issue(now),
-            _ => Self::ups_error(401, "10401", "Invalid or expired refresh token"),
+            _ => Self::ups_error(400, "10400", "Invalid Refresh Token"),
         }
     }
 
@@ -311,11 +324,8 @@ struct Pair {
 
 impl Pair {
     fn new() -> Self {
-        let mut provider =
+        let provider =
             ProviderConfig::ups("http://127.0.0.1:8081", "demo-client", REDIRECT).unwrap();
-        provider
-            .apply_validate_client(200, br#"{"result":"success","type":"ups_com_api","LassoRedirectURL":"http://127.0.0.1:8081/lasso/signin"}"#)
-            .unwrap();
         Self {
             now: Timestamp(1_795_957_509_123),
             server: FakeAs::default(),
@@ -497,7 +507,7 @@ fn password_change_invalidates_at_next_refresh() {
     p.server.password_changed();
     p.drive(HOUR * 4);
     assert_eq!(p.host.auth.status(), AuthorizationStatus::Invalidated);
-    assert_eq!(p.host.auth.reason(), Some("10401"));
+    assert_eq!(p.host.auth.reason(), Some("invalid_grant"));
     assert!(p.host.tokens.is_none(), "tokens wiped");
     assert!(!p.host.retrieving, "retrieval stopped");
     assert_eq!(p.host.timer, None);

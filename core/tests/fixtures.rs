@@ -64,6 +64,72 @@ fn keycloak_refresh_expires_in() {
     );
 }
 
+/// The example answer of UPS's own sample (`UPS-API/java-api-examples`, `oauth_AuthCode/readme.md`),
+/// verbatim: every value a string, placeholders for the secrets, an empty scope.
+#[test]
+fn ups_sample_token_answer() {
+    let g = parse_token_response(200, &fixture("ups_token_sample.json"), NOW).unwrap();
+    assert_eq!(g.access_token.secret(), "<you can get new generated token>");
+    assert_eq!(g.token_type, "Bearer");
+    assert_eq!(g.token_created, Timestamp(1_666_267_689_724));
+    assert_eq!(g.token_expires, Timestamp(NOW.0 + 14_399 * S));
+    assert_eq!(g.refresh_expires, Some(Timestamp(NOW.0 + 604_799 * S)));
+    assert_eq!(g.scope.as_deref(), Some(""));
+}
+
+/// The same UPS code means different things at different endpoints: the message decides, as
+/// whole words.
+#[test]
+fn ups_10400_is_read_by_endpoint_and_words() {
+    use token_manager_core::token::{parse_error_response_at, Endpoint};
+    let at = |endpoint, file: &str| parse_error_response_at(endpoint, 400, &fixture(file)).kind;
+    assert_eq!(
+        at(Endpoint::Refresh, "ups_error_refresh_invalid.json"),
+        ProviderErrorKind::InvalidGrant
+    );
+    assert_eq!(
+        at(Endpoint::Token, "ups_error_code_invalid.json"),
+        ProviderErrorKind::InvalidGrant
+    );
+    // A code message at /refresh, or a refresh-token message at /token, is not a dead grant.
+    assert_eq!(
+        at(Endpoint::Refresh, "ups_error_code_invalid.json"),
+        ProviderErrorKind::Other
+    );
+    assert_eq!(
+        at(Endpoint::Token, "ups_error_refresh_invalid.json"),
+        ProviderErrorKind::Other
+    );
+    // "Invalid grant_type" names a parameter, not a dead token.
+    assert_eq!(
+        at(Endpoint::Refresh, "ups_error_grant_type.json"),
+        ProviderErrorKind::Other
+    );
+    assert_eq!(
+        at(Endpoint::Authorize, "ups_error_redirect_invalid.json"),
+        ProviderErrorKind::InvalidClient
+    );
+    let body =
+        |m: &str| format!(r#"{{"response":{{"errors":[{{"code":"10400","message":"{m}"}}]}}}}"#);
+    for (m, kind) in [
+        (
+            "The refresh token has been revoked",
+            ProviderErrorKind::InvalidGrant,
+        ),
+        ("Refresh token expired", ProviderErrorKind::InvalidGrant),
+        ("refresh_token is invalid", ProviderErrorKind::InvalidGrant),
+        ("Refreshing is unavailable", ProviderErrorKind::Other),
+        ("Missing parameter: refresh_token", ProviderErrorKind::Other),
+        ("Unsupported response type", ProviderErrorKind::Other),
+    ] {
+        assert_eq!(
+            parse_error_response_at(Endpoint::Refresh, 400, body(m).as_bytes()).kind,
+            kind,
+            "{m}"
+        );
+    }
+}
+
 #[test]
 fn error_fixtures_classify() {
     let cases = [
@@ -83,10 +149,24 @@ fn error_fixtures_classify() {
         ),
         (
             "ups_error_refresh_invalid.json",
-            401,
+            400,
             ProviderErrorKind::InvalidGrant,
-            "10401",
+            "10400",
             ErrorCode::InvalidGrant,
+        ),
+        (
+            "ups_error_redirect_invalid.json",
+            400,
+            ProviderErrorKind::InvalidClient,
+            "10400",
+            ErrorCode::InvalidClient,
+        ),
+        (
+            "ups_error_grant_type.json",
+            400,
+            ProviderErrorKind::Other,
+            "10400",
+            ErrorCode::ProviderError,
         ),
         (
             "ups_error_code_invalid.json",

@@ -46,6 +46,7 @@ fn config() -> ConfigResponse {
         redirect_uri: "https://portal.example/admin/token-manager".into(),
         scope: "read".into(),
         pkce: true,
+        challenge_method: true,
         extra_params: BTreeMap::from([("type".into(), "ups_com_api".into())]),
     }
 }

@@ -29,6 +29,7 @@ fn secrets_never_reach_debug_output() {
         redirect_uri: "https://portal.example/cb".into(),
         scope: String::new(),
         pkce: true,
+        challenge_method: true,
         extra_params: BTreeMap::new(),
     };
     let (url, pending) =

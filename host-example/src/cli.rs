@@ -11,7 +11,10 @@ use url::Url;
 use crate::access::API_KEY_ENV;
 use crate::config::{Companies, HttpLimits, DEFAULT_COMPANIES};
 use crate::crypto::{KEY_ENV, OLD_KEYS_ENV};
-use crate::settings::{KeySettings, MockSettings, ProviderSettings, Settings, DEFAULT_UPS_HOST};
+use crate::settings::{
+    KeySettings, MockSettings, ProviderSettings, Settings, UpsSettings, DEFAULT_UPS_HOST,
+};
+use token_manager_core::config::{UpsEntry, UpsFlow};
 
 /// Which provider the host talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -22,6 +25,24 @@ pub enum ProviderChoice {
     Ups,
     /// Any RFC 6749 server described by RFC 8414 metadata at `--issuer`.
     Generic,
+}
+
+/// `--ups-entry`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UpsEntryChoice {
+    /// `GET /security/v1/oauth/authorize`.
+    Authorize,
+    /// `GET /security/v1/oauth/validate-client`.
+    ValidateClient,
+}
+
+/// `--ups-flow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UpsFlowChoice {
+    /// Auth-Code with PKCE.
+    Pkce,
+    /// Plain Auth-Code (Basic, no verifier).
+    Plain,
 }
 
 /// Example Token Manager host: widget API, server API (access token, proxy, webhooks), demo
@@ -70,6 +91,14 @@ pub struct Cli {
     /// UPS host (--provider ups), e.g. https://wwwcie.ups.com or https://onlinetools.ups.com.
     #[arg(long, env = "TM_UPS_HOST", default_value = DEFAULT_UPS_HOST)]
     ups_host: String,
+    /// Where a UPS opt-in starts: `authorize` (UPS's spec since 2023-11-06) or
+    /// `validate-client` (the 2022 spec, for accounts that still need it).
+    #[arg(long, env = "TM_UPS_ENTRY", value_enum, default_value_t = UpsEntryChoice::Authorize)]
+    ups_entry: UpsEntryChoice,
+    /// UPS token flow: `pkce` (code_challenge at /authorize; client_id + code_verifier at
+    /// /token, no Basic header) or `plain` (Basic, no verifier). Refresh uses Basic in both.
+    #[arg(long, env = "TM_UPS_FLOW", value_enum, default_value_t = UpsFlowChoice::Pkce)]
+    ups_flow: UpsFlowChoice,
     /// Issuer of a generic provider (RFC 8414 metadata is read from it).
     #[arg(long, env = "TM_ISSUER")]
     issuer: Option<Url>,
@@ -220,7 +249,18 @@ impl Cli {
                 scope: self.scope,
             },
         };
+        let ups = UpsSettings {
+            entry: match self.ups_entry {
+                UpsEntryChoice::Authorize => UpsEntry::Authorize,
+                UpsEntryChoice::ValidateClient => UpsEntry::ValidateClient,
+            },
+            flow: match self.ups_flow {
+                UpsFlowChoice::Pkce => UpsFlow::Pkce,
+                UpsFlowChoice::Plain => UpsFlow::Plain,
+            },
+        };
         Ok(Settings {
+            ups,
             listen: self.listen,
             public_url: self.public_url,
             redirect_uri: self.redirect_uri,

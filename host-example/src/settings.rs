@@ -59,10 +59,30 @@ pub struct Settings {
     pub limits: HttpLimits,
     /// Opt-in attempts (`/start`, `/exchange`) allowed per portal user and company per minute.
     pub exchange_per_minute: u32,
+    /// UPS entry point and token flow (`--provider ups` and the mock).
+    pub ups: UpsSettings,
 }
 
 /// The token-encryption key: `TOKEN_MANAGER_KEY` (base64) or a key file created 0600, plus
 /// previous keys during a rotation.
+/// How the UPS preset (and the mock, which speaks it) is spoken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpsSettings {
+    /// Where an opt-in starts.
+    pub entry: token_manager_core::config::UpsEntry,
+    /// Which token flow.
+    pub flow: token_manager_core::config::UpsFlow,
+}
+
+impl Default for UpsSettings {
+    fn default() -> Self {
+        Self {
+            entry: token_manager_core::config::UpsEntry::Authorize,
+            flow: token_manager_core::config::UpsFlow::Pkce,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct KeySettings {
     /// The key file (used unless `env` is set).
@@ -165,6 +185,7 @@ impl Settings {
             webhook_retry: token_manager_core::webhook::RetryPolicy::default(),
             limits: HttpLimits::default(),
             exchange_per_minute: 20,
+            ups: UpsSettings::default(),
         }
     }
 }

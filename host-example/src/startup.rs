@@ -245,7 +245,13 @@ async fn provider(settings: &Settings, redirect_uri: &str) -> Result<ProviderPar
             secret_file,
         } => {
             let secret = read_secret(secret_file)?;
-            let provider = ProviderConfig::ups(host, client_id, redirect_uri)?;
+            let provider = ProviderConfig::ups_with(
+                host,
+                client_id,
+                redirect_uri,
+                settings.ups.entry,
+                settings.ups.flow,
+            )?;
             let line = format!("UPS at {host}");
             let api_base = match &settings.api_base {
                 Some(u) => u.clone(),
@@ -303,7 +309,13 @@ async fn mock_provider(
         faults,
         ..defaults
     };
-    let provider = ProviderConfig::ups(mock_url.as_str(), &m.client_id, redirect_uri)?;
+    let provider = ProviderConfig::ups_with(
+        mock_url.as_str(),
+        &m.client_id,
+        redirect_uri,
+        settings.ups.entry,
+        settings.ups.flow,
+    )?;
     let api_base = match &settings.api_base {
         Some(u) => u.clone(),
         None => mock_url.join("api/")?,

@@ -26,6 +26,7 @@
 //!     redirect_uri: "https://portal.example/admin/token-manager".into(),
 //!     scope: String::new(),
 //!     pkce: true,
+//!     challenge_method: true,
 //!     extra_params: BTreeMap::new(),
 //! };
 //! // Authorize for "acme" was clicked on acme's own page …

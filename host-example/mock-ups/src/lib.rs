@@ -37,17 +37,21 @@
 //! "status":"approved","scope":"read"}`; `refresh_count` counts the refreshes of the grant.
 //!
 //! Errors use UPS's `tokenErrorResponse` shape `{"response":{"errors":[{"code":"…","message":"…"}]}}`.
-//! UPS's spec publishes the shape but **no list of codes**, so the mock uses the codes UPS is
-//! known to send where there is one, and RFC 6749 §5.2 names otherwise; every message says
-//! what failed (core's classifier reads codes and messages, see `core/UPS-CONTRACT.md`):
+//! UPS's spec publishes the shape but **no list of codes**; its SDKs' READMEs document `10400`
+//! (general: missing or invalid parameters, an invalid or empty code, …) and `10401` ("ClientId
+//! is invalid"), and the messages here are the ones reported from the field. The answer never
+//! says *which* rule refused (UPS's does not); the mock logs it (see `core/UPS-CONTRACT.md`):
 //!
-//! | situation | HTTP | code |
+//! | situation | HTTP | code, message |
 //! | --- | --- | --- |
-//! | Basic header missing or undecodable (and no PKCE flow 2) | 401 | `10400` "Invalid/Missing Authorization Header" |
-//! | unknown client, wrong secret, body `client_id` ≠ Basic client | 401 | `10401` "ClientId is Invalid" |
-//! | missing parameter, body not a form, `redirect_uri` not registered (validate-client/authorize) | 400 | `invalid_request` |
-//! | `grant_type` other than the endpoint's | 400 | `unsupported_grant_type` |
-//! | code unknown / expired / used (replay) / revoked, `redirect_uri` ≠ authorize's, PKCE mismatch or missing verifier; refresh token unknown / spent / expired / revoked | 400 | `invalid_grant` |
+//! | Basic header missing or undecodable (and not the PKCE flow) | 401 | `10400` "Invalid/Missing Authorization Header" |
+//! | unknown client, wrong secret (compared **raw**, as UPS's SDKs send it), body `client_id` ≠ Basic client | 401 | `10401` "ClientId is Invalid" |
+//! | a Basic header **and** a `code_verifier` (neither of UPS's two documented flows) | 400 | `10400` "Invalid request: the PKCE flow takes …" |
+//! | `redirect_uri` not registered (authorize, validate-client) or ≠ the authorize request's (token) | 400 | `10400` "Invalid Redirect URL" |
+//! | missing parameter, body not a form, `response_type` not `code`, `code_challenge_method` not `S256` | 400 | `10400` (the message names it) |
+//! | `grant_type` other than the endpoint's | 400 | `10400` "Invalid grant_type" |
+//! | code unknown / expired / used (replay) / revoked / another client's, PKCE mismatch or missing verifier | 400 | `10400` "Invalid authorization code" |
+//! | refresh token unknown / spent / expired / revoked / another client's | 400 | `10400` "Invalid Refresh Token" |
 //! | data API: bearer token missing, unknown, expired or revoked | 401 | `250002` "Invalid Authentication Information." |
 //! | data API: bad tracking number | 400 | `151018` "Invalid tracking number" |
 //! | injected 500 / 503 / timeout (after 120 s) | 500 / 503 / 504 | `server_error` / `temporarily_unavailable` |

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use token_manager_core::token::parse_token_response;
+use token_manager_core::token::{parse_token_response_at, Endpoint};
 use token_manager_core::{ProviderError, ProviderErrorKind, Timestamp, TokenGrant};
 
 use crate::config::HttpLimits;
@@ -60,6 +60,8 @@ pub(super) struct Capture {
     http: reqwest::Client,
     answer: Mutex<Option<(u16, Vec<u8>)>>,
     timeout: Option<Duration>,
+    /// Replaces the `Authorization` header oauth2 built (UPS: raw Basic credentials).
+    authorization: Option<reqwest::header::HeaderValue>,
 }
 
 impl<'c> oauth2::AsyncHttpClient<'c> for Capture {
@@ -72,6 +74,17 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Capture {
             let request: reqwest::Request = request
                 .try_into()
                 .map_err(|e: reqwest::Error| Transport::Build(e.to_string()))?;
+            let mut request = request;
+            if let Some(value) = &self.authorization {
+                if request
+                    .headers()
+                    .contains_key(reqwest::header::AUTHORIZATION)
+                {
+                    request
+                        .headers_mut()
+                        .insert(reqwest::header::AUTHORIZATION, value.clone());
+                }
+            }
             let mut builder = reqwest::RequestBuilder::from_parts(self.http.clone(), request);
             if let Some(t) = self.timeout {
                 builder = builder.timeout(t);
@@ -97,7 +110,17 @@ impl Capture {
             http: http.clone(),
             answer: Mutex::new(None),
             timeout: None,
+            authorization: None,
         }
+    }
+
+    /// Send `value` as the `Authorization` header wherever oauth2 set one.
+    pub(super) fn with_authorization(
+        mut self,
+        value: Option<reqwest::header::HeaderValue>,
+    ) -> Self {
+        self.authorization = value;
+        self
     }
 
     /// The same, with a whole-request timeout of its own.
@@ -118,12 +141,13 @@ impl Capture {
     /// Core maps whatever the provider answered; without an answer, the transport failed.
     pub(super) fn into_grant(
         self,
+        endpoint: Endpoint,
         failure: Option<TransportFailure>,
         now: Timestamp,
         limits: HttpLimits,
     ) -> Result<TokenGrant, ProviderError> {
         match self.take() {
-            Some((status, body)) => parse_token_response(status, &body, now),
+            Some((status, body)) => parse_token_response_at(endpoint, status, &body, now),
             None => Err(transport_message(failure, limits)),
         }
     }

@@ -6,7 +6,7 @@ use oauth2::{
     RevocationUrl, StandardRevocableToken, TokenUrl,
 };
 use token_manager_core::config::ClientAuth;
-use token_manager_core::token::parse_error_response;
+use token_manager_core::token::{parse_error_response_at, Endpoint};
 use token_manager_core::{ProviderError, Timestamp, TokenGrant};
 
 use super::http::{describe, transport_message, Capture};
@@ -15,11 +15,57 @@ use crate::config::HttpLimits;
 use crate::tokens::TokenPair;
 
 impl Provider {
-    fn auth_type(&self) -> AuthType {
-        match self.config.client_auth {
-            ClientAuth::Basic => AuthType::BasicAuth,
-            ClientAuth::RequestBody => AuthType::RequestBody,
+    /// The oauth2 client for `auth` at `token_url`: with the secret (Basic or in the body), or
+    /// without it (UPS's PKCE token call: only `client_id` in the body, no `Authorization`).
+    fn client(
+        &self,
+        auth: ClientAuth,
+        token_url: &url::Url,
+    ) -> oauth2::Client<
+        oauth2::basic::BasicErrorResponse,
+        oauth2::basic::BasicTokenResponse,
+        oauth2::basic::BasicTokenIntrospectionResponse,
+        StandardRevocableToken,
+        oauth2::basic::BasicRevocationErrorResponse,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointSet,
+    > {
+        let client = BasicClient::new(ClientId::new(self.config.client_id.clone()))
+            .set_token_uri(TokenUrl::from_url(token_url.clone()));
+        match auth {
+            ClientAuth::Basic => client
+                .set_client_secret(self.secret.clone())
+                .set_auth_type(AuthType::BasicAuth),
+            ClientAuth::RequestBody => client
+                .set_client_secret(self.secret.clone())
+                .set_auth_type(AuthType::RequestBody),
+            ClientAuth::ClientIdOnly => client.set_auth_type(AuthType::RequestBody),
         }
+    }
+
+    /// The raw Basic header UPS's SDKs send (`base64(client_id:client_secret)`), where the
+    /// provider wants it: the oauth2 crate always form-encodes both first (RFC 6749 §2.3.1),
+    /// which changes any secret holding `+ / = ~ %` and fails every call at UPS.
+    fn raw_basic(&self) -> Option<reqwest::header::HeaderValue> {
+        use base64::Engine as _;
+        if !self.config.raw_basic {
+            return None;
+        }
+        let pair = zeroize::Zeroizing::new(format!(
+            "{}:{}",
+            self.config.client_id,
+            self.secret.secret()
+        ));
+        let encoded = zeroize::Zeroizing::new(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())
+        ));
+        let mut value = reqwest::header::HeaderValue::from_str(&encoded).ok()?;
+        value.set_sensitive(true);
+        Some(value)
     }
 
     /// Exchange an authorization code (RFC 6749 §4.1.3 + RFC 7636 §4.5).
@@ -32,18 +78,21 @@ impl Provider {
     ) -> Result<TokenGrant, ProviderError> {
         let redirect = RedirectUrl::new(redirect_uri.to_owned())
             .map_err(|_| ProviderError::transport("the redirect_uri is not a URL"))?;
-        let client = BasicClient::new(ClientId::new(self.config.client_id.clone()))
-            .set_client_secret(self.secret.clone())
-            .set_auth_type(self.auth_type())
-            .set_token_uri(TokenUrl::from_url(self.config.token_url.clone()))
+        let client = self
+            .client(self.config.exchange_client_auth(), &self.config.token_url)
             .set_redirect_uri(redirect);
-        let capture = Capture::new(&self.http);
+        let capture = Capture::new(&self.http).with_authorization(self.raw_basic());
         let mut request = client.exchange_code(AuthorizationCode::new(code.to_owned()));
         if self.config.pkce {
             request = request.set_pkce_verifier(PkceCodeVerifier::new(code_verifier.to_owned()));
         }
         let outcome = request.request_async(&capture).await;
-        capture.into_grant(outcome.err().map(describe), now, self.limits)
+        capture.into_grant(
+            Endpoint::Token,
+            outcome.err().map(describe),
+            now,
+            self.limits,
+        )
     }
 
     /// Refresh (RFC 6749 §6; UPS: its `/refresh` endpoint, Basic auth).
@@ -52,11 +101,9 @@ impl Provider {
         refresh_token: &RefreshToken,
         now: Timestamp,
     ) -> Result<TokenGrant, ProviderError> {
-        let client = BasicClient::new(ClientId::new(self.config.client_id.clone()))
-            .set_client_secret(self.secret.clone())
-            .set_auth_type(self.auth_type())
-            .set_token_uri(TokenUrl::from_url(self.config.refresh_url.clone()));
-        let capture = Capture::with_timeout(&self.http, self.limits.refresh_timeout);
+        let client = self.client(self.config.client_auth, &self.config.refresh_url);
+        let capture = Capture::with_timeout(&self.http, self.limits.refresh_timeout)
+            .with_authorization(self.raw_basic());
         let outcome = client
             .exchange_refresh_token(refresh_token)
             .request_async(&capture)
@@ -65,7 +112,7 @@ impl Provider {
             timeout: self.limits.refresh_timeout,
             ..self.limits
         };
-        capture.into_grant(outcome.err().map(describe), now, limits)
+        capture.into_grant(Endpoint::Refresh, outcome.err().map(describe), now, limits)
     }
 
     /// Revoke (RFC 7009) where the provider has an endpoint: the refresh token (which also
@@ -75,9 +122,8 @@ impl Provider {
         let Some(url) = &self.config.revocation_url else {
             return Ok(false);
         };
-        let client = BasicClient::new(ClientId::new(self.config.client_id.clone()))
-            .set_client_secret(self.secret.clone())
-            .set_auth_type(self.auth_type())
+        let client = self
+            .client(self.config.client_auth, &self.config.token_url)
             .set_revocation_url(RevocationUrl::from_url(url.clone()));
         let token = match &tokens.refresh {
             Some(r) => StandardRevocableToken::RefreshToken(r.clone()),
@@ -86,11 +132,11 @@ impl Provider {
         let request = client
             .revoke_token(token)
             .map_err(|e| ProviderError::transport(format!("revocation: {e}")))?;
-        let capture = Capture::new(&self.http);
+        let capture = Capture::new(&self.http).with_authorization(self.raw_basic());
         let outcome = request.request_async(&capture).await;
         match capture.take() {
             Some((status, _)) if (200..300).contains(&status) => Ok(true),
-            Some((status, body)) => Err(parse_error_response(status, &body)),
+            Some((status, body)) => Err(parse_error_response_at(Endpoint::Revoke, status, &body)),
             None => Err(transport_message(outcome.err().map(describe), self.limits)),
         }
     }

@@ -611,6 +611,7 @@ async fn pending_authorizations_are_single_use_and_bound(store: &dyn Store) {
         redirect_uri: "https://portal.example/cb".into(),
         scope: String::new(),
         pkce: true,
+        challenge_method: true,
         extra_params: Default::default(),
     };
     let start = |seed: u8| {

@@ -9,6 +9,7 @@ use axum::http::{header, Method, Request, StatusCode};
 use mock_ups::{EndpointFault, FaultKind, Faults};
 use serde_json::{json, Value};
 use token_manager_core::api::{ExchangeBody, ExchangeResponse};
+use token_manager_core::config::{UpsEntry, UpsFlow};
 use token_manager_core::{AuthorizationStatus, ErrorCode, RecordStatus};
 
 fn code(body: &Value) -> &str {
@@ -64,7 +65,9 @@ async fn full_exchange_stores_encrypted_tokens_and_a_record() {
     ));
     let stats = h.stats();
     assert_eq!((stats.token_requests, stats.tokens_issued), (1, 1));
-    assert_eq!(stats.validate_client_requests, 1);
+    // UPS's current entry: the browser goes to /authorize; the host calls no validate-client.
+    assert_eq!(stats.validate_client_requests, 0);
+    assert_eq!(stats.authorize_requests, 1);
     // Nothing secret in the state's Debug (what a careless log line would print).
     let dbg = format!("{:?} {pair:?} {:?}", h.state, h.key);
     assert!(!dbg.contains("demo-secret"), "{dbg}");
@@ -72,8 +75,38 @@ async fn full_exchange_stores_encrypted_tokens_and_a_record() {
 }
 
 #[tokio::test]
-async fn config_is_cached_after_one_validate_client() {
+async fn the_default_entry_is_ups_authorize_with_its_documented_parameters() {
     let h = Harness::new().await;
+    let config = h.config("acme").await.expect(StatusCode::OK);
+    assert_eq!(
+        config.authorize_url,
+        format!("{}/security/v1/oauth/authorize", h.mock_base)
+    );
+    assert!(config.extra_params.is_empty() && config.pkce && !config.challenge_method);
+    let started = h.start("acme").await.expect(StatusCode::OK);
+    let url = url::Url::parse(&started.authorize_url).unwrap();
+    let mut names: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "client_id",
+            "code_challenge",
+            "redirect_uri",
+            "response_type",
+            "scope",
+            "state"
+        ]
+    );
+    assert_eq!(h.stats().validate_client_requests, 0);
+}
+
+#[tokio::test]
+async fn config_is_cached_after_one_validate_client() {
+    let h = Harness::builder()
+        .ups(UpsEntry::ValidateClient, UpsFlow::Pkce)
+        .start()
+        .await;
     for _ in 0..3 {
         let config = h.config("acme").await.expect(StatusCode::OK);
         assert_eq!(config.provider, "ups");
@@ -91,7 +124,9 @@ async fn config_is_cached_after_one_validate_client() {
 
 #[tokio::test]
 async fn config_when_the_provider_is_down_is_502_provider_unavailable() {
+    // Only the validate-client entry asks the provider anything for `/config`.
     let h = Harness::builder()
+        .ups(UpsEntry::ValidateClient, UpsFlow::Pkce)
         .provider_connect_timeout(Duration::from_millis(500))
         .start()
         .await;
@@ -167,7 +202,9 @@ async fn redirect_uri_and_verifier_come_from_the_host_not_the_client() {
             .map(|(_, v)| v.into_owned())
     };
     assert_eq!(param("redirect_uri").as_deref(), Some(REDIRECT));
-    assert_eq!(param("code_challenge_method").as_deref(), Some("S256"));
+    // UPS documents `code_challenge` with the S256 transform and no method parameter.
+    assert!(param("code_challenge").is_some_and(|c| c.len() == 43));
+    assert_eq!(param("code_challenge_method"), None);
     assert!(param("state").is_some_and(|s| started.pending.state_matches(&s)));
     let body = h.finish_sign_in(started, "demo-password").await;
     let mut j = exchange_json(&body);
@@ -203,10 +240,8 @@ async fn replayed_code_is_refused_and_adds_no_record() {
         .await;
     assert_eq!(replay.status, StatusCode::BAD_REQUEST, "{replay:?}");
     assert_eq!(replay.code(), Some(ErrorCode::InvalidGrant));
-    assert_eq!(
-        replay.err().error.provider_code.as_deref(),
-        Some("invalid_grant")
-    );
+    // UPS's own answer: 10400 "Invalid authorization code", read by core as a dead code.
+    assert_eq!(replay.err().error.provider_code.as_deref(), Some("10400"));
     assert_eq!(h.tokens(COMPANY).await.total, 1);
     assert_eq!(h.stats().codes_replayed, 1);
 }

@@ -606,6 +606,10 @@ async fn sigkill_during_exchange_and_refresh_never_loses_or_duplicates_anything(
             limits,
             clock.clone(),
             &Hooks {
+                ups: Ups {
+                    entry: token_manager_core::config::UpsEntry::Authorize,
+                    flow: token_manager_core::config::UpsFlow::Pkce,
+                },
                 urls: Vec::new(),
                 secret: host_example::webhooks::WebhookSecret::generate(),
                 retry: Default::default(),

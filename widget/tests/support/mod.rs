@@ -52,6 +52,7 @@ pub fn config() -> ConfigResponse {
         redirect_uri: PORTAL.into(),
         scope: "read".into(),
         pkce: true,
+        challenge_method: true,
         extra_params: BTreeMap::from([("type".into(), "ups_com_api".into())]),
     }
 }
@@ -608,6 +609,7 @@ pub fn props(host: &Rc<FakeHost>, browser: &Rc<FakeBrowser>) -> TokenManagerProp
         locale: Default::default(),
         time_zone: Some("UTC".into()),
         help_text: None,
+        theme: None,
         session_token: None,
         get_session_token: None,
         on_event: Callback::noop(),

@@ -61,29 +61,13 @@ fn basic_auth(headers: &HeaderMap) -> Option<Result<(String, String), ()>> {
         if !scheme.eq_ignore_ascii_case("basic") {
             return None;
         }
+        // Raw `client_id:client_secret`, as UPS's SDKs send it (Go SetBasicAuth, PHP, Python,
+        // Java): no RFC 6749 §2.3.1 form-encoding first, so a `+` or `%` in a secret is itself.
         let decoded = String::from_utf8(STANDARD.decode(rest.trim()).ok()?).ok()?;
         let (id, secret) = decoded.split_once(':')?;
-        Some((form_decode(id)?, form_decode(secret)?))
+        Some((id.to_owned(), secret.to_owned()))
     })();
     Some(parsed.ok_or(()))
-}
-
-/// `application/x-www-form-urlencoded` decoding of one value (`+` is a space, `%XX` a byte).
-fn form_decode(s: &str) -> Option<String> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut bytes = s.bytes();
-    while let Some(b) = bytes.next() {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hi = char::from(bytes.next()?).to_digit(16)?;
-                let lo = char::from(bytes.next()?).to_digit(16)?;
-                out.push(u8::try_from(hi * 16 + lo).ok()?);
-            }
-            b => out.push(b),
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// The `Authorization: Bearer` token, if any.
@@ -154,12 +138,14 @@ pub(super) async fn authorize(State(m): State<MockUps>, RawQuery(q): RawQuery) -
     if let Err(e) = checked {
         return ups_error(e);
     }
-    if get("response_type") != Some("code") {
-        return ups_error(UpsError::new(
-            400,
-            "unsupported_response_type",
-            "response_type must be code",
+    // RFC 7636 §4.3: absent means plain; UPS documents only the S256 transform.
+    if get("code_challenge_method").is_some_and(|m| m != "S256") {
+        return ups_error(UpsError::invalid_request(
+            "code_challenge_method must be S256",
         ));
+    }
+    if get("response_type") != Some("code") {
+        return ups_error(UpsError::invalid_request("Unsupported Response Type"));
     }
     if get("code_challenge").is_some_and(|c| !valid_challenge(c)) {
         return ups_error(UpsError::invalid_request(
@@ -187,10 +173,17 @@ pub(super) async fn authorize(State(m): State<MockUps>, RawQuery(q): RawQuery) -
             }
         }
         pairs.append_pair("type", "ups_com_api");
-        if let Some(c) = get("code_challenge") {
-            pairs.append_pair("code_challenge", c);
-            pairs.append_pair("code_challenge_method", "S256");
-        }
+    }
+    // The Location carries exactly the spec's parameters; the challenge stays here, for the
+    // code the sign-in will issue.
+    if let Some(c) = get("code_challenge") {
+        m.lock().remember_challenge(
+            get("client_id").unwrap_or_default(),
+            get("redirect_uri").unwrap_or_default(),
+            get("state").unwrap_or_default(),
+            c,
+            now_ms(),
+        );
     }
     let mut resp = StatusCode::FOUND.into_response();
     let h = resp.headers_mut();
@@ -313,11 +306,7 @@ fn check_grant_type(v: &Option<String>, expected: &str) -> Result<(), UpsError> 
         None | Some("") => Err(UpsError::invalid_request(
             "Missing required parameter: grant_type",
         )),
-        Some(_) => Err(UpsError::new(
-            400,
-            "unsupported_grant_type",
-            format!("grant_type must be {expected}"),
-        )),
+        Some(_) => Err(UpsError::invalid_request("Invalid grant_type")),
     }
 }
 
@@ -348,6 +337,13 @@ pub(super) async fn token(
 }
 
 fn exchange(m: &MockUps, headers: &HeaderMap, form: &TokenForm) -> Result<TokenAnswer, UpsError> {
+    // UPS documents two flows: Basic and no verifier, or PKCE with `client_id` + `code_verifier`
+    // in the body and "no http Authorization header". A mix of the two is neither.
+    if headers.contains_key(header::AUTHORIZATION) && form.code_verifier.is_some() {
+        return Err(UpsError::invalid_request(
+            "Invalid request: the PKCE flow takes client_id and code_verifier and no Authorization header",
+        ));
+    }
     let mut st = m.lock();
     let (client_id, proven) = st.authenticate(
         basic_auth(headers),
@@ -524,7 +520,8 @@ mod tests {
             header::AUTHORIZATION,
             HeaderValue::from_str(&format!("Basic {}", STANDARD.encode("a%3Ab+c:s%26t"))).unwrap(),
         );
-        assert_eq!(basic_auth(&h), Some(Ok(("a:b c".into(), "s&t".into()))));
+        // Taken as sent: UPS compares raw credentials.
+        assert_eq!(basic_auth(&h), Some(Ok(("a%3Ab+c".into(), "s%26t".into()))));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
         assert_eq!(basic_auth(&h), Some(Err(())));
         h.insert(

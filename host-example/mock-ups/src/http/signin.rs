@@ -128,7 +128,19 @@ pub(super) async fn start(State(m): State<MockUps>, RawQuery(q): RawQuery) -> Re
         }
         (Some(c), _) => txn.challenge = Some(c.to_owned()),
     }
-    let id = m.lock().start_txn(txn.clone());
+    let id = {
+        let mut st = m.lock();
+        // Came through `/authorize`: its challenge, kept there.
+        if txn.challenge.is_none() {
+            txn.challenge = st.take_challenge(
+                &txn.client_id,
+                get("redirect_uri").unwrap_or_default(),
+                txn.state.as_deref().unwrap_or_default(),
+                txn.created_ms,
+            );
+        }
+        st.start_txn(txn.clone())
+    };
     identify_page(&id, &txn, "", false, None)
 }
 

@@ -29,9 +29,12 @@ impl State {
             .client(client_id)
             .ok_or_else(UpsError::invalid_client)?;
         if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
-            return Err(UpsError::invalid_request(
-                "redirect_uri is not registered for this client_id",
-            ));
+            tracing::info!(
+                client_id,
+                redirect_uri,
+                "mock UPS: redirect_uri not registered"
+            );
+            return Err(UpsError::invalid_redirect());
         }
         Url::parse(redirect_uri).map_err(|_| {
             UpsError::invalid_request("the registered redirect_uri is not an absolute URL")

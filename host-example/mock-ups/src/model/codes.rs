@@ -99,13 +99,13 @@ impl State {
         } = *r;
         let key = digest(code);
         let Some(c) = self.codes.get_mut(&key) else {
-            return Err(UpsError::invalid_grant(
+            return Err(UpsError::invalid_code(
                 "The authorization code is invalid or expired",
             ));
         };
         if c.client_id != client_id {
             // Not this client's code: do not let it burn the code for the rightful client.
-            return Err(UpsError::invalid_grant(
+            return Err(UpsError::invalid_code(
                 "The authorization code was issued to another client",
             ));
         }
@@ -115,42 +115,39 @@ impl State {
             if let Some(g) = grant {
                 self.revoke_grant(g);
             }
-            return Err(UpsError::invalid_grant(
+            return Err(UpsError::invalid_code(
                 "The authorization code has already been used; the tokens issued from it are revoked",
             ));
         }
         c.used = true;
         if c.revoked {
-            return Err(UpsError::invalid_grant(
+            return Err(UpsError::invalid_code(
                 "The authorization code has been revoked",
             ));
         }
         if now >= c.expires_ms {
-            return Err(UpsError::invalid_grant(
-                "The authorization code has expired",
-            ));
+            return Err(UpsError::invalid_code("The authorization code has expired"));
         }
         if c.redirect_uri != redirect_uri {
-            return Err(UpsError::invalid_grant(
-                "redirect_uri does not match the one of the authorization request",
-            ));
+            tracing::info!("mock UPS: redirect_uri differs from the authorization request's");
+            return Err(UpsError::invalid_redirect());
         }
         match (&c.challenge, code_verifier) {
             (Some(challenge), Some(verifier)) => {
                 if !valid_verifier(verifier) {
-                    return Err(UpsError::invalid_grant(
+                    return Err(UpsError::invalid_code(
                         "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]",
                     ));
                 }
                 let computed = pkce::code_challenge(verifier.as_bytes());
                 if !bool::from(computed.as_bytes().ct_eq(challenge.as_bytes())) {
-                    return Err(UpsError::invalid_grant(
+                    return Err(UpsError::invalid_code(
                         "code_verifier does not match the code_challenge",
                     ));
                 }
             }
             (Some(_), None) => {
-                return Err(UpsError::invalid_grant(
+                return Err(UpsError::invalid_code(
                     "code_verifier is required: the authorization request sent a code_challenge",
                 ))
             }

@@ -129,6 +129,9 @@ pub(crate) struct State {
     users: BTreeMap<String, User>,
     pub(crate) faults: Faults,
     txns: HashMap<String, Txn>,
+    /// PKCE challenges `/authorize` received, by (client, redirect URI, state), until the
+    /// sign-in they lead to starts (the Location carries only the spec's parameters).
+    challenges: HashMap<String, (String, u64)>,
     codes: HashMap<String, Code>,
     access: HashMap<String, Access>,
     refresh: HashMap<String, Refresh>,
@@ -168,6 +171,7 @@ impl State {
             users,
             faults: config.faults.clone(),
             txns: HashMap::new(),
+            challenges: HashMap::new(),
             codes: HashMap::new(),
             access: HashMap::new(),
             refresh: HashMap::new(),

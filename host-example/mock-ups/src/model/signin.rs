@@ -35,6 +35,48 @@ pub(crate) struct Txn {
 
 impl State {
     /// Start a sign-in; returns its id (to be put in the page's hidden field).
+    /// Keep the PKCE challenge `/authorize` received for the sign-in it redirects to (at most
+    /// [`TXN_TTL_MS`], bounded: the oldest go first past 10,000).
+    pub(crate) fn remember_challenge(
+        &mut self,
+        client_id: &str,
+        redirect_uri: &str,
+        state: &str,
+        challenge: &str,
+        now: u64,
+    ) {
+        self.challenges
+            .retain(|_, (_, at)| now.saturating_sub(*at) < TXN_TTL_MS);
+        if self.challenges.len() >= 10_000 {
+            if let Some(oldest) = self
+                .challenges
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(k, _)| k.clone())
+            {
+                self.challenges.remove(&oldest);
+            }
+        }
+        self.challenges.insert(
+            digest(&format!("{client_id}\n{redirect_uri}\n{state}")),
+            (challenge.to_owned(), now),
+        );
+    }
+
+    /// The challenge `/authorize` kept for this sign-in, taken (single use).
+    pub(crate) fn take_challenge(
+        &mut self,
+        client_id: &str,
+        redirect_uri: &str,
+        state: &str,
+        now: u64,
+    ) -> Option<String> {
+        let (c, at) = self
+            .challenges
+            .remove(&digest(&format!("{client_id}\n{redirect_uri}\n{state}")))?;
+        (now.saturating_sub(at) < TXN_TTL_MS).then_some(c)
+    }
+
     pub(crate) fn start_txn(&mut self, txn: Txn) -> String {
         let now = txn.created_ms;
         self.pruning.txns.run(&mut self.txns, |_, t| {

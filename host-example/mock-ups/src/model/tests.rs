@@ -54,7 +54,7 @@ fn code_is_single_use_and_replay_revokes() {
     assert_eq!(t.refresh_count, "0");
     assert!(s.data_call(Some(&t.access_token), 3_000).is_ok());
     let replay = s.redeem_code(&set, &redemption(&code), 3_000).unwrap_err();
-    assert_eq!(replay.code, "invalid_grant");
+    assert_eq!(replay.code, "10400");
     assert_eq!(
         s.data_call(Some(&t.access_token), 3_000),
         Err(UpsError::invalid_bearer())
@@ -75,7 +75,7 @@ fn code_expiry_and_redirect_and_pkce() {
     let (mut s, set) = setup();
     let code = s.issue_code(&set, &txn(None), "demo", 1_000);
     let e = s.redeem_code(&set, &redemption(&code), 61_000).unwrap_err();
-    assert!(e.message.contains("expired"));
+    assert!(e.detail().contains("expired"));
 
     let code = s.issue_code(&set, &txn(None), "demo", 1_000);
     let e = s
@@ -88,7 +88,7 @@ fn code_expiry_and_redirect_and_pkce() {
             2_000,
         )
         .unwrap_err();
-    assert!(e.message.contains("redirect_uri"));
+    assert!(e.detail().contains("redirect_uri"));
 
     let verifier = "a".repeat(43);
     let challenge = pkce::code_challenge(verifier.as_bytes());
@@ -103,7 +103,7 @@ fn code_expiry_and_redirect_and_pkce() {
             2_000,
         )
         .unwrap_err();
-    assert!(e.message.contains("code_verifier"));
+    assert!(e.detail().contains("code_verifier"));
     let code = s.issue_code(&set, &txn(Some(challenge)), "demo", 1_000);
     assert!(s
         .redeem_code(
@@ -163,7 +163,7 @@ fn refresh_tokens_are_kept_when_configured() {
     );
     // It expires with its own lifetime (100 s here).
     let e = s.refresh(&set, "demo-client", &kept, 101_000).unwrap_err();
-    assert!(e.message.contains("expired"), "{}", e.message);
+    assert!(e.detail().contains("expired"), "{}", e.detail());
 }
 
 #[test]
@@ -189,7 +189,7 @@ fn refresh_rotates_and_password_change_revokes() {
             2_000,
         )
         .unwrap_err();
-    assert!(e.message.contains("already been used"));
+    assert!(e.detail().contains("already been used"));
     assert!(s
         .refresh(&set, "other", t1.refresh_token.as_deref().unwrap(), 2_000)
         .is_err());

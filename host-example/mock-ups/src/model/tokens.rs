@@ -61,25 +61,25 @@ impl State {
         now: u64,
     ) -> Result<TokenAnswer, UpsError> {
         let Some(r) = self.refresh.get_mut(&digest(refresh_token)) else {
-            return Err(UpsError::invalid_grant("The refresh token is invalid"));
+            return Err(UpsError::invalid_refresh("The refresh token is invalid"));
         };
         if r.client_id != client_id {
-            return Err(UpsError::invalid_grant(
+            return Err(UpsError::invalid_refresh(
                 "The refresh token was issued to another client",
             ));
         }
         if r.revoked {
-            return Err(UpsError::invalid_grant(
+            return Err(UpsError::invalid_refresh(
                 "The refresh token has been revoked (the UPS.com password changed or the authorization was withdrawn)",
             ));
         }
         if r.spent {
-            return Err(UpsError::invalid_grant(
+            return Err(UpsError::invalid_refresh(
                 "The refresh token has already been used",
             ));
         }
         if now >= r.expires_ms {
-            return Err(UpsError::invalid_grant("The refresh token has expired"));
+            return Err(UpsError::invalid_refresh("The refresh token has expired"));
         }
         r.refresh_count += 1;
         if !settings.keep_refresh_tokens {

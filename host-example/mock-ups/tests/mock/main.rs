@@ -241,10 +241,16 @@ impl Mock {
             ("code", code),
             ("redirect_uri", redirect_uri),
         ];
-        if let Some(v) = verifier {
-            form.push(("code_verifier", v));
+        // UPS's two documented flows: PKCE (no Basic header; client_id and code_verifier in
+        // the body) or Basic without a verifier.
+        match verifier {
+            Some(v) => {
+                form.push(("client_id", DEMO_CLIENT.0));
+                form.push(("code_verifier", v));
+                self.post_form(TOKEN_PATH, None, &form).await
+            }
+            None => self.post_form(TOKEN_PATH, Some(DEMO_CLIENT), &form).await,
         }
-        self.post_form(TOKEN_PATH, Some(DEMO_CLIENT), &form).await
     }
 
     async fn tokens(&self) -> Value {

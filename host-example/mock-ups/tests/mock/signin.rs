@@ -36,7 +36,7 @@ async fn validate_client_json_is_exact() {
         let resp = m.get(&url("demo-client", bad)).await;
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{bad}");
         let body: Value = resp.json().await.unwrap();
-        assert_eq!(ups_error_code(&body), "invalid_request");
+        assert_eq!(ups_error_code(&body), "10400");
     }
     let resp = m
         .get(&m.url("/security/v1/oauth/validate-client?client_id=demo-client"))
@@ -69,11 +69,42 @@ async fn authorize_redirects_to_the_signin_screens() {
     assert_eq!(loc.path(), "/lasso/signin");
     assert_eq!(query(&loc, "type").as_deref(), Some("ups_com_api"));
     assert_eq!(query(&loc, "state").as_deref(), Some("abc"));
+    // Exactly the spec's parameters (OAuthAuthCode.yaml, 302 `location`): the challenge
+    // stays at the server, bound to the code the sign-in issues.
+    let names: Vec<String> = loc.query_pairs().map(|(k, _)| k.into_owned()).collect();
     assert_eq!(
-        query(&loc, "code_challenge").as_deref(),
-        Some(challenge.as_str())
+        names,
+        [
+            "client_id",
+            "redirect_uri",
+            "response_type",
+            "scope",
+            "state",
+            "type"
+        ]
     );
     assert_eq!(m.get(loc.as_str()).await.status(), StatusCode::OK);
+    let (verifier, challenge) = pkce_pair();
+    let mut u = Url::parse(&m.url("/security/v1/oauth/authorize")).unwrap();
+    u.query_pairs_mut()
+        .append_pair("client_id", "demo-client")
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "read")
+        .append_pair("state", "bound")
+        .append_pair("code_challenge", &challenge);
+    let back = mock_ups::testing::sign_in(&m.http, u.as_str(), "demo", "demo-password")
+        .await
+        .unwrap();
+    let code = query(&back, "code").unwrap();
+    assert_eq!(
+        m.exchange(&code, REDIRECT, Some(&verifier)).await.status(),
+        StatusCode::OK,
+        "the code is bound to the challenge /authorize received"
+    );
+    // A method other than S256 is refused at /authorize.
+    let resp = m.get(&format!("{u}&code_challenge_method=plain")).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 
     let resp = m
         .get(&m.url("/security/v1/oauth/authorize?client_id=x&redirect_uri=y&response_type=code"))

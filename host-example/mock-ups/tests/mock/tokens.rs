@@ -54,23 +54,35 @@ async fn client_authentication_is_checked() {
 }
 
 #[tokio::test]
-async fn form_encoded_basic_credentials_are_decoded() {
+async fn basic_credentials_are_compared_raw_as_ups_sdks_send_them() {
     let config = MockConfig {
         clients: vec![MockClient {
-            client_id: "id:with space".into(),
-            client_secret: "s3cr&t+%".into(),
+            client_id: "demo-client".into(),
+            client_secret: "s3cr+t/=~%2B".into(),
             redirect_uris: vec![REDIRECT.into()],
         }],
         ..MockConfig::default()
     };
     let m = Mock::with(config).await;
-    // RFC 6749 §2.3.1: form-urlencode, then Basic.
-    let client = ("id%3Awith+space", "s3cr%26t%2B%25");
+    // Raw `id:secret`, base64: authenticated, so the refresh token is what fails.
     let resp = m
-        .post_form(REFRESH_PATH, Some(client), &UNKNOWN_REFRESH)
+        .post_form(
+            REFRESH_PATH,
+            Some(("demo-client", "s3cr+t/=~%2B")),
+            &UNKNOWN_REFRESH,
+        )
         .await;
-    // Authenticated: the refresh token is what fails.
-    ups_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    let body = ups_error(resp, StatusCode::BAD_REQUEST, "10400").await;
+    assert!(body.to_string().contains("Invalid Refresh Token"), "{body}");
+    // RFC 6749 §2.3.1's form-encoding first (what the oauth2 crate sends) is a wrong secret.
+    let resp = m
+        .post_form(
+            REFRESH_PATH,
+            Some(("demo-client", "s3cr%2Bt%2F%3D%7E%252B")),
+            &UNKNOWN_REFRESH,
+        )
+        .await;
+    ups_error(resp, StatusCode::UNAUTHORIZED, "10401").await;
 }
 
 #[tokio::test]
@@ -82,8 +94,11 @@ async fn pkce_is_verified() {
     let code = m.code(Some(&challenge)).await;
     let (other, _) = pkce_pair();
     let resp = m.exchange(&code, REDIRECT, Some(&other)).await;
-    let body = ups_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
-    assert!(body.to_string().contains("code_verifier"));
+    let body = ups_error(resp, StatusCode::BAD_REQUEST, "10400").await;
+    assert!(
+        body.to_string().contains("Invalid authorization code"),
+        "{body}"
+    );
     // The failed attempt spent the code.
     assert_eq!(
         m.exchange(&code, REDIRECT, Some(&verifier)).await.status(),
@@ -102,6 +117,28 @@ async fn pkce_is_verified() {
     assert_eq!(
         m.exchange(&code, REDIRECT, Some(&verifier)).await.status(),
         StatusCode::OK
+    );
+
+    // The undocumented mix (Basic header and a verifier) is refused, and spends the code.
+    let code = m.code(Some(&challenge)).await;
+    let mix = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", &verifier),
+    ];
+    let body = ups_error(
+        m.post_form(TOKEN_PATH, Some(DEMO_CLIENT), &mix).await,
+        StatusCode::BAD_REQUEST,
+        "10400",
+    )
+    .await;
+    assert!(body.to_string().contains("PKCE"), "{body}");
+    // A code bound to a challenge is not redeemed by the plain flow either.
+    let code = m.code(Some(&challenge)).await;
+    assert_eq!(
+        m.exchange(&code, REDIRECT, None).await.status(),
+        StatusCode::BAD_REQUEST
     );
 
     // UPS's PKCE flow 2: no Basic header, client_id and code_verifier in the body.
@@ -147,7 +184,7 @@ async fn code_replay_is_rejected_and_revokes_its_tokens() {
     assert_eq!(m.track(Some(&access)).await.status(), StatusCode::OK);
 
     let resp = m.exchange(&code, REDIRECT, None).await;
-    ups_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    ups_error(resp, StatusCode::BAD_REQUEST, "10400").await;
 
     // RFC 6749 §4.1.2: the tokens issued from the code are revoked.
     assert_eq!(
@@ -168,23 +205,23 @@ async fn code_expires_and_redirect_uri_must_match() {
     let code = m.code(None).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     let resp = m.exchange(&code, REDIRECT, None).await;
-    let body = ups_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
-    assert!(body.to_string().contains("expired"));
+    let body = ups_error(resp, StatusCode::BAD_REQUEST, "10400").await;
+    assert!(
+        body.to_string().contains("Invalid authorization code"),
+        "{body}"
+    );
 
     let code = m.code(None).await;
     let resp = m
         .exchange(&code, "http://127.0.0.1:8080/admin/token-manager/", None)
         .await;
-    ups_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    ups_error(resp, StatusCode::BAD_REQUEST, "10400").await;
 
     let resp = m.exchange("no-such-code", REDIRECT, None).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 
     // Wrong grant type, missing parameters, not a form.
-    for (grant_type, code) in [
-        ("password", "unsupported_grant_type"),
-        ("authorization_code", "invalid_request"),
-    ] {
+    for (grant_type, code) in [("password", "10400"), ("authorization_code", "10400")] {
         let resp = m
             .post_form(TOKEN_PATH, Some(DEMO_CLIENT), &[("grant_type", grant_type)])
             .await;
@@ -198,7 +235,7 @@ async fn code_expires_and_redirect_uri_must_match() {
         .send()
         .await
         .unwrap();
-    ups_error(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
+    ups_error(resp, StatusCode::BAD_REQUEST, "10400").await;
 }
 
 #[tokio::test]
@@ -217,7 +254,7 @@ async fn refresh_rotates_and_the_old_refresh_token_is_dead() {
     // The spent refresh token: invalid_grant, every time.
     for _ in 0..2 {
         let resp = m.refresh(&t0).await;
-        let body = ups_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
+        let body = ups_error(resp, StatusCode::BAD_REQUEST, "10400").await;
         let err = token_manager_core::token::parse_error_response(400, body.to_string().as_bytes());
         assert_eq!(
             err.kind,
@@ -247,7 +284,7 @@ async fn refresh_rotates_and_the_old_refresh_token_is_dead() {
         ("refresh_token", &s(&t2, "refresh_token")),
     ];
     let resp = m.post_form(REFRESH_PATH, Some(DEMO_CLIENT), &form).await;
-    ups_error(resp, StatusCode::BAD_REQUEST, "unsupported_grant_type").await;
+    ups_error(resp, StatusCode::BAD_REQUEST, "10400").await;
 }
 
 #[tokio::test]
@@ -266,8 +303,8 @@ async fn password_change_invalidates_refresh_and_access_tokens() {
     assert_eq!(change["revoked_access_tokens"], 1);
 
     let resp = m.refresh(&t).await;
-    let body = ups_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
-    assert!(body.to_string().contains("revoked"));
+    let body = ups_error(resp, StatusCode::BAD_REQUEST, "10400").await;
+    assert!(body.to_string().contains("Invalid Refresh Token"), "{body}");
 
     let resp = m.track(Some(&access)).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);

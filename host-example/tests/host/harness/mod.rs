@@ -27,7 +27,7 @@ use mock_ups::{spawn, EndpointFault, FaultKind, Faults, MockConfig, MockStats, M
 use oauth2::ClientSecret;
 use serde_json::{json, Value};
 use token_manager_core::api::ExchangeBody;
-use token_manager_core::config::ProviderConfig;
+use token_manager_core::config::{ProviderConfig, UpsEntry, UpsFlow};
 use token_manager_core::webhook::RetryPolicy;
 use token_manager_core::Timestamp;
 use tower::ServiceExt;
@@ -51,9 +51,18 @@ pub struct Builder {
     hooks: Hooks,
 }
 
+/// How every host of a harness speaks UPS (default: UPS's current spec).
+#[derive(Clone, Copy, Debug)]
+pub struct Ups {
+    pub entry: UpsEntry,
+    pub flow: UpsFlow,
+}
+
 /// The webhook settings of a harness's hosts (every host of a harness shares them).
 #[derive(Clone)]
 pub struct Hooks {
+    /// UPS entry and flow (a provider setting, shared like the webhooks).
+    pub ups: Ups,
     pub urls: Vec<String>,
     /// The secret's text form (`whsec_…`), for verifying signatures.
     pub secret: String,
@@ -107,6 +116,11 @@ impl Builder {
     /// Connect timeout of provider calls.
     pub fn provider_connect_timeout(mut self, d: Duration) -> Self {
         self.limits.connect_timeout = d;
+        self
+    }
+    /// Speak UPS with this entry point and token flow.
+    pub fn ups(mut self, entry: UpsEntry, flow: UpsFlow) -> Self {
+        self.hooks.ups = Ups { entry, flow };
         self
     }
     /// Give a failing webhook delivery up this long after its event.
@@ -228,6 +242,10 @@ impl Harness {
                 refresh_timeout: Duration::from_secs(5) * 2,
             },
             hooks: Hooks {
+                ups: Ups {
+                    entry: UpsEntry::Authorize,
+                    flow: UpsFlow::Pkce,
+                },
                 urls: Vec::new(),
                 secret: WebhookSecret::generate(),
                 retry: RetryPolicy::default(),
@@ -561,7 +579,14 @@ pub fn build_state_with_keys(
     };
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db, TokenCipher::new(key)).unwrap());
     let provider = Provider::new(
-        ProviderConfig::ups(mock_base, "demo-client", REDIRECT).unwrap(),
+        ProviderConfig::ups_with(
+            mock_base,
+            "demo-client",
+            REDIRECT,
+            hooks.ups.entry,
+            hooks.ups.flow,
+        )
+        .unwrap(),
         ClientSecret::new("demo-secret".into()),
         limits,
         Some(Url::parse(&format!("{mock_base}/api/")).unwrap()),
