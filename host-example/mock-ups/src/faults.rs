@@ -97,6 +97,7 @@ impl EndpointFault {
             )),
             FaultKind::Timeout => AppliedFault::Timeout,
             FaultKind::MalformedJson => AppliedFault::MalformedJson,
+            FaultKind::Refused => AppliedFault::Refused,
         };
         if let Some(n) = self.times.as_mut() {
             *n -= 1;
@@ -131,6 +132,11 @@ pub enum FaultKind {
     /// processing the request.
     #[serde(rename = "malformed_json")]
     MalformedJson,
+    /// Answer HTTP 400 with UPS's general `10400` and a message that names no known cause
+    /// ("The request could not be processed"), without processing the request: a refusal
+    /// nobody can classify.
+    #[serde(rename = "refused")]
+    Refused,
 }
 
 /// One application of an [`EndpointFault`].
@@ -140,6 +146,7 @@ pub(crate) enum AppliedFault {
     Slow(std::time::Duration),
     Timeout,
     MalformedJson,
+    Refused,
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 //! | `POST /security/v1/oauth/token` | `grant_type=authorization_code&code&redirect_uri[&code_verifier]`, Basic client auth (or, UPS's PKCE flow 2, no Basic header but `client_id` + `code_verifier` in the body) |
 //! | `POST /security/v1/oauth/refresh` | `grant_type=refresh_token&refresh_token`, Basic client auth; rotates the refresh token |
 //! | `GET /api/track/v1/details/{n}` | `Authorization: Bearer <access token>` → a small UPS Tracking answer; calls counted per token |
+//! | `POST /api/quantumview/v3/events` | Quantum View (`QuantumView.yaml`): the same bearer check and counting; a `QVEvents` request gets a `QuantumViewResponse` with one subscription event |
 //! | `ANY /api/mock/echo/{*rest}` | the same bearer check and counting; answers with the request it got (method, path, query, headers, body; the bearer as a fingerprint); `?status=NNN` answers that status, `?redirect=URL` a 302 — for proxy tests |
 //! | `GET /mock/stats` | [`MockStats`] as JSON (tokens appear only as [`token_fingerprint`]s) |
 //! | `GET`, `POST /mock/faults` | read / replace the [`Faults`] (JSON below) |
@@ -91,8 +92,9 @@
 //! ```
 //!
 //! `kind` is one of `none`, `status_500`, `status_503`, `slow` (wait `slow_ms`, default 2000,
-//! then answer normally), `timeout` (hang 120 s, then 504) and `malformed_json` (200 with a
-//! truncated JSON body). `times: N` applies the fault to the next N requests of that endpoint
+//! then answer normally), `timeout` (hang 120 s, then 504), `malformed_json` (200 with a
+//! truncated JSON body) and `refused` (400 `10400` "The request could not be processed": a
+//! refusal in words nobody recognises). `times: N` applies the fault to the next N requests of that endpoint
 //! only. Except `slow`, a fault answers before the request is looked at: the code or refresh
 //! token is **not** spent. `wrong_state` redirects back with a different `state`;
 //! `decline_consent` redirects back with `error=access_denied` after a correct sign-in.
@@ -139,6 +141,8 @@ pub const APP_DISPLAY_NAME: &str = "Token Manager Demo";
 pub const SIGNIN_PATH: &str = "/lasso/signin";
 /// Path of the data API (`{n}` is the tracking number).
 pub const TRACK_PATH: &str = "/api/track/v1/details/{n}";
+/// Path of the Quantum View events API (`POST`, JSON, Bearer; `{version}` is `v3`).
+pub const QUANTUM_VIEW_PATH: &str = "/api/quantumview/{version}/events";
 /// Path of the mock-only echo endpoint of the data API, for proxy tests (any method; answers
 /// with the request it received; `?status=NNN` picks the status, `?redirect=URL` a 302).
 pub const ECHO_PATH: &str = "/api/mock/echo/{*rest}";

@@ -1,7 +1,9 @@
 //! The demo portal's backend: a worker that retrieves IDM data for every authorized company
 //! the way any portal backend would — through the host's server API with an API key,
 //! `GET /api/v1/companies?status=active` and the provider proxy — and shows its last result on
-//! `/exports`. It holds no token. Clear stops it because the proxy refuses (`409 cleared`),
+//! `/exports`. What it asks UPS is what a data-management portal asks with a user's token:
+//! Quantum View events (`POST /api/quantumview/v3/events`, the request of UPS's
+//! `QuantumView.yaml` example), with a `transId` unique to each request. It holds no token. Clear stops it because the proxy refuses (`409 cleared`),
 //! not because it is told.
 
 use std::collections::BTreeSet;
@@ -104,17 +106,17 @@ impl DemoWorker {
         let mut answered = 0;
         for company in companies {
             let url = format!(
-                "{}/api/v1/companies/{company}/proxy/track/v1/details/{}",
-                self.host,
-                tracking_number(n)
+                "{}/api/v1/companies/{company}/proxy/quantumview/v3/events",
+                self.host
             );
             let sent = self
                 .http
-                .get(url)
+                .post(url)
                 .bearer_auth(self.api_key.as_str())
                 .header("Accept", "application/json")
-                .header("transId", format!("tm-{n}"))
+                .header("transId", trans_id(n))
                 .header("transactionSrc", "token-manager-demo")
+                .json(&quantum_view_request(n))
                 .send()
                 .await;
             let outcome = match sent {
@@ -163,7 +165,25 @@ impl DemoWorker {
     }
 }
 
-/// A demo tracking number that changes with `n` (UPS 1Z format, check digit not computed).
-fn tracking_number(n: u64) -> String {
-    format!("1Z999AA1{:010}", n % 10_000_000_000)
+/// A `transId` unique to each request ("An identifier unique to the request", UPS).
+fn trans_id(n: u64) -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 8];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("tm-{n}-{hex}")
+}
+
+/// The request of the `QuantumView.yaml` example: unread subscription events of the account
+/// (`CustomerContext` names the round, so an answer can be matched to its request).
+fn quantum_view_request(n: u64) -> serde_json::Value {
+    serde_json::json!({
+        "QuantumViewRequest": {
+            "Request": {
+                "TransactionReference": {"CustomerContext": format!("token-manager-demo-{n}"), "XpciVersion": "1.0007"},
+                "RequestAction": "QVEvents"
+            },
+            "SubscriptionRequest": {"Name": "OutboundXML"}
+        }
+    })
 }

@@ -215,7 +215,7 @@ async fn clear_wipes_the_file_and_stops_retrieval_before_returning() {
     match &h.state.reports().all()[COMPANY].outcome {
         RetrievalOutcome::Data(d) => {
             assert_eq!(d.status, 200);
-            assert!(d.summary.contains("trackResponse"), "{}", d.summary);
+            assert!(d.summary.contains("QuantumViewResponse"), "{}", d.summary);
         }
         other => panic!("{other:?}"),
     }

@@ -18,4 +18,5 @@ mod reliability;
 mod server_api;
 mod startup;
 mod tenancy;
+mod ups;
 mod webhooks;

@@ -610,6 +610,7 @@ async fn sigkill_during_exchange_and_refresh_never_loses_or_duplicates_anything(
                     entry: token_manager_core::config::UpsEntry::Authorize,
                     flow: token_manager_core::config::UpsFlow::Pkce,
                 },
+                client_secret: "demo-secret".into(),
                 urls: Vec::new(),
                 secret: host_example::webhooks::WebhookSecret::generate(),
                 retry: Default::default(),

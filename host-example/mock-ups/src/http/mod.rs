@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use token_manager_core::config::ups;
 
-use crate::{MockUps, ECHO_PATH, SIGNIN_PATH, TRACK_PATH};
+use crate::{MockUps, ECHO_PATH, QUANTUM_VIEW_PATH, SIGNIN_PATH, TRACK_PATH};
 
 /// All endpoints of `mock` (see the crate docs).
 pub(crate) fn router(mock: MockUps) -> Router {
@@ -35,6 +35,7 @@ pub(crate) fn router(mock: MockUps) -> Router {
         .route(ups::REFRESH_PATH, post(oauth::refresh))
         .route(TRACK_PATH, get(oauth::track))
         .route(ECHO_PATH, axum::routing::any(oauth::echo))
+        .route(QUANTUM_VIEW_PATH, post(oauth::quantum_view))
         .route(SIGNIN_PATH, get(signin::start).post(signin::submit))
         .route(pages::CSS_PATH, get(pages::css))
         .route("/favicon.ico", get(signin::favicon))

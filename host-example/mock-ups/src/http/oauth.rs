@@ -242,6 +242,9 @@ async fn apply_fault(fault: Option<AppliedFault>) -> Option<Response> {
                 "Gateway Timeout",
             )))
         }
+        AppliedFault::Refused => Some(ups_error(UpsError::invalid_request(
+            "The request could not be processed",
+        ))),
         AppliedFault::MalformedJson => {
             let mut resp = (
                 StatusCode::OK,
@@ -539,4 +542,64 @@ mod tests {
         assert_eq!(q["b"], "x y");
         assert!(parse_query(None).unwrap().is_empty());
     }
+}
+
+/// `POST /api/quantumview/{version}/events` with `Authorization: Bearer` (UPS's Quantum View
+/// API, `QuantumView.yaml`): the bearer is checked and counted as for Tracking; a body that is
+/// not a `QVEvents` request is refused; the answer has the shape of the spec's
+/// `QuantumViewResponse` (no example is published: values from the schema's field examples).
+pub(super) async fn quantum_view(
+    State(m): State<MockUps>,
+    Path(version): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let token = bearer(&headers);
+    if let Err(e) = m.lock().data_call(token.as_deref(), now_ms()) {
+        return ups_error(e);
+    }
+    if version != "v3" {
+        return ups_error(UpsError::new(400, "250003", "Invalid version"));
+    }
+    let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let action = &request["QuantumViewRequest"]["Request"]["RequestAction"];
+    if action != "QVEvents" {
+        return ups_error(UpsError::new(
+            400,
+            "330001",
+            "The request is not a QVEvents request",
+        ));
+    }
+    let context =
+        request["QuantumViewRequest"]["Request"]["TransactionReference"]["CustomerContext"].clone();
+    let answer = serde_json::json!({
+        "QuantumViewResponse": {
+            "Response": {
+                "TransactionReference": {"CustomerContext": context},
+                "ResponseStatusCode": "1",
+                "ResponseStatusDescription": "Success"
+            },
+            "QuantumViewEvents": {
+                "SubscriberID": "demo",
+                "SubscriptionEvents": [{
+                    "Name": "OutboundXML",
+                    "Number": "1",
+                    "SubscriptionStatus": {"Code": "A", "Description": "Active"},
+                    "SubscriptionFile": [{
+                        "FileName": "220104_140019001",
+                        "StatusType": {"Code": "U", "Description": "Unread"},
+                        "Delivery": [{
+                            "TrackingNumber": "1Z023E2X0214323462",
+                            "ShipperNumber": "023E2X",
+                            "Date": "20220104",
+                            "Time": "140019"
+                        }]
+                    }]
+                }]
+            }
+        }
+    });
+    let mut resp = Json(answer).into_response();
+    no_store(resp.headers_mut());
+    resp
 }

@@ -63,6 +63,8 @@ pub struct Ups {
 pub struct Hooks {
     /// UPS entry and flow (a provider setting, shared like the webhooks).
     pub ups: Ups,
+    /// The OAuth client secret.
+    pub client_secret: String,
     pub urls: Vec<String>,
     /// The secret's text form (`whsec_…`), for verifying signatures.
     pub secret: String,
@@ -116,6 +118,14 @@ impl Builder {
     /// Connect timeout of provider calls.
     pub fn provider_connect_timeout(mut self, d: Duration) -> Self {
         self.limits.connect_timeout = d;
+        self
+    }
+    /// The OAuth client secret, at the mock and in the host.
+    pub fn client_secret(mut self, secret: &str) -> Self {
+        self.hooks.client_secret = secret.to_owned();
+        for c in &mut self.mock.clients {
+            c.client_secret = secret.to_owned();
+        }
         self
     }
     /// Speak UPS with this entry point and token flow.
@@ -246,6 +256,7 @@ impl Harness {
                     entry: UpsEntry::Authorize,
                     flow: UpsFlow::Pkce,
                 },
+                client_secret: "demo-secret".into(),
                 urls: Vec::new(),
                 secret: WebhookSecret::generate(),
                 retry: RetryPolicy::default(),
@@ -587,7 +598,7 @@ pub fn build_state_with_keys(
             hooks.ups.flow,
         )
         .unwrap(),
-        ClientSecret::new("demo-secret".into()),
+        ClientSecret::new(hooks.client_secret.clone()),
         limits,
         Some(Url::parse(&format!("{mock_base}/api/")).unwrap()),
     )
