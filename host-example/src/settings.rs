@@ -63,8 +63,6 @@ pub struct Settings {
     pub ups: UpsSettings,
 }
 
-/// The token-encryption key: `TOKEN_MANAGER_KEY` (base64) or a key file created 0600, plus
-/// previous keys during a rotation.
 /// How the UPS preset (and the mock, which speaks it) is spoken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UpsSettings {
@@ -83,6 +81,8 @@ impl Default for UpsSettings {
     }
 }
 
+/// The token-encryption key: `TOKEN_MANAGER_KEY` (base64) or a key file created 0600, plus
+/// previous keys during a rotation.
 #[derive(Debug, Clone)]
 pub struct KeySettings {
     /// The key file (used unless `env` is set).
