@@ -510,40 +510,6 @@ pub(super) async fn echo(
     resp
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn basic_auth_parsing() {
-        let mut h = HeaderMap::new();
-        assert!(basic_auth(&h).is_none());
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_str(&format!("Basic {}", STANDARD.encode("a%3Ab+c:s%26t"))).unwrap(),
-        );
-        // Taken as sent: UPS compares raw credentials.
-        assert_eq!(basic_auth(&h), Some(Ok(("a%3Ab+c".into(), "s%26t".into()))));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
-        assert_eq!(basic_auth(&h), Some(Err(())));
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer abc"),
-        );
-        assert_eq!(basic_auth(&h), Some(Err(())));
-        assert_eq!(bearer(&h).as_deref(), Some("abc"));
-    }
-
-    #[test]
-    fn query_rejects_repeats() {
-        assert!(parse_query(Some("a=1&a=2")).is_err());
-        let q = parse_query(Some("a=1&b=x%20y")).unwrap();
-        assert_eq!(q["b"], "x y");
-        assert!(parse_query(None).unwrap().is_empty());
-    }
-}
-
 /// `POST /api/quantumview/{version}/events` with `Authorization: Bearer` (UPS's Quantum View
 /// API, `QuantumView.yaml`): the bearer is checked and counted as for Tracking; a body that is
 /// not a `QVEvents` request is refused; the answer has the shape of the spec's
@@ -602,4 +568,38 @@ pub(super) async fn quantum_view(
     let mut resp = Json(answer).into_response();
     no_store(resp.headers_mut());
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn basic_auth_parsing() {
+        let mut h = HeaderMap::new();
+        assert!(basic_auth(&h).is_none());
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Basic {}", STANDARD.encode("a%3Ab+c:s%26t"))).unwrap(),
+        );
+        // Taken as sent: UPS compares raw credentials.
+        assert_eq!(basic_auth(&h), Some(Ok(("a%3Ab+c".into(), "s%26t".into()))));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
+        assert_eq!(basic_auth(&h), Some(Err(())));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
+        assert_eq!(basic_auth(&h), Some(Err(())));
+        assert_eq!(bearer(&h).as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn query_rejects_repeats() {
+        assert!(parse_query(Some("a=1&a=2")).is_err());
+        let q = parse_query(Some("a=1&b=x%20y")).unwrap();
+        assert_eq!(q["b"], "x y");
+        assert!(parse_query(None).unwrap().is_empty());
+    }
 }
