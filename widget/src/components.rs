@@ -15,6 +15,7 @@ use yew::prelude::*;
 use crate::hook::PanelActions;
 use crate::state::{Confirm, PanelState, Retry, View};
 use crate::tz::Zone;
+use crate::Theme;
 
 /// A page-unique id prefix, so several panels (or panels outside a shadow root) never share
 /// element ids.
@@ -244,41 +245,56 @@ pub(crate) fn HistoryGrid(props: &HistoryGridProps) -> Html {
     let rows = use_memo((page.clone(), props.zone.clone()), |(page, zone)| {
         format_rows(page, zone)
     });
-    let cell = |cell: &Cell| match cell {
-        Some((text, iso)) => {
-            html! { <td><time datetime={iso.clone()} title={iso.clone()}>{text.clone()}</time></td> }
-        }
-        None => html! { <td><span class="none" aria-label="none">{"—"}</span></td> },
-    };
-    let columns = [
+    let caption_id = use_memo((), |()| unique_id("caption"));
+    // Column names, also on each cell (`data-label`) for the stacked layout of narrow panels.
+    let labels = [
         UiText::TokenCreated,
         UiText::TokenExpires,
         UiText::RefreshCreated,
         UiText::RefreshExpires,
         UiText::Status,
-    ];
+    ]
+    .map(|c| AttrValue::from(m.text(c).to_owned()));
+    let cell = |(cell, label): (&Cell, &AttrValue)| match cell {
+        Some((text, iso)) => html! {
+            <td role="cell" data-label={label.clone()}>
+                <time datetime={iso.clone()} title={iso.clone()}>{text.clone()}</time>
+            </td>
+        },
+        None => html! {
+            <td role="cell" data-label={label.clone()}>
+                <span class="none" aria-label="none">{"—"}</span>
+            </td>
+        },
+    };
+    // Explicit table roles: the narrow layout changes the table's CSS display, and some
+    // browsers then drop its table semantics. The wrapper is the grid's own scroll region:
+    // focusable (so the keyboard scrolls it) and named by the caption; a group, not a region
+    // landmark, so pages with several panels get no list of identical landmarks.
     html! {
         <div class="history" part="history">
-            <div class="table-wrap">
-                <table part="table" aria-busy={props.busy.to_string()}>
-                    <caption>{m.text(UiText::TokenHistory).to_owned()}</caption>
-                    <thead>
-                        <tr>
-                            { for columns.iter().map(|c| html! { <th scope="col">{m.text(*c).to_owned()}</th> }) }
+            <div class="table-wrap" role="group" aria-labelledby={(*caption_id).clone()} tabindex="0">
+                <table part="table" role="table" aria-busy={props.busy.to_string()}>
+                    <caption id={(*caption_id).clone()}>{m.text(UiText::TokenHistory).to_owned()}</caption>
+                    <thead role="rowgroup">
+                        <tr role="row">
+                            { for labels.iter().map(|l| html! { <th scope="col" role="columnheader">{l.clone()}</th> }) }
                         </tr>
                     </thead>
-                    <tbody>
+                    <tbody role="rowgroup">
                         if page.rows.is_empty() {
-                            <tr><td class="empty" colspan="5">{m.text(UiText::EmptyHistory).to_owned()}</td></tr>
+                            <tr role="row">
+                                <td class="empty" role="cell" colspan="5">{m.text(UiText::EmptyHistory).to_owned()}</td>
+                            </tr>
                         } else {
                             // Unkeyed on purpose: a new page has all new ids, and keyed rows
                             // would be torn down and rebuilt (~1,300 DOM nodes for 100 rows);
                             // by position, the same <tr>s are patched in place. Rows hold no
                             // state or focus, so identity does not matter.
                             { for rows.iter().map(|r| html! {
-                                <tr data-id={r.id.clone()}>
-                                    { for r.cells.iter().map(cell) }
-                                    <td>
+                                <tr role="row" data-id={r.id.clone()}>
+                                    { for r.cells.iter().zip(&labels).map(cell) }
+                                    <td role="cell" data-label={labels[4].clone()}>
                                         <span class={classes!("badge", r.status.as_str())} part="badge">
                                             {r.status.label()}
                                         </span>
@@ -404,6 +420,8 @@ pub(crate) struct PanelProps {
     /// What the controls do (one value for the whole tree; the children get the callback
     /// they need from it).
     pub(crate) actions: Rc<PanelActions>,
+    /// Colour scheme (`data-theme`); `None`: the page's.
+    pub(crate) theme: Option<Theme>,
 }
 
 /// The whole panel for one [`PanelState`].
@@ -567,6 +585,7 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
     );
     html! {
         <section class="panel" part="panel" data-state={state.view.name()}
+            data-theme={props.theme.map(Theme::as_str)}
             aria-labelledby={(*title_id).clone()} aria-busy={busy.to_string()}>
             <header class="header" part="header">
                 <h2 id={(*title_id).clone()}>{text(UiText::Title)}</h2>

@@ -68,6 +68,34 @@ pub enum Mode {
     Popup,
 }
 
+/// The panel's colour scheme, when it is not the page's.
+///
+/// Without one ([`TokenManagerProps::theme`] `None`) the panel takes the `color-scheme` the
+/// portal page declares (inherited by the host element; light when it declares none), so a
+/// light page never gets a dark panel because the OS is dark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Theme {
+    /// Light, whatever the page and the OS say.
+    Light,
+    /// Dark, whatever the page and the OS say.
+    Dark,
+    /// The OS's preference (`prefers-color-scheme`).
+    System,
+}
+
+impl Theme {
+    /// The option value (`"light"`, `"dark"`, `"system"`), also the panel's `data-theme`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Light => "light",
+            Self::Dark => "dark",
+            Self::System => "system",
+        }
+    }
+}
+
 /// Props of [`TokenManager`].
 #[derive(Debug, Clone, Properties, PartialEq)]
 pub struct TokenManagerProps {
@@ -90,6 +118,9 @@ pub struct TokenManagerProps {
     /// Help tip under the panel (default: the seed's tip about the Account Executive).
     #[prop_or_default]
     pub help_text: Option<AttrValue>,
+    /// Colour scheme (default `None`: the page's declared `color-scheme`, light if none).
+    #[prop_or_default]
+    pub theme: Option<Theme>,
     /// The portal's session token for the host: sent as `Authorization: Bearer` on every call,
     /// and then no cookies are sent. A new value replaces it without restarting the panel.
     /// Without one (and without [`get_session_token`](Self::get_session_token)) the calls carry
@@ -138,6 +169,7 @@ pub fn TokenManager(props: &TokenManagerProps) -> Html {
     html! {
         <components::Panel
             {state}
+            theme={props.theme}
             {messages}
             {zone}
             {actions} />

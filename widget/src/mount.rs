@@ -14,7 +14,7 @@ use yew::{AppHandle, AttrValue, Callback};
 
 use crate::io::{LocalFuture, SessionToken};
 use crate::session::{GetSessionToken, SessionGrant};
-use crate::{Mode, TokenManager, TokenManagerProps, WidgetEvent, STYLESHEET};
+use crate::{Mode, Theme, TokenManager, TokenManagerProps, WidgetEvent, STYLESHEET};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -63,6 +63,8 @@ export interface MountOptions {
   timeZone?: string;
   /** Help tip under the panel; default the tip about the Account Executive. */
   helpText?: string;
+  /** Colour scheme; default the page's declared `color-scheme` (light if none). */
+  theme?: "light" | "dark" | "system";
   /**
    * The portal's session token for the host: sent as `Authorization: Bearer`, and then no
    * cookies are sent. A new value in `update` replaces it without restarting the panel.
@@ -96,6 +98,8 @@ struct Options {
     time_zone: Option<String>,
     #[serde(default)]
     help_text: Option<String>,
+    #[serde(default)]
+    theme: Option<Theme>,
 }
 
 fn type_error(message: &str) -> JsValue {
@@ -151,6 +155,7 @@ fn props_from(options: &JsValue) -> Result<TokenManagerProps, JsValue> {
         locale: Rc::new(parsed.locale.unwrap_or_default()),
         time_zone: parsed.time_zone.map(AttrValue::from),
         help_text: parsed.help_text.map(AttrValue::from),
+        theme: parsed.theme,
         session_token,
         get_session_token,
         on_event,

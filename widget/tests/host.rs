@@ -310,6 +310,7 @@ async fn mount_renders_into_a_shadow_root_and_destroy_empties_it() {
                 ("pageSize", 25.into()),
                 ("mode", "popup".into()),
                 ("timeZone", "Europe/Paris".into()),
+                ("theme", "dark".into()),
             ],
         ),
     )
@@ -332,6 +333,18 @@ async fn mount_renders_into_a_shadow_root_and_destroy_empties_it() {
     )
     .await;
     assert!(panel.query_selector("[part~=header] h2").unwrap().is_some());
+    // `theme: "dark"` gives the panel the dark scheme (the page here declares none: light).
+    assert_eq!(panel.get_attribute("data-theme").as_deref(), Some("dark"));
+    let style = web_sys::window()
+        .unwrap()
+        .get_computed_style(&panel)
+        .unwrap()
+        .unwrap();
+    assert_eq!(style.get_property_value("color-scheme").unwrap(), "dark");
+    assert_eq!(
+        style.get_property_value("background-color").unwrap(),
+        "rgb(22, 27, 34)"
+    );
     // Nothing listens at 127.0.0.1:9: the panel says so instead of spinning.
     wait_for(
         "the error state",
@@ -428,6 +441,7 @@ fn mount_rejects_bad_options() {
         options("/api/optin", &[("company", "".into())]),
         options("/api/optin", &[("pageSize", 20.into())]),
         options("/api/optin", &[("mode", "tab".into())]),
+        options("/api/optin", &[("theme", "sepia".into())]),
         options("/api/optin", &[("onEvent", 5.into())]),
         options("/api/optin", &[("sessionToken", "two words".into())]),
         options("/api/optin", &[("sessionToken", 5.into())]),

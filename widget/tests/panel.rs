@@ -13,7 +13,7 @@ use support::*;
 use token_manager_core::api::AuthorizationStatus;
 use token_manager_core::{ErrorCode, Messages, PerPage, Timestamp, UiText};
 use token_manager_widget::io::BrowserEvent;
-use token_manager_widget::{Mode, TokenManagerProps, WidgetEvent};
+use token_manager_widget::{Mode, Theme, TokenManagerProps, WidgetEvent};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use web_sys::{HtmlSelectElement, KeyboardEvent, KeyboardEventInit};
@@ -185,6 +185,69 @@ async fn authorized_grid_has_headers_labels_and_local_time() {
 }
 
 #[wasm_bindgen_test]
+async fn the_grid_is_a_focusable_group_named_by_its_caption_with_labelled_cells() {
+    let f = panel(FakeHost::active(rows(2)), "authorized").await;
+    // The scroll region of medium widths: in the tab order, named by the caption.
+    let wrap = f.q(".table-wrap").unwrap();
+    assert_eq!(wrap.get_attribute("role").as_deref(), Some("group"));
+    assert_eq!(wrap.get_attribute("tabindex").as_deref(), Some("0"));
+    let caption = f.q("caption").unwrap();
+    assert!(!caption.id().is_empty());
+    assert_eq!(wrap.get_attribute("aria-labelledby"), Some(caption.id()));
+    // Explicit table roles (they survive the stacked layout's CSS display changes).
+    assert_eq!(
+        f.q("table").unwrap().get_attribute("role").as_deref(),
+        Some("table")
+    );
+    assert_eq!(f.all("[role=columnheader]").len(), 5);
+    assert_eq!(f.all("tbody [role=row]").len(), 2);
+    // Each cell names its column for the stacked layout, in the locale's words.
+    let labels: Vec<_> = f.all("tbody tr")[0]
+        .query_selector_all("td")
+        .map(|cells| {
+            (0..cells.length())
+                .map(|i| {
+                    let td: web_sys::Element = cells.item(i).unwrap().dyn_into().unwrap();
+                    assert_eq!(td.get_attribute("role").as_deref(), Some("cell"));
+                    td.get_attribute("data-label").unwrap()
+                })
+                .collect()
+        })
+        .unwrap();
+    let headers: Vec<_> = f
+        .all("thead th")
+        .iter()
+        .map(|th| th.text_content().unwrap())
+        .collect();
+    assert_eq!(labels, headers);
+}
+
+#[wasm_bindgen_test]
+async fn the_theme_option_is_the_panels_data_theme_and_none_leaves_the_pages_scheme() {
+    // `data-theme` is what the stylesheet keys the panel's color-scheme on (the e2e tests check
+    // the colours); without a theme the attribute is absent and the page's scheme is inherited.
+    let mut f = panel_with(FakeHost::not_authorized(), "not_authorized", |p| {
+        p.theme = Some(Theme::Dark);
+    })
+    .await;
+    let theme = |f: &Fixture| f.q(".panel").unwrap().get_attribute("data-theme");
+    assert_eq!(theme(&f).as_deref(), Some("dark"));
+    for value in [Theme::Light, Theme::System, Theme::Dark] {
+        f.update(|p| p.theme = Some(value));
+        settle().await;
+        assert_eq!(theme(&f).as_deref(), Some(value.as_str()));
+    }
+    f.update(|p| p.theme = None);
+    settle().await;
+    assert_eq!(theme(&f), None);
+    assert_eq!(
+        f.state(),
+        "not_authorized",
+        "a new theme does not restart the panel"
+    );
+}
+
+#[wasm_bindgen_test]
 async fn time_zone_option_uses_that_zones_offset() {
     let host = FakeHost::active(rows(1));
     let f = panel_with(host, "authorized", |p| {
@@ -246,25 +309,30 @@ async fn paging_asks_the_host_for_one_page_at_a_time() {
     );
 }
 
-/// The `<tbody>` markup of `rows` as a fresh render writes it (UTC; yew writes `class` last).
+/// The `<tbody>` markup of `rows` as a fresh render writes it (UTC; yew writes `class` last):
+/// table roles, and each cell's column name in `data-label` (the stacked layout shows it).
 fn expected_rows(rows: &[token_manager_core::TokenRecord]) -> String {
-    let cell = |at: Option<Timestamp>| match at {
+    let cell = |label: &str, at: Option<Timestamp>| {
+        match at {
         Some(at) => format!(
-            "<td><time datetime=\"{iso}\" title=\"{iso}\">{}</time></td>",
+            "<td role=\"cell\" data-label=\"{label}\"><time datetime=\"{iso}\" title=\"{iso}\">{}</time></td>",
             at.format_grid(0),
             iso = at.to_iso8601()
         ),
-        None => "<td><span aria-label=\"none\" class=\"none\">—</span></td>".to_owned(),
+        None => format!(
+            "<td role=\"cell\" data-label=\"{label}\"><span aria-label=\"none\" class=\"none\">—</span></td>"
+        ),
+    }
     };
     rows.iter()
         .map(|r| {
             format!(
-                "<tr data-id=\"{}\">{}{}{}{}<td><span part=\"badge\" class=\"badge {}\">{}</span></td></tr>",
+                "<tr role=\"row\" data-id=\"{}\">{}{}{}{}<td role=\"cell\" data-label=\"Status\"><span part=\"badge\" class=\"badge {}\">{}</span></td></tr>",
                 r.id,
-                cell(Some(r.token_created)),
-                cell(Some(r.token_expires)),
-                cell(r.refresh_created),
-                cell(r.refresh_expires),
+                cell("Token Created", Some(r.token_created)),
+                cell("Token Expires", Some(r.token_expires)),
+                cell("Refresh Created", r.refresh_created),
+                cell("Refresh Expires", r.refresh_expires),
                 r.status.as_str(),
                 r.status.label()
             )
