@@ -94,6 +94,10 @@ pub struct ExchangeBody {
     pub code: String,
     /// The state from the redirect.
     pub state: String,
+    /// RFC 9207: the `iss` of the redirect, when it carried one (checked by the host against
+    /// the issuer when the provider advertises it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
 }
 
 impl std::fmt::Debug for ExchangeBody {

@@ -120,6 +120,13 @@ pub struct ProviderConfig {
     /// leaves the parameter out.
     #[serde(default = "yes")]
     pub send_challenge_method: bool,
+    /// RFC 9207: the `iss` the authorization response must carry, when the server says it
+    /// sends one.
+    #[serde(default)]
+    pub expected_iss: Option<String>,
+    /// The issuer, for a provider found by discovery (an ID token's `iss` must be it).
+    #[serde(default)]
+    pub issuer: Option<String>,
     /// Extra authorize-URL parameters (UPS: `type=ups_com_api`).
     pub extra_params: BTreeMap<String, String>,
 }
@@ -218,6 +225,8 @@ impl ProviderConfig {
             exchange_auth: (flow == UpsFlow::Pkce).then_some(ClientAuth::ClientIdOnly),
             raw_basic: true,
             send_challenge_method: false,
+            expected_iss: None,
+            issuer: None,
             extra_params,
         };
         config.validate()?;
@@ -259,6 +268,8 @@ impl ProviderConfig {
             exchange_auth: None,
             raw_basic: false,
             send_challenge_method: true,
+            expected_iss: None,
+            issuer: None,
             extra_params: BTreeMap::new(),
         };
         config.validate()?;
@@ -315,6 +326,77 @@ impl ProviderConfig {
                 }
             };
         }
+        Ok(config)
+    }
+    /// Generic preset from the metadata document found for `issuer` (the `--issuer` flag),
+    /// checked as RFC 8414 asks before any endpoint receives the client secret: the document's
+    /// `issuer` identical to `issuer` (§3.3), an https issuer (loopback http only with
+    /// [`DiscoveryRules::allow_http_loopback`]), every endpoint on the issuer's host or an
+    /// allowed one, `S256` offered for PKCE (RFC 9700 §2.1.1), and RFC 9207's `iss` checked on
+    /// the return when the server advertises it.
+    pub fn from_discovery(
+        json: &[u8],
+        issuer: &Url,
+        client_id: &str,
+        redirect_uri: &str,
+        scope: &str,
+        rules: &DiscoveryRules,
+    ) -> Result<Self, ConfigError> {
+        if json.len() > MAX_METADATA {
+            return Err(ConfigError::Metadata(format!(
+                "the metadata document is larger than {MAX_METADATA} bytes"
+            )));
+        }
+        let meta: Metadata = serde_json::from_slice(json)
+            .map_err(|e| ConfigError::Metadata(format!("not a metadata document: {e}")))?;
+        if meta.issuer != issuer.as_str() && meta.issuer != issuer.as_str().trim_end_matches('/') {
+            return Err(ConfigError::Metadata(format!(
+                "the document's issuer {:?} is not --issuer {:?} (RFC 8414 §3.3: they must be identical)",
+                meta.issuer.chars().take(200).collect::<String>(),
+                issuer.as_str()
+            )));
+        }
+        if issuer.scheme() != "https" && !(rules.allow_http_loopback && is_loopback(issuer)) {
+            return Err(ConfigError::Metadata(format!(
+                "--issuer {issuer} must be https (plain http only on loopback, and only with the development flag)"
+            )));
+        }
+        let methods = meta
+            .code_challenge_methods_supported
+            .as_deref()
+            .unwrap_or_default();
+        if !rules.allow_without_s256 && !methods.iter().any(|m| m == "S256") {
+            return Err(ConfigError::Metadata(
+                "the server does not list S256 in code_challenge_methods_supported (PKCE); refusing"
+                    .into(),
+            ));
+        }
+        let mut config = Self::from_metadata(json, client_id, redirect_uri, scope)?;
+        let host = issuer.host_str().unwrap_or_default().to_ascii_lowercase();
+        let mut endpoints = vec![
+            ("authorization_endpoint", &config.authorize_url),
+            ("token_endpoint", &config.token_url),
+        ];
+        if let Some(r) = &config.revocation_url {
+            endpoints.push(("revocation_endpoint", r));
+        }
+        for (field, url) in endpoints {
+            let h = url.host_str().unwrap_or_default().to_ascii_lowercase();
+            if h != host
+                && !rules
+                    .allowed_endpoint_hosts
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(&h))
+            {
+                return Err(ConfigError::Metadata(format!(
+                    "{field} {url} is not on the issuer's host {host} (allow it explicitly if it must be)"
+                )));
+            }
+        }
+        if meta.authorization_response_iss_parameter_supported {
+            config.expected_iss = Some(meta.issuer.clone());
+        }
+        config.issuer = Some(meta.issuer);
         Ok(config)
     }
     /// Check every rule (absolute URLs, https except loopback, no fragments, client id present).
@@ -430,6 +512,47 @@ struct Metadata {
     revocation_endpoint: Option<String>,
     response_types_supported: Option<Vec<String>>,
     token_endpoint_auth_methods_supported: Option<Vec<String>>,
+    code_challenge_methods_supported: Option<Vec<String>>,
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
+}
+
+/// What a metadata document must satisfy before its endpoints receive the client secret
+/// ([`ProviderConfig::from_discovery`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DiscoveryRules {
+    /// Other hosts the endpoints may be on (besides the issuer's).
+    pub allowed_endpoint_hosts: Vec<String>,
+    /// Accept a server that does not list `S256` in `code_challenge_methods_supported`.
+    pub allow_without_s256: bool,
+    /// Accept a plain-http issuer on loopback (development only).
+    pub allow_http_loopback: bool,
+}
+
+/// Largest metadata document read (bytes).
+pub const MAX_METADATA: usize = 64 * 1024;
+
+/// Where `issuer`'s metadata may be, in order: RFC 8414 §3.1's form, with the well-known
+/// suffix *inserted* between host and path (`https://h/.well-known/oauth-authorization-server/tenant`),
+/// then OpenID Connect Discovery §4's *appended* form (`https://h/tenant/.well-known/openid-configuration`),
+/// then RFC 8414's suffix inserted for OpenID (RFC 8414 §5).
+pub fn metadata_urls(issuer: &Url) -> Vec<Url> {
+    let origin = issuer.origin().ascii_serialization();
+    let path = issuer.path().trim_end_matches('/');
+    let candidates = [
+        format!("{origin}/.well-known/oauth-authorization-server{path}"),
+        format!("{origin}{path}/.well-known/openid-configuration"),
+        format!("{origin}/.well-known/openid-configuration{path}"),
+    ];
+    let mut out: Vec<Url> = Vec::new();
+    for c in candidates {
+        if let Ok(u) = Url::parse(&c) {
+            if !out.contains(&u) {
+                out.push(u);
+            }
+        }
+    }
+    out
 }
 
 /// Parse an absolute URL, naming the field on failure.
@@ -640,6 +763,124 @@ mod tests {
             ),
             Err(ConfigError::Metadata(_))
         ));
+    }
+
+    #[test]
+    fn discovery_refuses_what_rfc_8414_refuses() {
+        let issuer = Url::parse("https://idp.example/realms/demo").unwrap();
+        let rules = DiscoveryRules::default();
+        let doc = |issuer: &str, authz: &str, token: &str, extra: &str| {
+            format!(
+                r#"{{"issuer":"{issuer}","authorization_endpoint":"{authz}","token_endpoint":"{token}","code_challenge_methods_supported":["S256"]{extra}}}"#
+            )
+        };
+        let good = doc(
+            "https://idp.example/realms/demo",
+            "https://idp.example/realms/demo/auth",
+            "https://idp.example/realms/demo/token",
+            r#","authorization_response_iss_parameter_supported":true"#,
+        );
+        let c = ProviderConfig::from_discovery(good.as_bytes(), &issuer, "c", REDIRECT, "", &rules)
+            .unwrap();
+        assert_eq!(
+            c.expected_iss.as_deref(),
+            Some("https://idp.example/realms/demo")
+        );
+        let refused = |json: &str, rules: &DiscoveryRules, issuer: &Url| {
+            ProviderConfig::from_discovery(json.as_bytes(), issuer, "c", REDIRECT, "", rules)
+                .unwrap_err()
+                .to_string()
+        };
+        // Another issuer: RFC 8414 §3.3.
+        let other = doc(
+            "https://evil.example",
+            "https://idp.example/a",
+            "https://idp.example/t",
+            "",
+        );
+        assert!(refused(&other, &rules, &issuer).contains("identical"));
+        // Endpoints on another host: the client secret would go there.
+        let foreign = doc(
+            "https://idp.example/realms/demo",
+            "https://idp.example/a",
+            "https://169.254.169.254/t",
+            "",
+        );
+        assert!(refused(&foreign, &rules, &issuer).contains("not on the issuer's host"));
+        let allowed = DiscoveryRules {
+            allowed_endpoint_hosts: vec!["169.254.169.254".into()],
+            ..DiscoveryRules::default()
+        };
+        assert!(ProviderConfig::from_discovery(
+            foreign.as_bytes(),
+            &issuer,
+            "c",
+            REDIRECT,
+            "",
+            &allowed
+        )
+        .is_ok());
+        // Plain http endpoints off loopback.
+        let http = doc(
+            "https://idp.example/realms/demo",
+            "http://idp.example/a",
+            "https://idp.example/t",
+            "",
+        );
+        assert!(refused(&http, &rules, &issuer).contains("https"));
+        // No S256.
+        let no_pkce = r#"{"issuer":"https://idp.example/realms/demo","authorization_endpoint":"https://idp.example/a","token_endpoint":"https://idp.example/t"}"#;
+        assert!(refused(no_pkce, &rules, &issuer).contains("S256"));
+        // Oversized.
+        let big = format!("{}{}", " ".repeat(MAX_METADATA), good);
+        assert!(refused(&big, &rules, &issuer).contains("larger"));
+        // An http issuer, even on loopback, only with the development flag.
+        let local = Url::parse("http://127.0.0.1:9000").unwrap();
+        let local_doc = doc(
+            "http://127.0.0.1:9000",
+            "http://127.0.0.1:9000/a",
+            "http://127.0.0.1:9000/t",
+            "",
+        );
+        assert!(refused(&local_doc, &rules, &local).contains("https"));
+        let dev = DiscoveryRules {
+            allow_http_loopback: true,
+            ..DiscoveryRules::default()
+        };
+        assert!(ProviderConfig::from_discovery(
+            local_doc.as_bytes(),
+            &local,
+            "c",
+            REDIRECT,
+            "",
+            &dev
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn metadata_urls_insert_the_well_known_suffix() {
+        let u = |s: &str| {
+            metadata_urls(&Url::parse(s).unwrap())
+                .iter()
+                .map(Url::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            u("https://idp.example/realms/demo"),
+            [
+                "https://idp.example/.well-known/oauth-authorization-server/realms/demo",
+                "https://idp.example/realms/demo/.well-known/openid-configuration",
+                "https://idp.example/.well-known/openid-configuration/realms/demo",
+            ]
+        );
+        assert_eq!(
+            u("https://idp.example/"),
+            [
+                "https://idp.example/.well-known/oauth-authorization-server",
+                "https://idp.example/.well-known/openid-configuration",
+            ]
+        );
     }
 
     #[test]

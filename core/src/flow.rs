@@ -61,6 +61,10 @@ pub struct PendingAuthorization {
     pub created_at: Timestamp,
     /// Same-origin path to return to after the exchange, if any.
     pub return_to: Option<String>,
+    /// OpenID Connect `nonce` sent with the request (when the scope has `openid`): the ID
+    /// token must carry it back.
+    #[serde(default)]
+    pub nonce: Option<String>,
 }
 
 /// Why an authorization could not start.
@@ -88,6 +92,8 @@ pub struct CallbackParams {
     pub error: Option<String>,
     /// `error_description`, when present (plain text; never render as HTML).
     pub error_description: Option<String>,
+    /// RFC 9207 `iss`, when present.
+    pub iss: Option<String>,
 }
 
 impl std::fmt::Debug for CallbackParams {
@@ -97,6 +103,7 @@ impl std::fmt::Debug for CallbackParams {
             .field("state", &self.state.as_ref().map(|_| "[redacted]"))
             .field("error", &self.error)
             .field("error_description", &self.error_description)
+            .field("iss", &self.iss)
             .finish()
     }
 }
@@ -189,13 +196,11 @@ impl ReturnMarker {
         now: Timestamp,
         max_age: std::time::Duration,
     ) -> Result<ExchangeBody, CallbackError> {
-        // 1. Is this return ours? A missing state is tolerated only on error returns (nothing
-        //    is redeemed, so a forged error can do no more than show a message).
+        // 1. Is this return ours? Only with our state: an error without one is not taken as
+        //    this attempt's answer (a forged `?error=…` must not end the admin's attempt).
         match params.state.as_deref() {
             Some(state) if !self.state_matches(state) => return Err(CallbackError::StateMismatch),
-            None if params.error.is_none() => {
-                return Err(CallbackError::Malformed("state is missing"))
-            }
+            None => return Err(CallbackError::Malformed("state is missing")),
             _ => {}
         }
         // 2. Did the provider refuse? (RFC 6749 §4.1.2.1)
@@ -225,6 +230,7 @@ impl ReturnMarker {
             company: self.company,
             code: code.into_secret(),
             state: self.state.into_secret(),
+            iss: params.iss,
         })
     }
 }
@@ -242,6 +248,8 @@ pub struct ExchangeRequest {
     pub redirect_uri: String,
     /// Where to go afterwards.
     pub return_to: Option<String>,
+    /// The `nonce` the ID token must carry, when one was sent.
+    pub nonce: Option<String>,
 }
 
 impl PendingAuthorization {
@@ -291,6 +299,11 @@ impl PendingAuthorization {
         let (state_bytes, verifier_bytes) = entropy.split_at(32);
         let state = CsrfToken::new(BASE64_URL_SAFE_NO_PAD.encode(state_bytes));
         let code_verifier = PkceCodeVerifier::new(BASE64_URL_SAFE_NO_PAD.encode(verifier_bytes));
+        // OpenID Connect Core §3.1.2.1: a nonce binds the ID token to this request (some servers
+        // refuse `openid` without one). Derived from the secret verifier, so it is as
+        // unguessable, and never equal to the challenge (another input).
+        let openid = config.scope.split_whitespace().any(|s| s == "openid");
+        let nonce = openid.then(|| code_challenge(&format!("nonce.{}", code_verifier.secret())));
 
         {
             let mut q = url.query_pairs_mut();
@@ -306,6 +319,9 @@ impl PendingAuthorization {
                 }
             }
             q.append_pair("state", state.secret());
+            if let Some(n) = &nonce {
+                q.append_pair("nonce", n);
+            }
             if config.pkce {
                 q.append_pair("code_challenge", &code_challenge(code_verifier.secret()));
                 if config.challenge_method {
@@ -320,6 +336,7 @@ impl PendingAuthorization {
             redirect_uri: config.redirect_uri.clone(),
             created_at: now,
             return_to: return_to.map(str::to_owned),
+            nonce,
         };
         Ok((url, pending))
     }
@@ -355,6 +372,7 @@ impl PendingAuthorization {
             code_verifier: self.code_verifier,
             redirect_uri: self.redirect_uri,
             return_to: self.return_to,
+            nonce: self.nonce,
         })
     }
 }
@@ -372,11 +390,13 @@ impl CallbackParams {
             state: None,
             error: None,
             error_description: None,
+            iss: None,
         };
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             let (slot, repeated, too_long): (&mut Option<String>, _, _) = match key.as_ref() {
                 "state" => (&mut params.state, "state is repeated", "state is too long"),
                 "error" => (&mut params.error, "error is repeated", "error is too long"),
+                "iss" => (&mut params.iss, "iss is repeated", "iss is too long"),
                 "error_description" => (
                     &mut params.error_description,
                     "error_description is repeated",
@@ -480,6 +500,7 @@ const RESERVED_AUTHORIZE_PARAMS: &[&str] = &[
     "response_type",
     "scope",
     "state",
+    "nonce",
     "code_challenge",
     "code_challenge_method",
 ];
@@ -674,6 +695,39 @@ mod tests {
     }
 
     #[test]
+    fn openid_requests_carry_a_nonce_bound_to_the_pending_authorization() {
+        let mut c = config();
+        let e = [7u8; 64];
+        let (url, p) = PendingAuthorization::start(&c, &e, Timestamp(0), "c", None).unwrap();
+        assert!(p.nonce.is_none() && !url.query_pairs().any(|(k, _)| k == "nonce"));
+        c.scope = "openid offline_access".into();
+        let (url, p) = PendingAuthorization::start(&c, &e, Timestamp(0), "c", None).unwrap();
+        let sent: String = url
+            .query_pairs()
+            .find(|(k, _)| k == "nonce")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        assert_eq!(p.nonce.as_deref(), Some(sent.as_str()));
+        assert_eq!(sent.len(), 43);
+        let challenge: String = url
+            .query_pairs()
+            .find(|(k, _)| k == "code_challenge")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        assert_ne!(sent, challenge);
+        // Other entropy, another nonce; and it survives the host's storage.
+        let (_, q) = PendingAuthorization::start(&c, &[8u8; 64], Timestamp(0), "c", None).unwrap();
+        assert_ne!(q.nonce, p.nonce);
+        let back: PendingAuthorization =
+            serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(back.nonce, p.nonce);
+        // `extra_params` cannot set it.
+        c.extra_params.insert("nonce".into(), "chosen".into());
+        let (url, _) = PendingAuthorization::start(&c, &e, Timestamp(0), "c", None).unwrap();
+        assert_eq!(url.query_pairs().filter(|(k, _)| k == "nonce").count(), 1);
+    }
+
+    #[test]
     fn callback_errors() {
         let cb = |q: &str| CallbackParams::parse(q).unwrap().unwrap();
         let (_, p) = start();
@@ -693,10 +747,24 @@ mod tests {
             .unwrap_err(),
             CallbackError::ConsentDeclined
         );
+        // An error return without our state is not this attempt's answer.
         let (_, p) = start();
+        assert_eq!(
+            p.handle_callback(
+                cb("error=server_error&error_description=down"),
+                Timestamp(0),
+                DEFAULT_MAX_AGE,
+            )
+            .unwrap_err(),
+            CallbackError::Malformed("state is missing")
+        );
+        let (_, p) = start();
+        let state = p.state().secret().clone();
         let e = p
             .handle_callback(
-                cb("error=server_error&error_description=down"),
+                cb(&format!(
+                    "error=server_error&error_description=down&state={state}"
+                )),
                 Timestamp(0),
                 DEFAULT_MAX_AGE,
             )

@@ -29,6 +29,95 @@ pub struct TokenGrant {
     pub refresh_created: Option<Timestamp>,
     /// Expiry of the refresh token (`None` when the provider does not say).
     pub refresh_expires: Option<Timestamp>,
+    /// The OpenID Connect ID token, when the answer carried one (see [`check_id_token`]).
+    pub id_token: Option<IdToken>,
+}
+
+/// An OpenID Connect ID token (a JWT; it names the user, so it is redacted like a secret).
+#[derive(Clone)]
+pub struct IdToken(String);
+
+impl IdToken {
+    /// Wrap a token.
+    pub fn new(token: String) -> Self {
+        Self(token)
+    }
+    /// The token itself.
+    pub fn secret(&self) -> &String {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for IdToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdToken([redacted])")
+    }
+}
+
+/// What an ID token must say (OpenID Connect Core §3.1.3.7), checked by [`check_id_token`].
+#[derive(Debug, Clone)]
+pub struct IdTokenExpectations<'a> {
+    /// The `nonce` sent with the authorization request.
+    pub nonce: &'a str,
+    /// Our client id (`aud` must contain it).
+    pub client_id: &'a str,
+    /// The issuer, when known (`iss` must equal it).
+    pub issuer: Option<&'a str>,
+}
+
+/// Check an ID token received straight from the token endpoint over TLS: its claims, not its
+/// signature (OpenID Connect Core §3.1.3.7 item 6 lets TLS server validation stand in for the
+/// signature in this flow). The `nonce` must be ours (constant time), `aud` must contain our
+/// client id, `iss` the issuer when known, and `exp` must not have passed.
+pub fn check_id_token(
+    token: &IdToken,
+    expected: &IdTokenExpectations<'_>,
+    now: Timestamp,
+) -> Result<(), ProviderError> {
+    use base64::Engine as _;
+    use subtle::ConstantTimeEq;
+    let bad = |why: &str| ProviderError {
+        kind: ProviderErrorKind::Other,
+        status: None,
+        code: "id_token_invalid".into(),
+        message: format!("the ID token was refused: {why}"),
+    };
+    let mut parts = token.secret().split('.');
+    let (Some(_header), Some(payload), Some(_sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad("not a JWT"));
+    };
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| bad("its payload is not base64url"))?;
+    let claims: Value =
+        serde_json::from_slice(&json).map_err(|_| bad("its payload is not JSON"))?;
+    let nonce = claims
+        .get("nonce")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !bool::from(nonce.as_bytes().ct_eq(expected.nonce.as_bytes())) {
+        return Err(bad("its nonce is not the one this sign-in sent"));
+    }
+    let aud_ok = match claims.get("aud") {
+        Some(Value::String(a)) => a == expected.client_id,
+        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(expected.client_id)),
+        _ => false,
+    };
+    if !aud_ok {
+        return Err(bad("it is not for this client (aud)"));
+    }
+    if let Some(issuer) = expected.issuer {
+        if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
+            return Err(bad("it is from another issuer (iss)"));
+        }
+    }
+    match claims.get("exp").and_then(Value::as_i64) {
+        Some(exp) if exp.saturating_mul(1000) > now.0 => Ok(()),
+        Some(_) => Err(bad("it has expired (exp)")),
+        None => Err(bad("it has no expiry (exp)")),
+    }
 }
 
 impl TokenGrant {
@@ -218,6 +307,12 @@ pub fn parse_token_response_at(
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(malformed("refresh_token is not a string")),
     };
+    let id_token = match obj.get("id_token") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) => Some(IdToken::new(s.clone())),
+        Some(_) => return Err(malformed("id_token is not a string")),
+    };
     let scope = match obj.get("scope") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
@@ -279,6 +374,7 @@ pub fn parse_token_response_at(
         token_expires,
         refresh_created,
         refresh_expires,
+        id_token,
     })
 }
 
@@ -543,6 +639,48 @@ mod tests {
             Some(NOW.add(std::time::Duration::from_secs(5_183_999)))
         );
         assert_eq!(g.scope.as_deref(), Some("read"));
+    }
+
+    #[test]
+    fn id_tokens_are_checked_for_nonce_audience_issuer_and_expiry() {
+        use base64::Engine as _;
+        let jwt = |claims: serde_json::Value| {
+            let b = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+            IdToken::new(format!(
+                "{}.{}.sig",
+                b(br#"{"alg":"RS256"}"#),
+                b(claims.to_string().as_bytes())
+            ))
+        };
+        let want = IdTokenExpectations {
+            nonce: "n-1",
+            client_id: "cid",
+            issuer: Some("https://idp.example"),
+        };
+        let good = serde_json::json!({"iss":"https://idp.example","aud":["cid","other"],"nonce":"n-1","exp":1_900_000_000});
+        assert!(check_id_token(&jwt(good.clone()), &want, NOW).is_ok());
+        for (field, value, why) in [
+            ("nonce", serde_json::json!("n-2"), "nonce"),
+            ("aud", serde_json::json!("someone-else"), "aud"),
+            ("iss", serde_json::json!("https://evil.example"), "iss"),
+            ("exp", serde_json::json!(1_700_000_000), "expired"),
+        ] {
+            let mut claims = good.clone();
+            claims[field] = value;
+            let e = check_id_token(&jwt(claims), &want, NOW).unwrap_err();
+            assert!(e.message.contains(why), "{field}: {}", e.message);
+            assert_eq!(e.code, "id_token_invalid");
+        }
+        assert!(check_id_token(&IdToken::new("not-a-jwt".into()), &want, NOW).is_err());
+        // Parsed from the answer, and redacted.
+        let g = parse_token_response(
+            200,
+            br#"{"access_token":"a","id_token":"h.p.s","expires_in":60}"#,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(g.id_token.as_ref().unwrap().secret(), "h.p.s");
+        assert!(!format!("{g:?}").contains("h.p.s"));
     }
 
     #[test]

@@ -99,6 +99,20 @@ pub struct Cli {
     /// /token, no Basic header) or `plain` (Basic, no verifier). Refresh uses Basic in both.
     #[arg(long, env = "TM_UPS_FLOW", value_enum, default_value_t = UpsFlowChoice::Pkce)]
     ups_flow: UpsFlowChoice,
+    /// A host other than the issuer's that a generic provider's endpoints may be on
+    /// (repeatable); by default every endpoint must be on the issuer's host.
+    #[arg(
+        long = "allow-endpoint-host",
+        env = "TM_ALLOW_ENDPOINT_HOST",
+        value_delimiter = ','
+    )]
+    allow_endpoint_hosts: Vec<String>,
+    /// Accept a generic provider that does not list S256 in code_challenge_methods_supported.
+    #[arg(long, env = "TM_ALLOW_WITHOUT_S256")]
+    allow_without_s256: bool,
+    /// Development only: accept a plain-http --issuer on loopback.
+    #[arg(long, env = "TM_DEV_ALLOW_HTTP_ISSUER")]
+    dev_allow_http_issuer: bool,
     /// Issuer of a generic provider (RFC 8414 metadata is read from it).
     #[arg(long, env = "TM_ISSUER")]
     issuer: Option<Url>,
@@ -261,6 +275,11 @@ impl Cli {
         };
         Ok(Settings {
             ups,
+            discovery: token_manager_core::config::DiscoveryRules {
+                allowed_endpoint_hosts: self.allow_endpoint_hosts,
+                allow_without_s256: self.allow_without_s256,
+                allow_http_loopback: self.dev_allow_http_issuer,
+            },
             listen: self.listen,
             public_url: self.public_url,
             redirect_uri: self.redirect_uri,

@@ -61,6 +61,8 @@ pub struct Settings {
     pub exchange_per_minute: u32,
     /// UPS entry point and token flow (`--provider ups` and the mock).
     pub ups: UpsSettings,
+    /// What a generic provider's metadata must satisfy.
+    pub discovery: token_manager_core::config::DiscoveryRules,
 }
 
 /// How the UPS preset (and the mock, which speaks it) is spoken.
@@ -186,6 +188,7 @@ impl Settings {
             limits: HttpLimits::default(),
             exchange_per_minute: 20,
             ups: UpsSettings::default(),
+            discovery: token_manager_core::config::DiscoveryRules::default(),
         }
     }
 }

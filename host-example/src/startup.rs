@@ -267,8 +267,15 @@ async fn provider(settings: &Settings, redirect_uri: &str) -> Result<ProviderPar
         } => {
             let secret = read_secret(secret_file)?;
             let metadata = discovery::fetch_metadata(issuer, settings.limits).await?;
-            let provider =
-                ProviderConfig::from_metadata(&metadata, client_id, redirect_uri, scope)?;
+            let provider = ProviderConfig::from_discovery(
+                &metadata,
+                issuer,
+                client_id,
+                redirect_uri,
+                scope,
+                &settings.discovery,
+            )
+            .map_err(|e| format!("--issuer {issuer}: {e}"))?;
             let line = format!("{} (generic OAuth 2.0)", origin_text(issuer));
             Ok((provider, secret, settings.api_base.clone(), None, line))
         }

@@ -525,6 +525,7 @@ async fn the_real_host_answers_through_the_widgets_client() {
                 company: "demo-co".into(),
                 code: "not-a-code".into(),
                 state: "not-the-state".into(),
+                iss: None,
             },
         )
         .await

@@ -10,6 +10,7 @@ use rand::RngCore;
 use token_manager_core::api::{ConfigResponse, ExchangeBody, StartResponse};
 use token_manager_core::flow::{CallbackParams, DEFAULT_MAX_AGE};
 use token_manager_core::lifecycle::{Action, Authorization, Event};
+use token_manager_core::token::{check_id_token, IdTokenExpectations};
 use token_manager_core::webhook::EventType;
 use token_manager_core::{PendingAuthorization, ProviderErrorKind, TokenRecord};
 
@@ -130,11 +131,24 @@ pub async fn exchange(
         PendingTake::Mismatch => return Err(OpError::StartedElsewhere),
         PendingTake::Expired => return Err(OpError::ExpiredAttempt),
     };
+    // RFC 9207: a provider that says it names itself in the return must have done so.
+    if let Some(expected) = &state.provider().config().expected_iss {
+        if body.iss.as_deref() != Some(expected.as_str()) {
+            tracing::warn!(
+                company = body.company,
+                "the return's iss is not the provider's (RFC 9207)"
+            );
+            return Err(OpError::Callback(
+                token_manager_core::flow::CallbackError::StateMismatch,
+            ));
+        }
+    }
     let params = CallbackParams {
         code: Some(AuthorizationCode::new(body.code)),
         state: Some(body.state),
         error: None,
         error_description: None,
+        iss: body.iss,
     };
     let request = pending.handle_callback(params, now, DEFAULT_MAX_AGE)?;
     let grant = state
@@ -146,6 +160,20 @@ pub async fn exchange(
             state.now(),
         )
         .await?;
+    // OpenID Connect: an ID token that came back must carry the nonce this sign-in sent (and
+    // be for us, from the issuer, unexpired). A provider that returns none is fine.
+    if let (Some(id_token), Some(nonce)) = (&grant.id_token, &request.nonce) {
+        let config = state.provider().config();
+        check_id_token(
+            id_token,
+            &IdTokenExpectations {
+                nonce,
+                client_id: &config.client_id,
+                issuer: config.issuer.as_deref(),
+            },
+            state.now(),
+        )?;
+    }
     let tokens = TokenPair {
         access: grant.access_token.clone(),
         refresh: grant.refresh_token.clone(),

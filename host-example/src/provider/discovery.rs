@@ -1,8 +1,12 @@
-//! Reading a generic provider's metadata (RFC 8414, or OpenID Connect Discovery) at start.
+//! Reading a generic provider's metadata (RFC 8414, or OpenID Connect Discovery) at start:
+//! core's [`metadata_urls`] in order, each answer capped; core's
+//! [`ProviderConfig::from_discovery`](token_manager_core::config::ProviderConfig::from_discovery)
+//! then decides whether the document may be trusted with the client secret.
 
+use token_manager_core::config::{metadata_urls, MAX_METADATA};
 use url::Url;
 
-use super::http::http_client;
+use super::http::{http_client, send_capped};
 use crate::config::HttpLimits;
 
 /// Why no metadata could be read.
@@ -12,29 +16,36 @@ pub enum DiscoveryError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
-    /// Neither well-known document answered.
-    #[error("no RFC 8414 / OpenID metadata found under {0}")]
-    NotFound(String),
+    /// No well-known document answered.
+    #[error("no RFC 8414 / OpenID metadata found for {issuer} (tried {tried})")]
+    NotFound {
+        /// The issuer.
+        issuer: String,
+        /// The URLs tried.
+        tried: String,
+    },
 }
 
-/// The metadata document of `issuer`: `/.well-known/oauth-authorization-server`, else
-/// `/.well-known/openid-configuration`, under its origin.
+/// The metadata document of `issuer`, from the first of core's well-known URLs that answers
+/// 2xx with at most [`MAX_METADATA`] bytes.
 pub async fn fetch_metadata(issuer: &Url, limits: HttpLimits) -> Result<Vec<u8>, DiscoveryError> {
     let client = http_client(limits).map_err(DiscoveryError::Client)?;
-    let base = issuer.as_str().trim_end_matches('/').to_owned();
-    for path in [
-        "/.well-known/oauth-authorization-server",
-        "/.well-known/openid-configuration",
-    ] {
-        let url = format!("{base}{path}");
-        match client.get(&url).send().await {
-            Ok(r) if r.status().is_success() => match r.bytes().await {
-                Ok(body) => return Ok(body.to_vec()),
-                Err(e) => tracing::warn!(url, error = %e, "metadata fetch failed"),
-            },
-            Ok(r) => tracing::warn!(url, status = r.status().as_u16(), "no metadata here"),
-            Err(e) => tracing::warn!(url, error = %e, "metadata fetch failed"),
+    let urls = metadata_urls(issuer);
+    for url in &urls {
+        let request = client.get(url.clone()).header("Accept", "application/json");
+        match send_capped(request).await {
+            Ok((status, body)) if (200..300).contains(&status) && body.len() <= MAX_METADATA => {
+                return Ok(body)
+            }
+            Ok((status, body)) if (200..300).contains(&status) => {
+                tracing::warn!(%url, bytes = body.len(), "metadata document too large; skipped");
+            }
+            Ok((status, _)) => tracing::info!(%url, status, "no metadata here"),
+            Err(e) => tracing::warn!(%url, error = %e, "metadata fetch failed"),
         }
     }
-    Err(DiscoveryError::NotFound(base))
+    Err(DiscoveryError::NotFound {
+        issuer: issuer.to_string(),
+        tried: urls.iter().map(Url::as_str).collect::<Vec<_>>().join(", "),
+    })
 }
