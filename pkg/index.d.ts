@@ -114,6 +114,9 @@ export type TokenManagerEvent<K extends TokenManagerEventName = TokenManagerEven
   TokenManagerEventDetailMap[K]
 >;
 
+/** The panel's colour scheme when it is not the page's (option and attribute `theme`). */
+export type TokenManagerTheme = "light" | "dark" | "system";
+
 /** Texts replacing the panel's English ones, keyed by message key (`"authorize"`, `"state_mismatch"`, …). */
 export type TokenManagerLocale = Record<string, string>;
 
@@ -148,6 +151,12 @@ export interface TokenManagerOptions {
   timeZone?: string;
   /** Help tip under the panel (attribute `help-text`). */
   helpText?: string;
+  /**
+   * Colour scheme (attribute `theme`): `"light"`, `"dark"` or `"system"` (the OS's preference).
+   * Default: the scheme the portal page declares (its computed `color-scheme`, inherited by the
+   * element), light when it declares none — never dark in a light page because the OS is dark.
+   */
+  theme?: TokenManagerTheme;
   /**
    * The portal's session token (attribute `session-token`): every call to the host carries it
    * as `Authorization: Bearer` and sends no cookies. A new value replaces it without restarting
@@ -184,6 +193,8 @@ export declare class TokenManagerElement extends HTMLElement {
   mode: string | null;
   timeZone: string | null;
   helpText: string | null;
+  /** Attribute `theme`: `"light"`, `"dark"`, `"system"`, or null (the page's scheme). */
+  theme: string | null;
   locale: TokenManagerLocale | null;
   /** Attribute `session-token`. */
   sessionToken: string | null;

@@ -22,6 +22,7 @@ const ATTRIBUTE_OPTIONS = Object.freeze({
   mode: "mode",
   "time-zone": "timeZone",
   "help-text": "helpText",
+  theme: "theme",
   locale: "locale",
   "session-token": "sessionToken",
 });
@@ -286,6 +287,13 @@ export class TokenManagerElement extends ElementBase {
   }
   set helpText(value) {
     this.#setAttribute("help-text", value);
+  }
+  /** `"light"`, `"dark"` or `"system"`; none: the page's declared `color-scheme` (light if none). */
+  get theme() {
+    return this.getAttribute("theme");
+  }
+  set theme(value) {
+    this.#setAttribute("theme", value);
   }
   get locale() {
     const value = this.getAttribute("locale");
