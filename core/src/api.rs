@@ -173,6 +173,32 @@ pub struct ClearResponse {
     pub cleared_at: Timestamp,
 }
 
+/// What Clear did at the provider (RFC 7009), reported with its answer and in the
+/// `authorization.cleared` event: a receipt, not a silent "cleared".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Revocation {
+    /// The provider accepted the revocation of the refresh token (or, without one, the access
+    /// token): its grant is gone.
+    Revoked,
+    /// The provider has no revocation endpoint (UPS): the tokens were deleted here and expire
+    /// there on their own.
+    NotSupported {
+        /// When the access token expires at the provider, if known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        access_expires: Option<Timestamp>,
+    },
+    /// Revocation was attempted and failed: the tokens were deleted here anyway.
+    Failed {
+        /// The provider's code, or a transport failure.
+        code: String,
+        /// What it said.
+        message: String,
+    },
+    /// There was nothing to revoke (not authorized, or already invalidated).
+    NothingToRevoke,
+}
+
 /// `GET /status?company=` response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusResponse {

@@ -126,6 +126,9 @@ pub struct EventData {
     /// The portal user whose authorization was replaced (superseded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub superseded: Option<String>,
+    /// What Clear did at the provider (cleared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<crate::api::Revocation>,
 }
 
 impl WebhookEvent {
@@ -142,6 +145,7 @@ impl WebhookEvent {
                 actor: None,
                 failures: None,
                 superseded: None,
+                revocation: None,
             },
         }
     }

@@ -2,7 +2,7 @@
 //! supported, wipe the tokens, mark the records
 //! Cleared — all before returning.
 
-use token_manager_core::api::ClearResponse;
+use token_manager_core::api::{ClearResponse, Revocation};
 use token_manager_core::lifecycle::{Action, Event};
 
 use super::lease::{claim_waiting, purge, release};
@@ -11,8 +11,18 @@ use crate::state::AppState;
 use crate::store::{Lease, Transition};
 use crate::webhooks::{events_for, Context};
 
+/// What Clear answers: the widget's `ClearResponse` and the revocation receipt beside it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Cleared {
+    /// Status and time.
+    #[serde(flatten)]
+    pub response: ClearResponse,
+    /// What happened at the provider.
+    pub revocation: Revocation,
+}
+
 /// Clear `company`'s authorization, as portal user `actor` (recorded as `cleared_by`).
-pub async fn clear(state: &AppState, company: &str, actor: &str) -> Result<ClearResponse, OpError> {
+pub async fn clear(state: &AppState, company: &str, actor: &str) -> Result<Cleared, OpError> {
     let _guard = state.locks().lock(company).await;
     let lease = claim_waiting(state, company).await?;
     let result = clear_holding(state, company, &lease, actor).await;
@@ -27,7 +37,7 @@ async fn clear_holding(
     company: &str,
     lease: &Lease,
     actor: &str,
-) -> Result<ClearResponse, OpError> {
+) -> Result<Cleared, OpError> {
     let now = state.now();
     let (next, actions) =
         lease
@@ -35,18 +45,26 @@ async fn clear_holding(
             .state
             .clone()
             .handle(Event::Cleared, now, &state.config().refresh_policy);
-    if actions.contains(&Action::RevokeTokens) {
-        if let Some(tokens) = &lease.tokens {
-            match state.provider().revoke(tokens).await {
-                Ok(true) => tracing::info!(company, "tokens revoked at the provider"),
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::warn!(company, error = %e, "revocation failed; wiping anyway")
+    let revocation = match (&lease.tokens, actions.contains(&Action::RevokeTokens)) {
+        (Some(tokens), true) => match state.provider().revoke(tokens).await {
+            Ok(true) => {
+                tracing::info!(company, "tokens revoked at the provider");
+                Revocation::Revoked
+            }
+            Ok(false) => Revocation::NotSupported {
+                access_expires: lease.row.state.times().map(|t| t.token_expires),
+            },
+            Err(e) => {
+                tracing::warn!(company, error = %e, "revocation failed; wiping anyway");
+                Revocation::Failed {
+                    code: e.code,
+                    message: e.message,
                 }
             }
-        }
-    }
-    let events = events_for(
+        },
+        _ => Revocation::NothingToRevoke,
+    };
+    let mut events = events_for(
         state.webhooks(),
         company,
         &next,
@@ -57,6 +75,9 @@ async fn clear_holding(
         },
         now,
     );
+    for e in &mut events {
+        e.event.data.revocation = Some(revocation.clone());
+    }
     let notify = !events.is_empty();
     let transition = Transition {
         company: company.to_owned(),
@@ -76,8 +97,11 @@ async fn clear_holding(
     }
     purge(state).await;
     tracing::info!(company, status = ?next.status(), "cleared");
-    Ok(ClearResponse {
-        status: next.status(),
-        cleared_at: next.since().unwrap_or(now),
+    Ok(Cleared {
+        response: ClearResponse {
+            status: next.status(),
+            cleared_at: next.since().unwrap_or(now),
+        },
+        revocation,
     })
 }

@@ -3,13 +3,13 @@
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthType, AuthorizationCode, ClientId, PkceCodeVerifier, RedirectUrl, RefreshToken,
-    RevocationUrl, StandardRevocableToken, TokenUrl,
+    StandardRevocableToken, TokenUrl,
 };
 use token_manager_core::config::ClientAuth;
 use token_manager_core::token::{parse_error_response_at, Endpoint};
 use token_manager_core::{ProviderError, Timestamp, TokenGrant};
 
-use super::http::{describe, transport_message, Capture};
+use super::http::{describe, Capture};
 use super::Provider;
 use crate::config::HttpLimits;
 use crate::tokens::TokenPair;
@@ -115,29 +115,48 @@ impl Provider {
         capture.into_grant(Endpoint::Refresh, outcome.err().map(describe), now, limits)
     }
 
-    /// Revoke (RFC 7009) where the provider has an endpoint: the refresh token (which also
-    /// ends its access tokens at most servers), else the access token. `Ok(false)` when the
-    /// provider has no revocation (UPS).
+    /// Revoke (RFC 7009) where the provider has an endpoint: the refresh token (RFC 7009
+    /// §2.1: servers revoke the access tokens of the same grant with it), else the access
+    /// token. The request is the host's own (a form POST with `token` and `token_type_hint`
+    /// and the client's authentication), not the `oauth2` crate's, which refuses a revocation
+    /// URL that is not https even on loopback — the same rule every other endpoint follows here
+    /// (core's `check_endpoint`). `Ok(false)` when the provider has no revocation (UPS).
     pub async fn revoke(&self, tokens: &TokenPair) -> Result<bool, ProviderError> {
         let Some(url) = &self.config.revocation_url else {
             return Ok(false);
         };
-        let client = self
-            .client(self.config.client_auth, &self.config.token_url)
-            .set_revocation_url(RevocationUrl::from_url(url.clone()));
-        let token = match &tokens.refresh {
-            Some(r) => StandardRevocableToken::RefreshToken(r.clone()),
-            None => StandardRevocableToken::AccessToken(tokens.access.clone()),
+        let (token, hint) = match &tokens.refresh {
+            Some(r) => (r.secret().as_str(), "refresh_token"),
+            None => (tokens.access.secret().as_str(), "access_token"),
         };
-        let request = client
-            .revoke_token(token)
-            .map_err(|e| ProviderError::transport(format!("revocation: {e}")))?;
-        let capture = Capture::new(&self.http).with_authorization(self.raw_basic());
-        let outcome = request.request_async(&capture).await;
-        match capture.take() {
-            Some((status, _)) if (200..300).contains(&status) => Ok(true),
-            Some((status, body)) => Err(parse_error_response_at(Endpoint::Revoke, status, &body)),
-            None => Err(transport_message(outcome.err().map(describe), self.limits)),
+        let mut form = vec![("token", token), ("token_type_hint", hint)];
+        let secret = self.secret.secret().as_str();
+        let mut request = self.http.post(url.clone());
+        match self.config.client_auth {
+            ClientAuth::Basic => {
+                request = match self.raw_basic() {
+                    Some(v) => request.header(reqwest::header::AUTHORIZATION, v),
+                    // RFC 6749 §2.3.1: form-encode id and secret, then Basic.
+                    None => {
+                        let enc = |s: &str| -> String {
+                            url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+                        };
+                        request.basic_auth(enc(&self.config.client_id), Some(enc(secret)))
+                    }
+                };
+            }
+            ClientAuth::RequestBody => {
+                form.push(("client_id", self.config.client_id.as_str()));
+                form.push(("client_secret", secret));
+            }
+            ClientAuth::ClientIdOnly => form.push(("client_id", self.config.client_id.as_str())),
+        }
+        let request = request.header("Accept", "application/json").form(&form);
+        match super::http::send_capped(request).await {
+            // RFC 7009 §2.2: 200 also for a token the server no longer knows.
+            Ok((status, _)) if (200..300).contains(&status) => Ok(true),
+            Ok((status, body)) => Err(parse_error_response_at(Endpoint::Revoke, status, &body)),
+            Err(t) => Err(super::http::transport_error(t)),
         }
     }
 }

@@ -253,10 +253,14 @@ async fn clear_wipes_the_file_and_stops_retrieval_before_returning() {
         j.await.unwrap();
     }
 
-    // Clearing again is harmless.
+    // Clearing again is harmless, and the receipt says there was nothing to revoke.
     let (s, again) = h
         .post("/api/optin/clear", &json!({"company": COMPANY}))
         .await;
+    assert_eq!(
+        again["revocation"]["result"], "nothing_to_revoke",
+        "{again}"
+    );
     assert_eq!(
         (s, again["status"].as_str()),
         (StatusCode::OK, Some("cleared"))

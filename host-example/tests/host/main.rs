@@ -12,6 +12,7 @@ mod concurrency;
 mod hostile;
 
 mod data_access;
+mod generic;
 mod layers;
 mod lifecycle;
 mod reliability;

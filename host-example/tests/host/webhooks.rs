@@ -197,6 +197,10 @@ async fn every_change_is_delivered_signed_in_order_and_without_a_token() {
     assert_eq!(events[2].event["data"]["status"], "invalidated");
     assert_eq!(events[2].event["data"]["reason"], "invalid_grant");
     assert_eq!(events[4].event["data"]["status"], "cleared");
+    // The receipt: UPS has no revocation; the token expires there on its own, at this time.
+    let receipt = &events[4].event["data"]["revocation"];
+    assert_eq!(receipt["result"], "not_supported", "{receipt}");
+    assert!(receipt["access_expires"].as_i64().is_some());
     assert_eq!(events[4].event["data"]["actor"], "admin");
     // The outbox agrees: every delivery delivered, once.
     let (_, _, all) = h
