@@ -164,9 +164,12 @@ pub(crate) fn Pager(props: &PagerProps) -> Html {
                     }) }
                 </select>
             </label>
-            <span class="range" part="range">{window.range_label()}</span>
-            { pager_button(m.text(UiText::PreviousPage), "‹", no_prev, on_prev) }
-            { pager_button(m.text(UiText::NextPage), "›", no_next, on_next) }
+            // The range and the arrows wrap together, as one line, in a narrow panel.
+            <span class="pages">
+                <span class="range" part="range">{window.range_label()}</span>
+                { pager_button(m.text(UiText::PreviousPage), "‹", no_prev, on_prev) }
+                { pager_button(m.text(UiText::NextPage), "›", no_next, on_next) }
+            </span>
         </div>
     }
 }
