@@ -103,6 +103,9 @@ pub enum Event {
     /// The refresh token's known expiry has passed (see
     /// [`Authorization::refresh_token_expired`]): no refresh can work any more.
     RefreshTokenExpired,
+    /// The access token of a grant that came without a refresh token has expired: nothing can
+    /// renew it, an admin must opt in again.
+    AccessTokenExpired,
 }
 
 /// Outputs: what the shell must do, in order, in one transaction where they touch storage.
@@ -207,6 +210,14 @@ impl Authorization {
             (Authorization::Active { .. }, Event::RefreshTokenExpired) => {
                 invalidated(now, REFRESH_EXPIRED.to_owned())
             }
+            // A grant without a refresh token has run out: say so, never `active` with an
+            // expired token.
+            (Authorization::Active { times, .. }, Event::AccessTokenExpired)
+                if !has_refresh(&times) && times.token_expires <= now =>
+            {
+                invalidated(now, NO_REFRESH_TOKEN.to_owned())
+            }
+            (state @ Authorization::Active { .. }, Event::AccessTokenExpired) => (state, vec![]),
             // RFC 6749 §5.2 invalid_grant: the refresh token is dead (UPS: password changed).
             // The reason is the classification, not the provider's own code (UPS says `10400`
             // for almost everything): stable for the portal, whatever the provider.
@@ -283,7 +294,8 @@ impl Authorization {
                 Event::Refreshed(_)
                 | Event::RefreshFailed(_)
                 | Event::Cleared
-                | Event::RefreshTokenExpired,
+                | Event::RefreshTokenExpired
+                | Event::AccessTokenExpired,
             ) => (state, vec![WipeTokens]),
         }
     }
@@ -335,6 +347,9 @@ impl Authorization {
     /// a restarted shell retries at once). `None` when not active.
     pub fn next_refresh(&self, now: Timestamp, policy: &RefreshPolicy) -> Option<Timestamp> {
         match self {
+            Authorization::Active {
+                times, failures: 0, ..
+            } if !has_refresh(times) => Some(times.token_expires),
             Authorization::Active {
                 times, failures: 0, ..
             } => Some(policy.refresh_at(times)),
@@ -427,6 +442,15 @@ pub const INVALID_GRANT: &str = "invalid_grant";
 /// [`Authorization::Invalidated`] reason when retries outlived the refresh token.
 pub const REFRESH_EXPIRED: &str = "refresh_expired";
 
+/// [`Authorization::Invalidated`] reason when a grant that came without a refresh token (e.g.
+/// `offline_access` not granted) reached its access token's expiry.
+pub const NO_REFRESH_TOKEN: &str = "no_refresh_token";
+
+/// Did the grant come with a refresh token?
+fn has_refresh(times: &GrantTimes) -> bool {
+    times.refresh_created.is_some() || times.refresh_expires.is_some()
+}
+
 /// [`Authorization::Invalidated`] reason when the provider kept refusing the refresh token in
 /// words no rule recognises, after the access token expired
 /// ([`RefreshPolicy::refusals_before_invalid`]).
@@ -446,7 +470,12 @@ fn renewed(
         SupersedeRecords,
         AppendRecord(times),
         ScheduleRefresh {
-            at: policy.refresh_at(&times),
+            at: if has_refresh(&times) {
+                policy.refresh_at(&times)
+            } else {
+                // Nothing to renew it with: the shell comes back when it expires.
+                times.token_expires
+            },
         },
     ];
     actions.push(Notify(if first {
@@ -714,6 +743,28 @@ mod tests {
                 .0;
         }
         assert_eq!(c.status(), AuthorizationStatus::Active);
+    }
+
+    #[test]
+    fn a_grant_without_a_refresh_token_ends_when_its_access_token_expires() {
+        let p = RefreshPolicy::default();
+        let t = GrantTimes {
+            refresh_created: None,
+            refresh_expires: None,
+            ..times(0)
+        };
+        let (a, acts) = Authorization::NotAuthorized.handle(Event::Granted(t), Timestamp(0), &p);
+        assert!(acts.contains(&Action::ScheduleRefresh {
+            at: t.token_expires
+        }));
+        assert_eq!(a.next_refresh(Timestamp(0), &p), Some(t.token_expires));
+        // Early: nothing happens.
+        let (a, acts) = a.handle(Event::AccessTokenExpired, Timestamp(1), &p);
+        assert_eq!((a.status(), acts.len()), (AuthorizationStatus::Active, 0));
+        let (a, acts) = a.handle(Event::AccessTokenExpired, t.token_expires, &p);
+        assert_eq!(a.reason(), Some(NO_REFRESH_TOKEN));
+        assert!(acts.contains(&Action::Notify(EventType::Invalidated)));
+        assert!(acts.contains(&Action::WipeTokens));
     }
 
     #[test]

@@ -113,6 +113,15 @@ pub struct Cli {
     /// Development only: accept a plain-http --issuer on loopback.
     #[arg(long, env = "TM_DEV_ALLOW_HTTP_ISSUER")]
     dev_allow_http_issuer: bool,
+    /// `prompt` sent to a generic provider [default: `consent` when the scope has
+    /// `offline_access` (OpenID Connect Core §11: no refresh token without it), else none;
+    /// `--prompt ''` sends none].
+    #[arg(long, env = "TM_PROMPT")]
+    prompt: Option<String>,
+    /// Extra authorize-URL parameter for a generic provider, `NAME=VALUE` (repeatable; the
+    /// parameters the flow sets itself cannot be overridden).
+    #[arg(long = "authorize-param", env = "TM_AUTHORIZE_PARAM", value_delimiter = ',', value_parser = parse_param)]
+    authorize_params: Vec<(String, String)>,
     /// Issuer of a generic provider (RFC 8414 metadata is read from it).
     #[arg(long, env = "TM_ISSUER")]
     issuer: Option<Url>,
@@ -200,6 +209,16 @@ pub struct Cli {
     exchange_per_minute: u32,
 }
 
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not NAME=VALUE"))?;
+    if k.trim().is_empty() {
+        return Err(format!("{s:?} has no name"));
+    }
+    Ok((k.trim().to_owned(), v.to_owned()))
+}
+
 fn parse_seed(s: &str) -> Result<(String, u32), String> {
     let (company, count) = s
         .rsplit_once(':')
@@ -261,6 +280,8 @@ impl Cli {
                     .client_secret_file
                     .ok_or("--provider generic needs --client-secret-file")?,
                 scope: self.scope,
+                prompt: self.prompt,
+                authorize_params: self.authorize_params,
             },
         };
         let ups = UpsSettings {
@@ -364,6 +385,32 @@ mod tests {
         .into_settings(SecretEnv::default())
         .unwrap();
         assert_eq!(s.allowed_origins, ["http://a.test", "http://b.test"]);
+        let g = Cli::try_parse_from([
+            "host-example",
+            "--provider",
+            "generic",
+            "--issuer",
+            "https://idp.example",
+            "--client-id",
+            "c",
+            "--client-secret-file",
+            "s",
+            "--prompt",
+            "",
+            "--authorize-param",
+            "acr_values=mfa",
+            "--dev-allow-http-issuer",
+        ])
+        .unwrap()
+        .into_settings(SecretEnv::default())
+        .unwrap();
+        assert!(g.discovery.allow_http_loopback);
+        assert!(matches!(
+            &g.provider,
+            ProviderSettings::Generic { prompt: Some(p), authorize_params, .. }
+                if p.is_empty() && authorize_params == &[("acr_values".to_owned(), "mfa".to_owned())]
+        ));
+        assert!(Cli::try_parse_from(["host-example", "--authorize-param", "novalue"]).is_err());
         assert_eq!(s.seed_history, [("acme".to_owned(), 23)]);
     }
 }

@@ -121,6 +121,10 @@ pub enum ProviderSettings {
         secret_file: PathBuf,
         /// Scope requested.
         scope: String,
+        /// `prompt` to send (`None`: consent when the scope has offline_access).
+        prompt: Option<String>,
+        /// Extra authorize parameters.
+        authorize_params: Vec<(String, String)>,
     },
 }
 

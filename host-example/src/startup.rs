@@ -264,6 +264,8 @@ async fn provider(settings: &Settings, redirect_uri: &str) -> Result<ProviderPar
             client_id,
             secret_file,
             scope,
+            prompt,
+            authorize_params,
         } => {
             let secret = read_secret(secret_file)?;
             let metadata = discovery::fetch_metadata(issuer, settings.limits).await?;
@@ -276,6 +278,28 @@ async fn provider(settings: &Settings, redirect_uri: &str) -> Result<ProviderPar
                 &settings.discovery,
             )
             .map_err(|e| format!("--issuer {issuer}: {e}"))?;
+            let mut provider = provider;
+            for (k, v) in authorize_params {
+                provider.extra_params.insert(k.clone(), v.clone());
+            }
+            // OpenID Connect Core §11: offline_access needs prompt=consent, else most servers
+            // issue no refresh token.
+            let offline = scope.split_whitespace().any(|s| s == "offline_access");
+            match prompt.as_deref() {
+                Some("") => {
+                    provider.extra_params.remove("prompt");
+                }
+                Some(p) => {
+                    provider.extra_params.insert("prompt".into(), p.to_owned());
+                }
+                None if offline => {
+                    provider
+                        .extra_params
+                        .entry("prompt".into())
+                        .or_insert_with(|| "consent".into());
+                }
+                None => {}
+            }
             let line = format!("{} (generic OAuth 2.0)", origin_text(issuer));
             Ok((provider, secret, settings.api_base.clone(), None, line))
         }

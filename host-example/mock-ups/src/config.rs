@@ -47,6 +47,9 @@ pub struct MockConfig {
     /// answer then carries a new access token only, with no `refresh_token` nor any refresh
     /// lifetime, and the refresh token stays usable until it expires. UPS rotates (`false`).
     pub keep_refresh_tokens: bool,
+    /// Issue no refresh token at all (a provider that did not grant `offline_access`): the
+    /// token answer has an access token only. UPS always issues one (`false`).
+    pub no_refresh_tokens: bool,
 }
 
 impl Default for MockConfig {
@@ -68,6 +71,7 @@ impl Default for MockConfig {
             code_ttl: Duration::from_secs(60),
             faults: Faults::default(),
             keep_refresh_tokens: false,
+            no_refresh_tokens: false,
         }
     }
 }
@@ -99,4 +103,5 @@ pub(crate) struct Settings {
     pub(crate) refresh_ttl: Duration,
     pub(crate) code_ttl: Duration,
     pub(crate) keep_refresh_tokens: bool,
+    pub(crate) no_refresh_tokens: bool,
 }

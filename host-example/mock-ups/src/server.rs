@@ -40,6 +40,7 @@ impl MockUps {
             refresh_ttl: config.refresh_ttl,
             code_ttl: config.code_ttl,
             keep_refresh_tokens: config.keep_refresh_tokens,
+            no_refresh_tokens: config.no_refresh_tokens,
         };
         let state = State::new(&config);
         Self {

@@ -12,6 +12,11 @@ use crate::store::{ClaimKind, ClaimOutcome, StoreError, Transition};
 use crate::tokens::TokenPair;
 use crate::webhooks::{events_for, Context};
 
+enum EventKind {
+    NotYet,
+    Other,
+}
+
 /// What one refresh attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {
@@ -71,22 +76,27 @@ async fn refresh_holding(
         release(state, company).await;
         return Ok(RefreshOutcome::Skipped);
     };
-    let Some(refresh_token) = old.refresh.clone() else {
-        release(state, company).await;
-        return Ok(RefreshOutcome::Skipped);
-    };
     // A refresh token past its known expiry cannot work: end the authorization without asking
     // the provider (this also covers providers that keep the refresh token and state its
-    // lifetime only once).
-    let result = if lease.row.state.refresh_token_expired(now) {
-        tracing::info!(company, "the refresh token's known expiry has passed");
-        None
-    } else {
-        Some(state.provider().refresh(&refresh_token, state.now()).await)
+    // lifetime only once). A grant without one ends when its access token expires.
+    let result = match old.refresh.clone() {
+        None => None,
+        Some(_) if lease.row.state.refresh_token_expired(now) => {
+            tracing::info!(company, "the refresh token's known expiry has passed");
+            None
+        }
+        Some(refresh_token) => Some(state.provider().refresh(&refresh_token, state.now()).await),
     };
     let now = state.now();
     let mut error_code = None;
     let (event, tokens) = match result {
+        None if old.refresh.is_none() => {
+            tracing::info!(
+                company,
+                "the access token expired and there is no refresh token"
+            );
+            (Event::AccessTokenExpired, None)
+        }
         None => (Event::RefreshTokenExpired, None),
         Some(result) => match result {
             Ok(grant) => {
@@ -114,6 +124,11 @@ async fn refresh_holding(
             }
         },
     };
+    let event_kind = if matches!(event, Event::AccessTokenExpired) {
+        EventKind::NotYet
+    } else {
+        EventKind::Other
+    };
     let (next, actions) =
         lease
             .row
@@ -131,6 +146,11 @@ async fn refresh_holding(
         },
         now,
     );
+    // Woken before a refresh-less grant expired (a clock step): nothing to do yet.
+    if matches!(event_kind, EventKind::NotYet) && actions.is_empty() {
+        release(state, company).await;
+        return Ok(RefreshOutcome::Skipped);
+    }
     let wipes = actions.contains(&Action::WipeTokens);
     let outcome = match (&next, &actions[..]) {
         (Authorization::Active { .. }, [Action::RetryRefresh { .. }, ..]) => {

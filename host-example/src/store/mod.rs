@@ -106,7 +106,8 @@ impl AuthRow {
 /// What a lease is claimed for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimKind {
-    /// The refresher: only when active, holding a refresh token, and due.
+    /// The refresher: only when active and due (a refresh, or the expiry of a grant without a
+    /// refresh token).
     Refresh,
     /// The retrieval job: only when active with an access token.
     Use,

@@ -15,9 +15,12 @@ use token_manager_core::config::ProviderConfig;
 
 use crate::harness::REDIRECT;
 
+/// One revocation request: its `Authorization` header and form.
+type Call = (Option<String>, Vec<(String, String)>);
+
 #[derive(Clone, Default)]
 struct Seen {
-    calls: Arc<Mutex<Vec<(Option<String>, Vec<(String, String)>)>>>,
+    calls: Arc<Mutex<Vec<Call>>>,
     status: Arc<Mutex<u16>>,
 }
 

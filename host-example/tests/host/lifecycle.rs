@@ -353,3 +353,52 @@ async fn a_wrong_key_cannot_read_the_tokens() {
         .await;
     assert!(matches!(r, Err(host_example::store::StoreError::Crypto(_))));
 }
+
+#[tokio::test]
+async fn a_grant_without_a_refresh_token_works_until_it_expires_then_says_so() {
+    let h = Harness::builder()
+        .mock(|m| m.no_refresh_tokens = true)
+        .start()
+        .await;
+    assert_eq!(h.authorize(COMPANY).await.status, StatusCode::CREATED);
+    let (_, _, company) = h
+        .server(
+            axum::http::Method::GET,
+            &format!("/api/v1/companies/{COMPANY}"),
+            None,
+        )
+        .await;
+    assert_eq!(company["status"], "active");
+    assert!(company["refresh_expires"].is_null());
+    // Usable until it expires; nothing tries to refresh it before.
+    assert!(refresh_due(&h.state).await.is_empty());
+    let token = format!("/api/v1/companies/{COMPANY}/access-token");
+    let (s, _, _) = h.server(axum::http::Method::POST, &token, None).await;
+    assert_eq!(s, StatusCode::OK);
+    // Expired: refused with the reason, then ended — never `active` with an expired token.
+    h.clock.advance(Duration::from_secs(3_600));
+    let (s, _, b) = h.server(axum::http::Method::POST, &token, None).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("token_expired"))
+    );
+    let refreshes = h.stats().refresh_requests;
+    assert_eq!(
+        refresh_due(&h.state).await,
+        vec![(
+            COMPANY.to_owned(),
+            RefreshOutcome::Ended(AuthorizationStatus::Invalidated)
+        )]
+    );
+    assert_eq!(
+        h.stats().refresh_requests,
+        refreshes,
+        "no refresh was attempted"
+    );
+    let (_, status) = h.get(&format!("/api/optin/status?company={COMPANY}")).await;
+    assert_eq!(
+        (status["status"].as_str(), status["reason"].as_str()),
+        (Some("invalidated"), Some("no_refresh_token"))
+    );
+    assert!(h.ciphertexts(COMPANY).iter().all(Option::is_none));
+}

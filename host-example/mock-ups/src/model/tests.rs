@@ -17,6 +17,7 @@ fn setup() -> (State, Settings) {
         refresh_ttl: Duration::from_secs(100),
         code_ttl: Duration::from_secs(60),
         keep_refresh_tokens: false,
+        no_refresh_tokens: false,
     };
     (State::new(&config), settings)
 }

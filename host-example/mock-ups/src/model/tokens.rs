@@ -142,6 +142,23 @@ impl State {
                 revoked: false,
             },
         );
+        if settings.no_refresh_tokens {
+            self.refresh.remove(&digest(&refresh_token));
+            return TokenAnswer {
+                token_type: "Bearer",
+                issued_at: now.to_string(),
+                client_id: client_id.to_owned(),
+                access_token,
+                refresh_token: None,
+                expires_in: settings.access_ttl.as_secs().to_string(),
+                refresh_token_expires_in: None,
+                refresh_token_issued_at: None,
+                refresh_token_status: None,
+                refresh_count: refresh_count.to_string(),
+                status: "approved",
+                scope: scope.to_owned(),
+            };
+        }
         TokenAnswer {
             token_type: "Bearer",
             issued_at: now.to_string(),

@@ -103,7 +103,7 @@ impl Db {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT company FROM authorizations
-             WHERE status = 'active' AND refresh_ct IS NOT NULL
+             WHERE status = 'active'
                AND next_refresh_at IS NOT NULL AND next_refresh_at <= ?1
                AND (lease_until IS NULL OR lease_until <= ?1)
              ORDER BY next_refresh_at LIMIT ?2",
@@ -150,11 +150,8 @@ impl Db {
         }
         let active = full.row.state.status() == AuthorizationStatus::Active;
         let eligible = match kind {
-            ClaimKind::Refresh => {
-                active
-                    && full.tokens.refresh.is_some()
-                    && full.row.next_refresh.is_some_and(|at| at <= now)
-            }
+            // Due: a refresh, or (a grant without a refresh token) its expiry.
+            ClaimKind::Refresh => active && full.row.next_refresh.is_some_and(|at| at <= now),
             ClaimKind::Use => active && full.tokens.access.is_some(),
             ClaimKind::RefreshNow => active && full.tokens.refresh.is_some(),
             ClaimKind::Clear => true,
