@@ -381,6 +381,42 @@ impl Messages {
         };
         self.text(UiText::Redirecting).replace("{provider}", name)
     }
+    /// This table for a provider other than UPS: every default text that names UPS.com (or
+    /// UPS's Account Executive) names `provider_name` instead; the seed's UPS-specific warnings
+    /// become their general form. Overrides (translations) are kept as they are. UPS.com itself,
+    /// or an empty name, leaves the table unchanged.
+    pub fn for_provider(&self, provider_name: &str) -> Messages {
+        let name = provider_name.trim();
+        if name.is_empty() || name == "UPS.com" {
+            return self.clone();
+        }
+        let general = |text: &str| {
+            text.replace("your Account Executive", "your administrator")
+                .replace("UPS.com", name)
+        };
+        let mut overrides = self.overrides.clone();
+        for &t in UiText::ALL {
+            let text = match t {
+                UiText::PasswordWarning => format!("Changing the password of the {name} account that opted in, or withdrawing its consent at {name}, invalidates the opt-in. Company admins then need to opt in again."),
+                UiText::InvalidatedWarning => format!("The opt-in is no longer valid — {name} no longer accepts it (the password may have changed, or the consent was withdrawn). Authorize again to continue."),
+                UiText::HelpTip => "Tip: If you require assistance, reach out to your administrator.".to_owned(),
+                _ if t.default_text().contains("UPS") => general(t.default_text()),
+                _ => continue,
+            };
+            overrides.entry(t.key().to_owned()).or_insert(text);
+        }
+        for &c in ErrorCode::ALL {
+            let d = c.default_message();
+            if d.contains("UPS") || d.contains("Account Executive") {
+                let text = match c {
+                    ErrorCode::Invalidated => format!("The opt-in is no longer valid — {name} no longer accepts it. Authorize again to continue."),
+                    _ => general(d),
+                };
+                overrides.entry(c.as_str().to_owned()).or_insert(text);
+            }
+        }
+        Messages { overrides }
+    }
     /// A table with these overrides (keys as in [`Messages::overrides`]).
     pub fn with_overrides(overrides: BTreeMap<String, String>) -> Self {
         Self { overrides }
@@ -411,6 +447,32 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+
+    #[test]
+    fn another_provider_is_named_everywhere_ups_was() {
+        let m = Messages::default().for_provider("idp.example");
+        for &t in UiText::ALL {
+            assert!(!m.text(t).contains("UPS"), "{t:?}: {}", m.text(t));
+        }
+        for &c in ErrorCode::ALL {
+            assert!(!m.error(c).contains("UPS"), "{c:?}: {}", m.error(c));
+            assert!(!m.error(c).contains("Account Executive"), "{c:?}");
+        }
+        assert!(m.text(UiText::Explanation).contains("idp.example"));
+        assert!(m.error(ErrorCode::ConsentDeclined).contains("idp.example"));
+        // UPS keeps the seed's texts; a translation is never replaced.
+        let ups = Messages::default().for_provider("UPS.com");
+        assert_eq!(
+            ups.text(UiText::PasswordWarning),
+            UiText::PasswordWarning.default_text()
+        );
+        let translated = Messages::with_overrides(BTreeMap::from([(
+            "explanation".to_owned(),
+            "Autorisieren…".to_owned(),
+        )]))
+        .for_provider("idp.example");
+        assert_eq!(translated.text(UiText::Explanation), "Autorisieren…");
+    }
 
     #[test]
     fn every_code_round_trips_on_the_wire() {
