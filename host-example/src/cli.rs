@@ -204,6 +204,13 @@ pub struct Cli {
     /// after the provider rotated the refresh token ends the opt-in.
     #[arg(long, env = "TM_HTTP_REFRESH_TIMEOUT_MS")]
     http_refresh_timeout_ms: Option<u64>,
+    /// A request's headers must arrive within this time (slow clients are cut off; idle
+    /// keep-alive connections are closed after it too).
+    #[arg(long, env = "TM_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    header_timeout_ms: u64,
+    /// Most client connections open at once (more wait in the listen backlog).
+    #[arg(long, env = "TM_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
     /// Opt-in attempts (/start, /exchange) allowed per portal user and company per minute.
     #[arg(long, env = "TM_EXCHANGE_PER_MINUTE", default_value_t = 20)]
     exchange_per_minute: u32,
@@ -295,6 +302,11 @@ impl Cli {
             },
         };
         Ok(Settings {
+            edge: crate::config::EdgeLimits {
+                header_timeout: Duration::from_millis(self.header_timeout_ms.max(1)),
+                max_connections: self.max_connections.max(1),
+                ..crate::config::EdgeLimits::default()
+            },
             ups,
             discovery: token_manager_core::config::DiscoveryRules {
                 allowed_endpoint_hosts: self.allow_endpoint_hosts,

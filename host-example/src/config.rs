@@ -106,6 +106,28 @@ impl Default for HttpLimits {
     }
 }
 
+/// The server edge's limits (see `http::serve`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EdgeLimits {
+    /// A request's headers must have arrived this long after the connection asked for them
+    /// (also: an idle keep-alive connection is closed after this long).
+    pub header_timeout: Duration,
+    /// Most connections open at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// How long shutdown waits for requests in flight.
+    pub drain: Duration,
+}
+
+impl Default for EdgeLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            drain: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Everything the host needs besides the provider and the store.
 #[derive(Debug, Clone)]
 pub struct HostConfig {

@@ -58,10 +58,18 @@ pub use state::AppState;
 /// (per-request log line, error log, request timeout, body limit, CORS, security headers).
 pub fn app(state: AppState) -> Router {
     let config = state.config().clone();
-    let api = http::with_cors(api::widget::router(&state), &config);
+    // API answers carry state and credentials: never stored by a cache (handlers that set a
+    // Cache-Control of their own keep it).
+    let no_store = || {
+        tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        )
+    };
+    let api = http::with_cors(api::widget::router(&state), &config).layer(no_store());
     let router = Router::new()
         .nest("/api/optin", api)
-        .nest("/api/v1", api::v1::router())
+        .nest("/api/v1", api::v1::router().layer(no_store()))
         .merge(pages::router(&state))
         .nest_service("/assets/token-manager", ServeDir::new(&config.static_dir))
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not found") });

@@ -63,6 +63,8 @@ pub struct Settings {
     pub ups: UpsSettings,
     /// What a generic provider's metadata must satisfy.
     pub discovery: token_manager_core::config::DiscoveryRules,
+    /// Header timeout and connection cap of the server.
+    pub edge: crate::config::EdgeLimits,
 }
 
 /// How the UPS preset (and the mock, which speaks it) is spoken.
@@ -193,6 +195,7 @@ impl Settings {
             exchange_per_minute: 20,
             ups: UpsSettings::default(),
             discovery: token_manager_core::config::DiscoveryRules::default(),
+            edge: crate::config::EdgeLimits::default(),
         }
     }
 }

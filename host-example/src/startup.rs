@@ -94,6 +94,16 @@ impl Application {
             sessions: signer,
         };
         let webhooks = webhooks(&settings)?;
+        if let Some(base) = &api_base {
+            // The proxy sends the company's bearer token there.
+            let loopback = token_manager_core::config::is_loopback(base);
+            if base.scheme() != "https" && !(base.scheme() == "http" && loopback) {
+                return Err(format!(
+                    "--api-base {base}: the provider API must be https (http only on loopback)"
+                )
+                .into());
+            }
+        }
         let provider = Provider::new(provider_config, secret, settings.limits, api_base)?;
         let state = AppState::new(config, provider, store, access, webhooks);
         for (company, count) in &settings.seed_history {
@@ -167,11 +177,12 @@ impl Application {
             write_ready_file(path, &self.host_url, mock_url.as_deref())?;
         }
         let limits = self.settings.limits;
-        axum::serve(
+        crate::http::serve::serve(
             self.listener,
-            app(self.state).into_make_service_with_connect_info::<SocketAddr>(),
+            app(self.state),
+            self.settings.edge,
+            shutdown.clone(),
         )
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await?;
         // The refresher finishes (commits or rolls back) what it started; the mock is dropped.
         if let Some(task) = mock_task {

@@ -21,6 +21,7 @@ use crate::error::{log_errors, AppError};
 pub mod csrf;
 pub mod extract;
 pub mod rate_limit;
+pub mod serve;
 
 /// CORS for the widget API when other origins may call it (with credentials).
 pub fn with_cors<S: Clone + Send + Sync + 'static>(

@@ -202,3 +202,73 @@ async fn a_redirect_page_on_the_portals_site_must_be_an_allowed_origin_and_is_se
     shutdown.cancel();
     serving.await.unwrap().unwrap();
 }
+
+/// Slow-loris: half-sent requests are cut off after the header timeout (and an idle
+/// keep-alive connection after it too), while a real client is served meanwhile; connections
+/// beyond the cap wait in the backlog instead of being served at once.
+#[tokio::test]
+async fn half_sent_requests_and_idle_connections_are_closed_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings_in(dir.path());
+    settings.edge.header_timeout = Duration::from_millis(400);
+    let app = Application::build(settings).await.unwrap();
+    // The database is created private (as are the key and secret files).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("tm.db"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let host = app.host_url().to_owned();
+    let addr = format!("127.0.0.1:{}", app.port());
+    let shutdown = CancellationToken::new();
+    let serving = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let mut loris = Vec::new();
+    for _ in 0..200 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /api/optin/openapi.json HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .unwrap();
+        loris.push(s);
+    }
+    // A real client is still served while 200 connections dawdle.
+    let http = reqwest::Client::new();
+    let r = http
+        .get(format!("{host}/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    // Each half-sent request is closed (EOF, or a 408) within a little more than the timeout.
+    let started = std::time::Instant::now();
+    for mut s in loris {
+        let mut buf = [0u8; 256];
+        let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
+            .await
+            .expect("the server kept a half-sent request open")
+            .unwrap_or(0);
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // An idle keep-alive connection is closed too.
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /api/optin/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 1 << 16];
+    let n = idle.read(&mut answer).await.unwrap();
+    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"));
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(3), idle.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the idle keep-alive connection stayed open");
+    shutdown.cancel();
+    serving.await.unwrap().unwrap();
+}

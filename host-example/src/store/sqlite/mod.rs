@@ -50,6 +50,20 @@ impl SqliteStore {
 
     /// Open (creating if needed) and migrate the database at `path`.
     pub fn open(path: &Path, cipher: TokenCipher) -> Result<Self, StoreError> {
+        // A new database file is created private (0600); SQLite gives its WAL and shared-memory
+        // files the database file's permissions.
+        if !path.exists() {
+            match crate::crypto::create_private(path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "cannot create {}: {e}",
+                        path.display()
+                    )))
+                }
+            }
+        }
         Ok(Self::over(Db::open(path, cipher)?))
     }
 
