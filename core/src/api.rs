@@ -171,6 +171,9 @@ pub struct ClearResponse {
     pub status: AuthorizationStatus,
     /// When it was cleared.
     pub cleared_at: Timestamp,
+    /// What happened at the provider: a receipt, not a silent "cleared".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<Revocation>,
 }
 
 /// What Clear did at the provider (RFC 7009), reported with its answer and in the

@@ -252,6 +252,13 @@ pub enum UiText {
     Loading,
     /// "The authorization was cleared."
     Cleared,
+    /// After Clear, when the provider revoked: "{provider} confirmed …".
+    RevokedNote,
+    /// After Clear, when the provider has no revocation: "{provider} does not offer …"
+    /// (`{minutes}`: until the access token expires there).
+    NotRevokedNote,
+    /// After Clear, when revocation failed: "{provider} did not confirm … ({code})".
+    RevokeFailedNote,
 }
 
 impl UiText {
@@ -284,6 +291,9 @@ impl UiText {
         UiText::InvalidatedWarning,
         UiText::Loading,
         UiText::Cleared,
+        UiText::RevokedNote,
+        UiText::NotRevokedNote,
+        UiText::RevokeFailedNote,
     ];
 
     /// Stable key for override tables, e.g. `"token_generated"`.
@@ -316,6 +326,9 @@ impl UiText {
             UiText::InvalidatedWarning => "invalidated_warning",
             UiText::Loading => "loading",
             UiText::Cleared => "cleared",
+            UiText::RevokedNote => "revoked_note",
+            UiText::NotRevokedNote => "not_revoked_note",
+            UiText::RevokeFailedNote => "revoke_failed_note",
         }
     }
     /// English default. [`UiText::Redirecting`] holds the placeholder `{provider}`; use
@@ -349,6 +362,9 @@ impl UiText {
             UiText::InvalidatedWarning => "The opt-in is no longer valid — the UPS.com password may have changed. Authorize again to continue.",
             UiText::Loading => "Loading…",
             UiText::Cleared => "The authorization was cleared.",
+            UiText::RevokedNote => "{provider} confirmed the revocation: the access it granted is gone.",
+            UiText::NotRevokedNote => "{provider} does not offer revocation; the tokens were deleted here and expire at {provider} within {minutes} minutes.",
+            UiText::RevokeFailedNote => "{provider} did not confirm the revocation ({code}); the tokens were deleted here anyway.",
         }
     }
     /// Parse an override key; `None` for keys this version does not know.
@@ -417,6 +433,38 @@ impl Messages {
         }
         Messages { overrides }
     }
+    /// The sentence after Clear that says what happened at the provider (`None` when there was
+    /// nothing to revoke).
+    pub fn revocation_note(
+        &self,
+        revocation: &crate::api::Revocation,
+        provider_name: &str,
+        now: crate::time::Timestamp,
+    ) -> Option<String> {
+        use crate::api::Revocation;
+        let name = match provider_name.trim() {
+            "" => "The provider",
+            n => n,
+        };
+        let text = match revocation {
+            Revocation::Revoked => self.text(UiText::RevokedNote).to_owned(),
+            Revocation::NotSupported { access_expires } => {
+                let minutes = access_expires.map_or(0, |at| at.since(now).as_secs().div_ceil(60));
+                if minutes == 0 {
+                    self.text(UiText::NotRevokedNote)
+                        .replace(" within {minutes} minutes", " on their own")
+                } else {
+                    self.text(UiText::NotRevokedNote)
+                        .replace("{minutes}", &minutes.to_string())
+                }
+            }
+            Revocation::Failed { code, .. } => {
+                self.text(UiText::RevokeFailedNote).replace("{code}", code)
+            }
+            Revocation::NothingToRevoke => return None,
+        };
+        Some(text.replace("{provider}", name))
+    }
     /// A table with these overrides (keys as in [`Messages::overrides`]).
     pub fn with_overrides(overrides: BTreeMap<String, String>) -> Self {
         Self { overrides }
@@ -447,6 +495,43 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+
+    #[test]
+    fn the_clear_receipt_is_one_sentence() {
+        use crate::api::Revocation;
+        use crate::time::Timestamp;
+        let m = Messages::default();
+        let now = Timestamp(0);
+        assert_eq!(
+            m.revocation_note(
+                &Revocation::NotSupported {
+                    access_expires: Some(Timestamp(41 * 60_000))
+                },
+                "UPS.com",
+                now
+            )
+            .unwrap(),
+            "UPS.com does not offer revocation; the tokens were deleted here and expire at UPS.com within 41 minutes."
+        );
+        assert!(m
+            .revocation_note(&Revocation::Revoked, "idp.example", now)
+            .unwrap()
+            .starts_with("idp.example confirmed"));
+        assert!(m
+            .revocation_note(
+                &Revocation::Failed {
+                    code: "server_error".into(),
+                    message: "x".into()
+                },
+                "idp.example",
+                now
+            )
+            .unwrap()
+            .contains("(server_error)"));
+        assert!(m
+            .revocation_note(&Revocation::NothingToRevoke, "UPS.com", now)
+            .is_none());
+    }
 
     #[test]
     fn another_provider_is_named_everywhere_ups_was() {

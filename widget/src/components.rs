@@ -430,8 +430,18 @@ pub(crate) struct PanelProps {
 /// The whole panel for one [`PanelState`].
 #[component]
 pub(crate) fn Panel(props: &PanelProps) -> Html {
-    let m = &props.messages;
     let state = &props.state;
+    let provider_name = state
+        .config
+        .as_ref()
+        .map(|c| c.provider_name.clone())
+        .unwrap_or_default();
+    // Every text names the configured provider (UPS's texts stay UPS's).
+    let messages = use_memo(
+        (props.messages.clone(), provider_name.clone()),
+        |(messages, name)| messages.for_provider(name),
+    );
+    let m: &Messages = &messages;
     let title_id = use_memo((), |()| unique_id("title"));
     let clear_ref = use_node_ref();
     let authorize_ref = use_node_ref();
@@ -451,11 +461,6 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
     }
 
     let text = |t: UiText| AttrValue::from(m.text(t).to_owned());
-    let provider_name = state
-        .config
-        .as_ref()
-        .map(|c| c.provider_name.clone())
-        .unwrap_or_default();
     let (status_text, tone) = match &state.view {
         View::Loading => (Some(text(UiText::Loading)), Tone::Progress),
         View::Redirecting { .. } => (Some(m.redirecting(&provider_name).into()), Tone::Progress),
@@ -463,7 +468,22 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
         View::Authorized {
             just_generated: true,
         } => (Some(text(UiText::TokenGenerated)), Tone::Success),
-        View::NotAuthorized { cleared: true } => (Some(text(UiText::Cleared)), Tone::Info),
+        View::NotAuthorized { cleared: true } => {
+            // "Cleared", and in one sentence what happened at the provider.
+            let note = state.revocation.as_ref().and_then(|r| {
+                m.revocation_note(
+                    r,
+                    &provider_name,
+                    token_manager_core::Timestamp(js_sys::Date::now() as i64),
+                )
+            });
+            let cleared = m.text(UiText::Cleared);
+            let line = match note {
+                Some(note) => format!("{cleared} {note}"),
+                None => cleared.to_owned(),
+            };
+            (Some(AttrValue::from(line)), Tone::Info)
+        }
         _ => (None, Tone::Info),
     };
 
@@ -537,7 +557,7 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
                     </div>
                     <p class="note" part="note">{text(UiText::ClearNote)}</p>
                     if state.confirm != Confirm::Closed {
-                        <ConfirmDialog messages={props.messages.clone()}
+                        <ConfirmDialog messages={messages.clone()}
                             busy={state.confirm == Confirm::Clearing}
                             return_focus={clear_ref.clone()}
                             on_confirm={on_confirm}
@@ -577,7 +597,7 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
         (View::Loading, _) | (_, None) => Html::default(),
         (_, Some(page)) => html! {
             <HistoryGrid page={page.clone()} busy={state.grid_busy}
-                messages={props.messages.clone()} zone={props.zone.clone()}
+                messages={messages.clone()} zone={props.zone.clone()}
                 on_page={props.actions.go_to_page.clone()} />
         },
     };

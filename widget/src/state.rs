@@ -136,6 +136,8 @@ pub struct PanelState {
     /// The session may authorize and clear (the host's last `can_manage`; `true` until a page
     /// says otherwise: the host enforces it either way).
     pub can_manage: bool,
+    /// What the last Clear did at the provider (its receipt), until the next opt-in.
+    pub revocation: Option<token_manager_core::api::Revocation>,
 }
 
 impl PanelState {
@@ -150,6 +152,7 @@ impl PanelState {
             grid_busy: false,
             confirm: Confirm::Closed,
             can_manage: true,
+            revocation: None,
         }
     }
 
@@ -292,6 +295,7 @@ impl PanelState {
                 self.confirm = Confirm::Closed;
             }
             Action::Exchanged => {
+                self.revocation = None;
                 self.status = Some(AuthorizationStatus::Active);
                 self.view = View::Authorized {
                     just_generated: true,
@@ -318,6 +322,7 @@ impl PanelState {
             Action::Cleared(response) => {
                 self.confirm = Confirm::Closed;
                 self.status = Some(response.status);
+                self.revocation = response.revocation;
                 self.view = View::NotAuthorized { cleared: true };
             }
             Action::Failed {
@@ -481,6 +486,7 @@ mod tests {
             Action::OpenConfirm,
             Action::Clearing,
             Action::Cleared(ClearResponse {
+                revocation: None,
                 status: AuthorizationStatus::Cleared,
                 cleared_at: Timestamp(5),
             }),

@@ -15,8 +15,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use token_manager_core::api::{
-    ClearBody, ConfigResponse, ExchangeBody, ExchangeResponse, StartBody, StartResponse,
-    StatusResponse, TokensQuery, TokensResponse,
+    ClearBody, ClearResponse, ConfigResponse, ExchangeBody, ExchangeResponse, StartBody,
+    StartResponse, StatusResponse, TokensQuery, TokensResponse,
 };
 
 use super::OPENAPI;
@@ -125,7 +125,7 @@ async fn clear(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<ClearBody>,
-) -> Result<Json<ops::Cleared>, AppError> {
+) -> Result<Json<ClearResponse>, AppError> {
     authorize(&caller, &body.company, Permission::Manage)?;
     // Clear always finishes what it started (stop, revoke, wipe), whatever the client does.
     let user = caller.0.user().to_owned();

@@ -11,18 +11,8 @@ use crate::state::AppState;
 use crate::store::{Lease, Transition};
 use crate::webhooks::{events_for, Context};
 
-/// What Clear answers: the widget's `ClearResponse` and the revocation receipt beside it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Cleared {
-    /// Status and time.
-    #[serde(flatten)]
-    pub response: ClearResponse,
-    /// What happened at the provider.
-    pub revocation: Revocation,
-}
-
 /// Clear `company`'s authorization, as portal user `actor` (recorded as `cleared_by`).
-pub async fn clear(state: &AppState, company: &str, actor: &str) -> Result<Cleared, OpError> {
+pub async fn clear(state: &AppState, company: &str, actor: &str) -> Result<ClearResponse, OpError> {
     let _guard = state.locks().lock(company).await;
     let lease = claim_waiting(state, company).await?;
     let result = clear_holding(state, company, &lease, actor).await;
@@ -37,7 +27,7 @@ async fn clear_holding(
     company: &str,
     lease: &Lease,
     actor: &str,
-) -> Result<Cleared, OpError> {
+) -> Result<ClearResponse, OpError> {
     let now = state.now();
     let (next, actions) =
         lease
@@ -97,11 +87,9 @@ async fn clear_holding(
     }
     purge(state).await;
     tracing::info!(company, status = ?next.status(), "cleared");
-    Ok(Cleared {
-        response: ClearResponse {
-            status: next.status(),
-            cleared_at: next.since().unwrap_or(now),
-        },
-        revocation,
+    Ok(ClearResponse {
+        status: next.status(),
+        cleared_at: next.since().unwrap_or(now),
+        revocation: Some(revocation),
     })
 }

@@ -25,7 +25,7 @@ mod seed;
 mod session;
 
 pub use access::{access_token, renew_after_rejection, use_token, Handout, TokenUse};
-pub use clear::{clear, Cleared};
+pub use clear::clear;
 pub use error::OpError;
 pub use exchange::{
     exchange, known_company, provider_config, start, validate_exchange, MAX_CODE, MAX_STATE,

@@ -113,7 +113,20 @@ impl Run {
             detail,
             retry,
         });
-        let message = self.latest.borrow().messages.error(code).to_owned();
+        let message = {
+            let latest = self.latest.borrow();
+            let provider = latest
+                .state
+                .config
+                .as_ref()
+                .map(|c| c.provider_name.clone())
+                .unwrap_or_default();
+            latest
+                .messages
+                .for_provider(&provider)
+                .error(code)
+                .to_owned()
+        };
         self.emit(WidgetEvent::Error {
             company: self.company.to_string(),
             code,

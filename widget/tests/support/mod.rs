@@ -441,6 +441,7 @@ impl HostApi for FakeHost {
                 r.cleared_at = Some(Timestamp(NOW));
             }
             Ok(ClearResponse {
+                revocation: None,
                 status: AuthorizationStatus::Cleared,
                 cleared_at: Timestamp(NOW),
             })
