@@ -177,29 +177,71 @@ pub struct ClearResponse {
 }
 
 /// What Clear did at the provider (RFC 7009), reported with its answer and in the
-/// `authorization.cleared` event: a receipt, not a silent "cleared".
+/// `authorization.cleared` event: a receipt, not a silent "cleared". One flat object
+/// (`{"result": …, …}`), cheap for the widget to read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum Revocation {
+pub struct Revocation {
+    /// What happened.
+    pub result: RevocationResult,
+    /// `not_supported`: when the access token expires at the provider, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_expires: Option<Timestamp>,
+    /// `failed`: the provider's code, or a transport failure's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// `failed`: what it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// [`Revocation::result`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationResult {
     /// The provider accepted the revocation of the refresh token (or, without one, the access
     /// token): its grant is gone.
     Revoked,
     /// The provider has no revocation endpoint (UPS): the tokens were deleted here and expire
     /// there on their own.
-    NotSupported {
-        /// When the access token expires at the provider, if known.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        access_expires: Option<Timestamp>,
-    },
+    NotSupported,
     /// Revocation was attempted and failed: the tokens were deleted here anyway.
-    Failed {
-        /// The provider's code, or a transport failure.
-        code: String,
-        /// What it said.
-        message: String,
-    },
+    Failed,
     /// There was nothing to revoke (not authorized, or already invalidated).
     NothingToRevoke,
+}
+
+impl Revocation {
+    fn of(result: RevocationResult) -> Self {
+        Self {
+            result,
+            access_expires: None,
+            code: None,
+            message: None,
+        }
+    }
+    /// Revoked.
+    pub fn revoked() -> Self {
+        Self::of(RevocationResult::Revoked)
+    }
+    /// No revocation at the provider; the access token expires there at `access_expires`.
+    pub fn not_supported(access_expires: Option<Timestamp>) -> Self {
+        Self {
+            access_expires,
+            ..Self::of(RevocationResult::NotSupported)
+        }
+    }
+    /// Failed, with the provider's code and message.
+    pub fn failed(code: String, message: String) -> Self {
+        Self {
+            code: Some(code),
+            message: Some(message),
+            ..Self::of(RevocationResult::Failed)
+        }
+    }
+    /// Nothing to revoke.
+    pub fn nothing() -> Self {
+        Self::of(RevocationResult::NothingToRevoke)
+    }
 }
 
 /// `GET /status?company=` response.

@@ -441,15 +441,17 @@ impl Messages {
         provider_name: &str,
         now: crate::time::Timestamp,
     ) -> Option<String> {
-        use crate::api::Revocation;
+        use crate::api::RevocationResult;
         let name = match provider_name.trim() {
             "" => "The provider",
             n => n,
         };
-        let text = match revocation {
-            Revocation::Revoked => self.text(UiText::RevokedNote).to_owned(),
-            Revocation::NotSupported { access_expires } => {
-                let minutes = access_expires.map_or(0, |at| at.since(now).as_secs().div_ceil(60));
+        let text = match revocation.result {
+            RevocationResult::Revoked => self.text(UiText::RevokedNote).to_owned(),
+            RevocationResult::NotSupported => {
+                let minutes = revocation
+                    .access_expires
+                    .map_or(0, |at| at.since(now).as_secs().div_ceil(60));
                 if minutes == 0 {
                     self.text(UiText::NotRevokedNote)
                         .replace(" within {minutes} minutes", " on their own")
@@ -458,10 +460,10 @@ impl Messages {
                         .replace("{minutes}", &minutes.to_string())
                 }
             }
-            Revocation::Failed { code, .. } => {
-                self.text(UiText::RevokeFailedNote).replace("{code}", code)
-            }
-            Revocation::NothingToRevoke => return None,
+            RevocationResult::Failed => self
+                .text(UiText::RevokeFailedNote)
+                .replace("{code}", revocation.code.as_deref().unwrap_or("error")),
+            RevocationResult::NothingToRevoke => return None,
         };
         Some(text.replace("{provider}", name))
     }
@@ -504,9 +506,7 @@ mod tests {
         let now = Timestamp(0);
         assert_eq!(
             m.revocation_note(
-                &Revocation::NotSupported {
-                    access_expires: Some(Timestamp(41 * 60_000))
-                },
+                &Revocation::not_supported(Some(Timestamp(41 * 60_000))),
                 "UPS.com",
                 now
             )
@@ -514,22 +514,19 @@ mod tests {
             "UPS.com does not offer revocation; the tokens were deleted here and expire at UPS.com within 41 minutes."
         );
         assert!(m
-            .revocation_note(&Revocation::Revoked, "idp.example", now)
+            .revocation_note(&Revocation::revoked(), "idp.example", now)
             .unwrap()
             .starts_with("idp.example confirmed"));
         assert!(m
             .revocation_note(
-                &Revocation::Failed {
-                    code: "server_error".into(),
-                    message: "x".into()
-                },
+                &Revocation::failed("server_error".into(), "x".into()),
                 "idp.example",
                 now
             )
             .unwrap()
             .contains("(server_error)"));
         assert!(m
-            .revocation_note(&Revocation::NothingToRevoke, "UPS.com", now)
+            .revocation_note(&Revocation::nothing(), "UPS.com", now)
             .is_none());
     }
 

@@ -39,20 +39,17 @@ async fn clear_holding(
         (Some(tokens), true) => match state.provider().revoke(tokens).await {
             Ok(true) => {
                 tracing::info!(company, "tokens revoked at the provider");
-                Revocation::Revoked
+                Revocation::revoked()
             }
-            Ok(false) => Revocation::NotSupported {
-                access_expires: lease.row.state.times().map(|t| t.token_expires),
-            },
+            Ok(false) => {
+                Revocation::not_supported(lease.row.state.times().map(|t| t.token_expires))
+            }
             Err(e) => {
                 tracing::warn!(company, error = %e, "revocation failed; wiping anyway");
-                Revocation::Failed {
-                    code: e.code,
-                    message: e.message,
-                }
+                Revocation::failed(e.code, e.message)
             }
         },
-        _ => Revocation::NothingToRevoke,
+        _ => Revocation::nothing(),
     };
     let mut events = events_for(
         state.webhooks(),

@@ -13,7 +13,8 @@
 //! database; plaintext never does.
 //!
 //! Engines: [`SqliteStore`] (one file, one machine; its blocking calls run on tokio's blocking
-//! pool, admitted [`Store::concurrency`] at a time inside the implementation).
+//! pool, admitted [`Store::concurrency`] at a time inside the implementation) and [`PgStore`]
+//! (one PostgreSQL database shared by several host processes; a pool of connections).
 
 use async_trait::async_trait;
 use token_manager_core::history::{PageWindow, PerPage, TokenRecord};
@@ -26,8 +27,10 @@ use crate::tokens::TokenPair;
 
 #[cfg(test)]
 pub(crate) mod contract;
+mod postgres;
 mod sqlite;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Storage failures.
@@ -37,6 +40,12 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed (or the connection to it).
+    #[error("database: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No PostgreSQL connection could be had from the pool in time.
+    #[error("database pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
     /// The authorization changed since it was read (another request or host won).
     #[error("the authorization changed concurrently")]
     Conflict,
@@ -52,20 +61,49 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// The database is busy/locked past its busy timeout, or the disk is full: nothing was
-    /// written, and the same call may succeed later.
+    /// The database is busy/locked past its busy timeout, or the disk is full (PostgreSQL:
+    /// also unreachable, restarting, out of connections, or a serialization failure or
+    /// deadlock that rolled the transaction back): nothing was written, and the same call may
+    /// succeed later.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Sqlite(e) if matches!(
+        match self {
+            StoreError::Sqlite(e) => matches!(
                 e.sqlite_error_code(),
                 Some(
                     rusqlite::ErrorCode::DatabaseBusy
                         | rusqlite::ErrorCode::DatabaseLocked
                         | rusqlite::ErrorCode::DiskFull
                 )
-            )
-        )
+            ),
+            StoreError::Postgres(e) => postgres_transient(e),
+            StoreError::Pool(e) => match e {
+                deadpool_postgres::PoolError::Timeout(_) => true,
+                deadpool_postgres::PoolError::Backend(e) => postgres_transient(e),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// A PostgreSQL failure that a later call may not meet: the connection is gone, could not be
+/// made or timed out (no SQLSTATE), or SQLSTATE class 08 (connection), 40 (transaction rollback:
+/// serialization failure, deadlock), 53 (insufficient resources: disk full, too many
+/// connections), `55P03` (lock not available) or `57P01`–`57P03` (the server shutting down,
+/// restarting, or not accepting connections yet).
+fn postgres_transient(e: &tokio_postgres::Error) -> bool {
+    match e.code().map(tokio_postgres::error::SqlState::code) {
+        None => {
+            e.is_closed()
+                || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+                || e.to_string().starts_with("timeout")
+        }
+        Some(code) => {
+            ["08", "40", "53"]
+                .iter()
+                .any(|class| code.starts_with(class))
+                || matches!(code, "55P03" | "57P01" | "57P02" | "57P03")
+        }
     }
 }
 
