@@ -1,0 +1,411 @@
+//! PostgreSQL storage: several host processes on one database, sharing the authorizations,
+//! their leases, the pending authorizations, the webhook outbox and the hand-out audit.
+//!
+//! Selected with `--db postgres://user@host:port/db` (or `postgresql://…`). The semantics are
+//! SQLite's ([`SqliteStore`](crate::store::SqliteStore)), statement for statement: every state
+//! change is one transaction ([`Store::commit`] translates the lifecycle's actions exactly as
+//! the SQLite engine does, outbox rows included), checked against the row's `generation`
+//! ([`StoreError::Conflict`]); tokens are sealed by the [`TokenCipher`] before they reach SQL.
+//!
+//! Concurrency between processes: a change locks its company's `authorizations` row
+//! (`SELECT … FOR UPDATE`) for its short transaction (no IO but the database's inside), so the
+//! generation check and the lease claim are atomic across processes. Work that any instance
+//! may pick up — the refresher's due scan ([`Store::due_companies`]) and the webhook sender's
+//! claims ([`Store::claim_deliveries`]) — is read with `FOR UPDATE SKIP LOCKED`, so N
+//! instances split it without waiting on each other, and the lease (owner, until) written in
+//! the same transaction keeps a company or a delivery with one holder until it is released or
+//! expires. [`Store::claim`] of one named company waits for the row lock instead of skipping:
+//! the caller asked for that company, and the holder's transaction is short.
+//!
+//! Schema: numbered `migrations/NNNN_*.sql`, recorded in `schema_migrations`, run at open in
+//! one transaction that first takes `pg_advisory_xact_lock`, so instances starting at once
+//! migrate one after the other (the later ones find nothing to do). The history totals are
+//! kept in `history_counts` by triggers in the writing transaction: `GET /tokens` reads its
+//! total in O(1), and pages with `LIMIT/OFFSET` from [`PageWindow`] walking the
+//! `(company, token_created DESC, id DESC)` index from its nearer end.
+//!
+//! [`Store::purge`] does nothing here: there is no WAL file of ours to truncate. PostgreSQL
+//! keeps a wiped or re-sealed value's old row version in the table until `VACUUM` reuses its
+//! space (and in its own WAL until the server recycles the segment); the values are AES-GCM
+//! ciphertexts, so what lingers is unreadable without the key, but an operator who needs the
+//! old bytes gone runs `VACUUM` (autovacuum does so eventually) — the limit of this engine.
+//!
+//! Driver: `tokio-postgres` with a `deadpool-postgres` pool. Async-native (no blocking pool,
+//! no admission of our own: callers beyond [`PgStore::POOL_SIZE`] wait for a connection as
+//! futures inside the pool), plain SQL strings prepared and cached per connection, so building
+//! the host needs no database (sqlx's checked macros do, or an offline query cache kept in
+//! step), both widely used and maintained. No TLS to the database yet: a URL asking for
+//! `sslmode=require` fails at start; use loopback, a Unix socket or a private network.
+//!
+//! [`PageWindow`]: token_manager_core::history::PageWindow
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use token_manager_core::history::PerPage;
+use token_manager_core::{AuthorizationStatus, GrantTimes, Timestamp};
+use tokio_postgres::NoTls;
+
+use crate::crypto::TokenCipher;
+use crate::store::{
+    AttemptResult, AuthRow, AuthorizationPage, Claim, ClaimOutcome, Committed, Delivery,
+    DeliveryStatus, HistoryView, PendingRecord, PendingTake, Store, StoreError, TokenRead,
+    Transition,
+};
+
+#[cfg(test)]
+pub(crate) mod cluster;
+mod commit;
+mod db;
+mod outbox;
+mod rows;
+mod schema;
+mod server;
+
+/// The PostgreSQL engine.
+pub struct PgStore {
+    pool: Pool,
+    cipher: TokenCipher,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connections per host process (PostgreSQL's default `max_connections` of 100 serves a
+    /// dozen instances with room for operators).
+    pub const POOL_SIZE: usize = 8;
+
+    /// Connect to the database at `url` (`postgres://user[:password]@host[:port]/db[?…]`, as
+    /// libpq takes it) and migrate it.
+    pub async fn open(url: &str, cipher: TokenCipher) -> Result<Self, StoreError> {
+        let mut config: tokio_postgres::Config = url.parse()?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("token-manager");
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(Self::POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(Duration::from_secs(5)))
+            .recycle_timeout(Some(Duration::from_secs(5)))
+            .build()
+            .map_err(|_| StoreError::Misuse("the PostgreSQL pool could not be built"))?;
+        let store = Self { pool, cipher };
+        schema::migrate(&mut store.conn().await?).await?;
+        Ok(store)
+    }
+
+    /// A connection from the pool (waiting, as a future, while all are in use).
+    async fn conn(&self) -> Result<Object, StoreError> {
+        Ok(self.pool.get().await?)
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn concurrency(&self) -> usize {
+        Self::POOL_SIZE
+    }
+
+    async fn authorization(&self, company: &str) -> Result<AuthRow, StoreError> {
+        self.authorization_row(company).await
+    }
+
+    async fn due_companies(&self, now: Timestamp, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.due(now, limit).await
+    }
+
+    async fn active_companies(&self) -> Result<Vec<String>, StoreError> {
+        self.active().await
+    }
+
+    async fn claim(&self, claim: Claim) -> Result<ClaimOutcome, StoreError> {
+        self.claim_lease(&claim).await
+    }
+
+    async fn release(&self, company: &str, owner: &str) -> Result<(), StoreError> {
+        self.release_lease(company, owner).await
+    }
+
+    async fn commit(&self, transition: Transition) -> Result<Committed, StoreError> {
+        self.apply(&transition).await
+    }
+
+    async fn history_view(
+        &self,
+        company: &str,
+        page: u32,
+        per_page: PerPage,
+    ) -> Result<HistoryView, StoreError> {
+        self.view(company, page, per_page).await
+    }
+
+    async fn seed_history(
+        &self,
+        company: &str,
+        rows: Vec<GrantTimes>,
+        authorized_by: &str,
+    ) -> Result<usize, StoreError> {
+        self.seed(company, &rows, authorized_by).await
+    }
+
+    async fn upsert_companies(
+        &self,
+        companies: Vec<(String, String)>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.upsert(&companies, now).await
+    }
+
+    async fn put_pending(&self, pending: PendingRecord, now: Timestamp) -> Result<(), StoreError> {
+        self.keep_pending(&pending, now).await
+    }
+
+    async fn take_pending(
+        &self,
+        state_hash: [u8; 32],
+        user: &str,
+        company: &str,
+        now: Timestamp,
+    ) -> Result<PendingTake, StoreError> {
+        self.take(&state_hash, user, company, now).await
+    }
+
+    async fn reencrypt(&self) -> Result<usize, StoreError> {
+        self.reseal().await
+    }
+
+    /// Nothing to do: see the module docs (old row versions stay until `VACUUM`).
+    async fn purge(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn read_tokens(
+        &self,
+        company: &str,
+        owner: &str,
+        now: Timestamp,
+    ) -> Result<TokenRead, StoreError> {
+        self.tokens_of(company, owner, now).await
+    }
+
+    async fn list_authorizations(
+        &self,
+        status: Option<AuthorizationStatus>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<AuthorizationPage, StoreError> {
+        self.authorizations_page(status, offset, limit).await
+    }
+
+    async fn record_handout(
+        &self,
+        company: &str,
+        key_id: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.handout(company, key_id, now).await
+    }
+
+    async fn handout_count(&self, company: &str) -> Result<u64, StoreError> {
+        self.handouts(company).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.claim_heads(owner, now, until, limit).await
+    }
+
+    async fn finish_deliveries(
+        &self,
+        owner: &str,
+        results: Vec<(i64, AttemptResult)>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.finish(owner, &results, now).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(u64, Vec<Delivery>), StoreError> {
+        self.deliveries_page(status, offset, limit).await
+    }
+
+    async fn redeliver(&self, id: i64, now: Timestamp) -> Result<bool, StoreError> {
+        self.pend_again(id, now).await
+    }
+
+    async fn next_delivery_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.next_due().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::HashSet;
+    use std::sync::Arc;
+
+    use token_manager_core::lifecycle::{Event, RefreshPolicy};
+    use token_manager_core::webhook::{EventType, WebhookEvent};
+
+    use super::*;
+    use crate::crypto::TokenKey;
+    use crate::store::{contract, ClaimKind, OutboxEvent};
+
+    const H: i64 = 3_600_000;
+
+    /// The behaviour every engine shares, on a throw-away PostgreSQL cluster: one database
+    /// per case name (the same name reopens the same database).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_passes_the_store_contract() {
+        let cluster = cluster::Cluster::start();
+        let cluster = &cluster;
+        contract::run_all(|name, cipher| async move {
+            let url = cluster.database(&name);
+            Arc::new(PgStore::open(&url, cipher).await.unwrap()) as Arc<dyn Store>
+        })
+        .await;
+    }
+
+    /// Six instances opening one new database at once: the advisory lock lets one migrate and
+    /// the others find the schema done. Four of them then take the due refreshes and the
+    /// webhook deliveries of 40 companies at once: each is held by exactly one instance. A
+    /// database migrated by a newer host is refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn instances_migrate_once_and_split_due_work() {
+        let cluster = cluster::Cluster::start();
+        let url = cluster.database("instances");
+        let key = TokenKey::generate();
+        let opens = (0..6).map(|_| PgStore::open(&url, TokenCipher::new(&key)));
+        let stores = futures_util::future::try_join_all(opens).await.unwrap();
+        let recorded: i64 = stores[0]
+            .conn()
+            .await
+            .unwrap()
+            .query_one("SELECT COUNT(*) AS n FROM schema_migrations", &[])
+            .await
+            .unwrap()
+            .get("n");
+        assert_eq!(recorded, i64::try_from(schema::MIGRATIONS.len()).unwrap());
+
+        let companies: Vec<String> = (0..40).map(|i| format!("c{i:02}")).collect();
+        for (i, company) in companies.iter().enumerate() {
+            let store = &stores[i % stores.len()];
+            let cur = store.authorization(company).await.unwrap();
+            let (next, actions) = cur.state.handle(
+                Event::Granted(contract::times(0)),
+                Timestamp(0),
+                &RefreshPolicy::default(),
+            );
+            store
+                .commit(Transition {
+                    company: company.clone(),
+                    expected_generation: Some(cur.generation),
+                    lease_owner: None,
+                    next,
+                    actions,
+                    tokens: Some(contract::pair(1)),
+                    authorized_by: Some("admin".into()),
+                    actor: Some("admin".into()),
+                    now: Timestamp(0),
+                    events: vec![OutboxEvent {
+                        id: format!("msg_{i}"),
+                        event: WebhookEvent::new(
+                            EventType::Granted,
+                            company,
+                            AuthorizationStatus::Active,
+                            Timestamp(0),
+                        ),
+                        endpoints: vec!["http://a".into()],
+                    }],
+                })
+                .await
+                .unwrap();
+        }
+        let (now, until) = (Timestamp(5 * H), Timestamp(5 * H + 60_000));
+        let workers = stores
+            .iter()
+            .take(4)
+            .enumerate()
+            .map(|(n, store)| async move {
+                let owner = format!("host-{n}");
+                let (mut refreshes, mut deliveries) = (Vec::new(), Vec::new());
+                loop {
+                    let due = store.due_companies(now, 3).await.unwrap();
+                    let claimed = store.claim_deliveries(&owner, now, until, 3).await.unwrap();
+                    if due.is_empty() && claimed.is_empty() {
+                        break;
+                    }
+                    deliveries.extend(claimed.into_iter().map(|d| d.event_id));
+                    for company in due {
+                        let claim = Claim {
+                            company: company.clone(),
+                            owner: owner.clone(),
+                            kind: ClaimKind::Refresh,
+                            now,
+                            until,
+                        };
+                        if let ClaimOutcome::Acquired(_) = store.claim(claim).await.unwrap() {
+                            refreshes.push(company);
+                        }
+                    }
+                }
+                (refreshes, deliveries)
+            });
+        let results = futures_util::future::join_all(workers).await;
+        for (what, taken) in [
+            (
+                "refreshes",
+                results.iter().flat_map(|r| r.0.clone()).collect::<Vec<_>>(),
+            ),
+            (
+                "deliveries",
+                results.iter().flat_map(|r| r.1.clone()).collect(),
+            ),
+        ] {
+            let distinct: HashSet<_> = taken.iter().collect();
+            assert_eq!(
+                (taken.len(), distinct.len()),
+                (40, 40),
+                "{what}: each taken by exactly one instance"
+            );
+        }
+
+        stores[0]
+            .conn()
+            .await
+            .unwrap()
+            .execute("INSERT INTO schema_migrations (version) VALUES (9999)", &[])
+            .await
+            .unwrap();
+        let newer = PgStore::open(&url, TokenCipher::new(&key)).await;
+        assert!(
+            matches!(&newer, Err(StoreError::Corrupt(m)) if m.contains("newer")),
+            "{newer:?}"
+        );
+    }
+}
