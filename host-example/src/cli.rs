@@ -12,7 +12,7 @@ use crate::access::API_KEY_ENV;
 use crate::config::{Companies, HttpLimits, DEFAULT_COMPANIES};
 use crate::crypto::{KEY_ENV, OLD_KEYS_ENV};
 use crate::settings::{
-    KeySettings, MockSettings, ProviderSettings, Settings, UpsSettings, DEFAULT_UPS_HOST,
+    Database, KeySettings, MockSettings, ProviderSettings, Settings, UpsSettings, DEFAULT_UPS_HOST,
 };
 use token_manager_core::config::{UpsEntry, UpsFlow};
 
@@ -64,9 +64,10 @@ pub struct Cli {
     /// the host's or an --allowed-origin.
     #[arg(long, env = "TM_REDIRECT_URI")]
     redirect_uri: Option<Url>,
-    /// SQLite database file (created and migrated on start).
+    /// SQLite database file (created and migrated on start), or a PostgreSQL URL
+    /// (postgres://user@host:port/db, migrated on start) that several host processes share.
     #[arg(long, env = "TM_DB", default_value = "./token-manager.db")]
-    db: PathBuf,
+    db: Database,
     /// AES key file, created with mode 0600 on first run (unless TOKEN_MANAGER_KEY is set).
     #[arg(long, env = "TM_KEY_FILE", default_value = "./token-manager.key")]
     key_file: PathBuf,
@@ -369,6 +370,24 @@ impl Cli {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn db_is_a_sqlite_path_unless_a_postgres_url() {
+        let db = |args: &[&str]| {
+            Cli::try_parse_from(["host-example"].iter().chain(args))
+                .unwrap()
+                .into_settings(SecretEnv::default())
+                .unwrap()
+                .db
+        };
+        assert_eq!(db(&[]), Database::Sqlite("./token-manager.db".into()));
+        assert_eq!(
+            db(&["--db", "/var/lib/tm/tm.db"]),
+            Database::Sqlite("/var/lib/tm/tm.db".into())
+        );
+        let url = "postgres://tm@127.0.0.1:5432/tm";
+        assert_eq!(db(&["--db", url]), Database::Postgres(url.into()));
+    }
 
     #[test]
     fn defaults_and_provider_requirements() {

@@ -19,8 +19,8 @@ pub struct Settings {
     pub public_url: Option<Url>,
     /// The page the provider returns to; `None`: `{public_url}/admin/token-manager`.
     pub redirect_uri: Option<Url>,
-    /// SQLite database file.
-    pub db: PathBuf,
+    /// Where the store lives: a SQLite file or a PostgreSQL database.
+    pub db: Database,
     /// Where the token-encryption key comes from.
     pub key: KeySettings,
     /// The portal backend's API key file (created 0600 with one key when absent), unless
@@ -81,6 +81,72 @@ impl Default for UpsSettings {
         Self {
             entry: token_manager_core::config::UpsEntry::Authorize,
             flow: token_manager_core::config::UpsFlow::Pkce,
+        }
+    }
+}
+
+/// Where the store lives (`--db`): a `postgres://…` or `postgresql://…` URL is a PostgreSQL
+/// database, anything else a SQLite file.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file, created and migrated on start (one machine).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, migrated on start, that several host processes may share: its
+    /// URL as libpq takes it (`postgres://user[:password]@host[:port]/db[?…]`).
+    Postgres(String),
+}
+
+impl Database {
+    /// Whether `s` is a PostgreSQL URL (the scheme, in any case, is `postgres` or
+    /// `postgresql`).
+    pub fn is_postgres_url(s: &str) -> bool {
+        let scheme = s.split_once("://").map_or("", |(scheme, _)| scheme);
+        scheme.eq_ignore_ascii_case("postgres") || scheme.eq_ignore_ascii_case("postgresql")
+    }
+}
+
+impl std::str::FromStr for Database {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(if Self::is_postgres_url(s) {
+            Database::Postgres(s.to_owned())
+        } else {
+            Database::Sqlite(PathBuf::from(s))
+        })
+    }
+}
+
+/// The path, or the URL without its password and parameters (what the banner and errors
+/// print).
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "{}", path.display()),
+            Database::Postgres(url) => match Url::parse(url) {
+                Ok(u) => {
+                    write!(f, "{}://", u.scheme())?;
+                    if !u.username().is_empty() {
+                        write!(f, "{}@", u.username())?;
+                    }
+                    write!(f, "{}", u.host_str().unwrap_or(""))?;
+                    if let Some(port) = u.port() {
+                        write!(f, ":{port}")?;
+                    }
+                    f.write_str(u.path())
+                }
+                Err(_) => f.write_str("postgres://[an unparsable URL]"),
+            },
+        }
+    }
+}
+
+/// As [`Display`](std::fmt::Display): never the URL's password.
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(_) => write!(f, "Sqlite({self})"),
+            Database::Postgres(_) => write!(f, "Postgres({self})"),
         }
     }
 }
@@ -165,7 +231,7 @@ impl Settings {
             listen,
             public_url: None,
             redirect_uri: None,
-            db,
+            db: Database::Sqlite(db),
             key: KeySettings {
                 file: key_file,
                 env: None,
@@ -202,3 +268,37 @@ impl Settings {
 
 /// The UPS host used when none is given.
 pub const DEFAULT_UPS_HOST: &str = ups::TEST_HOST;
+
+#[cfg(test)]
+mod tests {
+    use super::Database;
+
+    #[test]
+    fn db_urls_select_postgres_and_never_print_their_password() {
+        let pg: Database = "postgresql://tm:s3cret@db.internal:5433/tm?sslmode=disable"
+            .parse()
+            .unwrap_or_else(|e| match e {});
+        assert!(matches!(&pg, Database::Postgres(u) if u.contains("s3cret")));
+        for shown in [pg.to_string(), format!("{pg:?}")] {
+            assert!(
+                !shown.contains("s3cret") && !shown.contains("sslmode"),
+                "{shown}"
+            );
+            assert!(
+                shown.contains("postgresql://tm@db.internal:5433/tm"),
+                "{shown}"
+            );
+        }
+        assert!(matches!(
+            "POSTGRES://localhost/x".parse(),
+            Ok(Database::Postgres(_))
+        ));
+        for path in ["./token-manager.db", "postgres.db", "/var/lib/postgres://x"] {
+            assert_eq!(
+                path.parse::<Database>().ok(),
+                Some(Database::Sqlite(path.into())),
+                "{path}"
+            );
+        }
+    }
+}

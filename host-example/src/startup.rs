@@ -23,9 +23,9 @@ use crate::config::HostConfig;
 use crate::crypto::{KeySource, TokenCipher, TokenKey, KEY_ENV, OLD_KEYS_ENV};
 use crate::provider::{discovery, Provider};
 use crate::sessions::DEMO_USER;
-use crate::settings::{ProviderSettings, Settings};
+use crate::settings::{Database, ProviderSettings, Settings};
 use crate::state::AppState;
-use crate::store::{SqliteStore, Store};
+use crate::store::{PgStore, SqliteStore, Store};
 use crate::webhooks::{WebhookSecret, Webhooks};
 use crate::{app, jobs, ops};
 
@@ -458,26 +458,38 @@ async fn open_store(
         old_keys.push(TokenKey::from_file(path)?);
     }
     let rotating = !old_keys.is_empty();
-    let db = settings.db.clone();
     let cipher = TokenCipher::with_old_keys(&key, &old_keys);
     let signer = SessionSigner::new(&key, &old_keys);
     drop((key, old_keys));
-    let store = tokio::task::spawn_blocking(move || SqliteStore::open(&db, cipher))
-        .await?
-        .map_err(|e| format!("database {}: {e}", settings.db.display()))?;
+    let store: Arc<dyn Store> = match &settings.db {
+        Database::Sqlite(path) => {
+            let path = path.clone();
+            Arc::new(
+                tokio::task::spawn_blocking(move || SqliteStore::open(&path, cipher))
+                    .await?
+                    .map_err(|e| format!("database {}: {e}", settings.db))?,
+            )
+        }
+        // Several processes may start at once: the migrations take an advisory lock.
+        Database::Postgres(url) => Arc::new(
+            PgStore::open(url, cipher)
+                .await
+                .map_err(|e| format!("database {}: {e}", settings.db))?,
+        ),
+    };
     if rotating {
         // Key rotation: everything still sealed under an old key is re-sealed now, in one
         // transaction (values a host still on the old key writes later keep opening too).
         let resealed = store
             .reencrypt()
             .await
-            .map_err(|e| format!("key rotation in {}: {e}", settings.db.display()))?;
+            .map_err(|e| format!("key rotation in {}: {e}", settings.db))?;
         tracing::info!(
             values = resealed,
             "key rotation: re-encrypted stored tokens with the current key"
         );
     }
-    Ok((Arc::new(store), signer, key_source))
+    Ok((store, signer, key_source))
 }
 
 /// `http://<addr>`, with a wildcard address replaced by loopback (what a browser can open).
@@ -540,6 +552,6 @@ fn banner(app: &Application) {
          \x20 database       {}  (key: {key})\n\
          \x20 widget files   {widget}\n\
          Press Ctrl-C to stop.\n",
-        app.settings.db.display()
+        app.settings.db
     );
 }

@@ -293,8 +293,8 @@ mod tests {
 
     /// Six instances opening one new database at once: the advisory lock lets one migrate and
     /// the others find the schema done. Four of them then take the due refreshes and the
-    /// webhook deliveries of 40 companies at once: each is held by exactly one instance. A
-    /// database migrated by a newer host is refused.
+    /// webhook deliveries of 40 companies at once: each is held by exactly one instance. A URL
+    /// requiring TLS, and a database migrated by a newer host, are refused.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn instances_migrate_once_and_split_due_work() {
         let cluster = cluster::Cluster::start();
@@ -402,6 +402,9 @@ mod tests {
             .execute("INSERT INTO schema_migrations (version) VALUES (9999)", &[])
             .await
             .unwrap();
+        // No TLS yet: a URL that requires it is refused rather than connected in the clear.
+        let tls = PgStore::open(&format!("{url}?sslmode=require"), TokenCipher::new(&key)).await;
+        assert!(tls.is_err(), "{tls:?}");
         let newer = PgStore::open(&url, TokenCipher::new(&key)).await;
         assert!(
             matches!(&newer, Err(StoreError::Corrupt(m)) if m.contains("newer")),
