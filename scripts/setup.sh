@@ -43,14 +43,16 @@ else
   cargo install wasm-bindgen-cli --version "$wbg_version" --force
 fi
 
-# --- Debian packages: Chromium, chromedriver, brotli ----------------------------------------
+# --- Debian packages: Chromium, chromedriver, brotli, PostgreSQL -----------------------------
+# postgresql: the PostgreSQL store's tests start a throw-away cluster with its initdb/pg_ctl
+# (/usr/lib/postgresql/*/bin); no server of the package's own is needed.
 apt_missing=()
-for package in chromium chromium-driver brotli; do
+for package in chromium chromium-driver brotli postgresql; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
     || apt_missing+=("$package")
 done
 if [ "${#apt_missing[@]}" -eq 0 ]; then
-  step "apt packages chromium, chromium-driver, brotli: present"
+  step "apt packages chromium, chromium-driver, brotli, postgresql: present"
 else
   if ! apt-cache show "${apt_missing[@]}" >/dev/null 2>&1; then
     step "apt package lists: updating (needed to find ${apt_missing[*]})"
