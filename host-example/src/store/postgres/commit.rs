@@ -8,11 +8,11 @@ use token_manager_core::AuthorizationStatus;
 
 use super::db::{insert_default, insert_history};
 use super::rows::status_name;
-use super::PgStore;
+use super::Engine;
 use crate::crypto::Field;
 use crate::store::{Committed, StoreError, Transition};
 
-impl PgStore {
+impl Engine {
     pub(super) async fn apply(&self, t: &Transition) -> Result<Committed, StoreError> {
         let mut client = self.conn().await?;
         let tx = client.transaction().await?;

@@ -11,7 +11,7 @@ use tokio_postgres::IsolationLevel;
 
 use super::rows::{decode_row, record_from_row, sealed, sealed_columns, FullRow, StoredTokens};
 use super::rows::{RECORD_COLUMNS, ROW_COLUMNS};
-use super::PgStore;
+use super::Engine;
 use crate::crypto::{Field, Sealed};
 use crate::store::{
     AuthRow, Claim, ClaimKind, ClaimOutcome, HistoryPage, HistoryView, Lease, PendingRecord,
@@ -23,7 +23,7 @@ use crate::tokens::TokenPair;
 /// `hashtext`): "tm".
 const COMPANY_LOCK: i32 = 0x746d;
 
-impl PgStore {
+impl Engine {
     pub(super) fn open_tokens(
         &self,
         company: &str,

@@ -30,6 +30,10 @@
 //! ciphertexts, so what lingers is unreadable without the key, but an operator who needs the
 //! old bytes gone runs `VACUUM` (autovacuum does so eventually) — the limit of this engine.
 //!
+//! Each call runs as a task of its own, so a caller that goes away (a request timeout, a client
+//! that hung up) does not cut a transaction short: like SQLite's calls on the blocking pool,
+//! a started change commits or fails on its own.
+//!
 //! Driver: `tokio-postgres` with a `deadpool-postgres` pool. Async-native (no blocking pool,
 //! no admission of our own: callers beyond [`PgStore::POOL_SIZE`] wait for a connection as
 //! futures inside the pool), plain SQL strings prepared and cached per connection, so building
@@ -39,6 +43,8 @@
 //!
 //! [`PageWindow`]: token_manager_core::history::PageWindow
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -65,6 +71,11 @@ mod server;
 
 /// The PostgreSQL engine.
 pub struct PgStore {
+    engine: Arc<Engine>,
+}
+
+/// The pool and the cipher: what each call, run as a task of its own, holds.
+struct Engine {
     pool: Pool,
     cipher: TokenCipher,
 }
@@ -105,11 +116,34 @@ impl PgStore {
             .recycle_timeout(Some(Duration::from_secs(5)))
             .build()
             .map_err(|_| StoreError::Misuse("the PostgreSQL pool could not be built"))?;
-        let store = Self { pool, cipher };
-        schema::migrate(&mut store.conn().await?).await?;
-        Ok(store)
+        let engine = Engine { pool, cipher };
+        schema::migrate(&mut engine.conn().await?).await?;
+        Ok(Self {
+            engine: Arc::new(engine),
+        })
     }
 
+    /// Run `call` as a task of its own: a caller that goes away (a request timeout, a client
+    /// that hung up) does not roll back a change half-way through its transaction, just as a
+    /// SQLite call on the blocking pool runs to its end.
+    async fn detached<T, F, Fut>(&self, call: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Engine>) -> Fut,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        match tokio::spawn(call(Arc::clone(&self.engine))).await {
+            Ok(r) => r,
+            Err(e) => Err(StoreError::Misuse(if e.is_panic() {
+                "a storage task panicked"
+            } else {
+                "a storage task was cancelled"
+            })),
+        }
+    }
+}
+
+impl Engine {
     /// A connection from the pool (waiting, as a future, while all are in use).
     async fn conn(&self) -> Result<Object, StoreError> {
         Ok(self.pool.get().await?)
@@ -123,27 +157,34 @@ impl Store for PgStore {
     }
 
     async fn authorization(&self, company: &str) -> Result<AuthRow, StoreError> {
-        self.authorization_row(company).await
+        let company = company.to_owned();
+        self.detached(|e| async move { e.authorization_row(&company).await })
+            .await
     }
 
     async fn due_companies(&self, now: Timestamp, limit: usize) -> Result<Vec<String>, StoreError> {
-        self.due(now, limit).await
+        self.detached(move |e| async move { e.due(now, limit).await })
+            .await
     }
 
     async fn active_companies(&self) -> Result<Vec<String>, StoreError> {
-        self.active().await
+        self.detached(|e| async move { e.active().await }).await
     }
 
     async fn claim(&self, claim: Claim) -> Result<ClaimOutcome, StoreError> {
-        self.claim_lease(&claim).await
+        self.detached(|e| async move { e.claim_lease(&claim).await })
+            .await
     }
 
     async fn release(&self, company: &str, owner: &str) -> Result<(), StoreError> {
-        self.release_lease(company, owner).await
+        let (company, owner) = (company.to_owned(), owner.to_owned());
+        self.detached(|e| async move { e.release_lease(&company, &owner).await })
+            .await
     }
 
     async fn commit(&self, transition: Transition) -> Result<Committed, StoreError> {
-        self.apply(&transition).await
+        self.detached(|e| async move { e.apply(&transition).await })
+            .await
     }
 
     async fn history_view(
@@ -152,7 +193,9 @@ impl Store for PgStore {
         page: u32,
         per_page: PerPage,
     ) -> Result<HistoryView, StoreError> {
-        self.view(company, page, per_page).await
+        let company = company.to_owned();
+        self.detached(move |e| async move { e.view(&company, page, per_page).await })
+            .await
     }
 
     async fn seed_history(
@@ -161,7 +204,9 @@ impl Store for PgStore {
         rows: Vec<GrantTimes>,
         authorized_by: &str,
     ) -> Result<usize, StoreError> {
-        self.seed(company, &rows, authorized_by).await
+        let (company, by) = (company.to_owned(), authorized_by.to_owned());
+        self.detached(|e| async move { e.seed(&company, &rows, &by).await })
+            .await
     }
 
     async fn upsert_companies(
@@ -169,11 +214,13 @@ impl Store for PgStore {
         companies: Vec<(String, String)>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.upsert(&companies, now).await
+        self.detached(move |e| async move { e.upsert(&companies, now).await })
+            .await
     }
 
     async fn put_pending(&self, pending: PendingRecord, now: Timestamp) -> Result<(), StoreError> {
-        self.keep_pending(&pending, now).await
+        self.detached(move |e| async move { e.keep_pending(&pending, now).await })
+            .await
     }
 
     async fn take_pending(
@@ -183,11 +230,13 @@ impl Store for PgStore {
         company: &str,
         now: Timestamp,
     ) -> Result<PendingTake, StoreError> {
-        self.take(&state_hash, user, company, now).await
+        let (user, company) = (user.to_owned(), company.to_owned());
+        self.detached(move |e| async move { e.take(&state_hash, &user, &company, now).await })
+            .await
     }
 
     async fn reencrypt(&self) -> Result<usize, StoreError> {
-        self.reseal().await
+        self.detached(|e| async move { e.reseal().await }).await
     }
 
     /// Nothing to do: see the module docs (old row versions stay until `VACUUM`).
@@ -201,7 +250,9 @@ impl Store for PgStore {
         owner: &str,
         now: Timestamp,
     ) -> Result<TokenRead, StoreError> {
-        self.tokens_of(company, owner, now).await
+        let (company, owner) = (company.to_owned(), owner.to_owned());
+        self.detached(move |e| async move { e.tokens_of(&company, &owner, now).await })
+            .await
     }
 
     async fn list_authorizations(
@@ -210,7 +261,8 @@ impl Store for PgStore {
         offset: u64,
         limit: u32,
     ) -> Result<AuthorizationPage, StoreError> {
-        self.authorizations_page(status, offset, limit).await
+        self.detached(move |e| async move { e.authorizations_page(status, offset, limit).await })
+            .await
     }
 
     async fn record_handout(
@@ -219,11 +271,15 @@ impl Store for PgStore {
         key_id: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.handout(company, key_id, now).await
+        let (company, key_id) = (company.to_owned(), key_id.to_owned());
+        self.detached(move |e| async move { e.handout(&company, &key_id, now).await })
+            .await
     }
 
     async fn handout_count(&self, company: &str) -> Result<u64, StoreError> {
-        self.handouts(company).await
+        let company = company.to_owned();
+        self.detached(|e| async move { e.handouts(&company).await })
+            .await
     }
 
     async fn claim_deliveries(
@@ -233,7 +289,9 @@ impl Store for PgStore {
         until: Timestamp,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        self.claim_heads(owner, now, until, limit).await
+        let owner = owner.to_owned();
+        self.detached(move |e| async move { e.claim_heads(&owner, now, until, limit).await })
+            .await
     }
 
     async fn finish_deliveries(
@@ -242,7 +300,9 @@ impl Store for PgStore {
         results: Vec<(i64, AttemptResult)>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.finish(owner, &results, now).await
+        let owner = owner.to_owned();
+        self.detached(move |e| async move { e.finish(&owner, &results, now).await })
+            .await
     }
 
     async fn list_deliveries(
@@ -251,15 +311,17 @@ impl Store for PgStore {
         offset: u64,
         limit: u32,
     ) -> Result<(u64, Vec<Delivery>), StoreError> {
-        self.deliveries_page(status, offset, limit).await
+        self.detached(move |e| async move { e.deliveries_page(status, offset, limit).await })
+            .await
     }
 
     async fn redeliver(&self, id: i64, now: Timestamp) -> Result<bool, StoreError> {
-        self.pend_again(id, now).await
+        self.detached(move |e| async move { e.pend_again(id, now).await })
+            .await
     }
 
     async fn next_delivery_due(&self) -> Result<Option<Timestamp>, StoreError> {
-        self.next_due().await
+        self.detached(|e| async move { e.next_due().await }).await
     }
 }
 
@@ -267,7 +329,7 @@ impl Store for PgStore {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use std::collections::HashSet;
-    use std::sync::Arc;
+    use std::time::Duration;
 
     use token_manager_core::lifecycle::{Event, RefreshPolicy};
     use token_manager_core::webhook::{EventType, WebhookEvent};
@@ -293,8 +355,9 @@ mod tests {
 
     /// Six instances opening one new database at once: the advisory lock lets one migrate and
     /// the others find the schema done. Four of them then take the due refreshes and the
-    /// webhook deliveries of 40 companies at once: each is held by exactly one instance. A URL
-    /// requiring TLS, and a database migrated by a newer host, are refused.
+    /// webhook deliveries of 40 companies at once: each is held by exactly one instance. A
+    /// commit whose caller went away still commits. A URL requiring TLS, and a database
+    /// migrated by a newer host, are refused.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn instances_migrate_once_and_split_due_work() {
         let cluster = cluster::Cluster::start();
@@ -303,6 +366,7 @@ mod tests {
         let opens = (0..6).map(|_| PgStore::open(&url, TokenCipher::new(&key)));
         let stores = futures_util::future::try_join_all(opens).await.unwrap();
         let recorded: i64 = stores[0]
+            .engine
             .conn()
             .await
             .unwrap()
@@ -396,12 +460,50 @@ mod tests {
         }
 
         stores[0]
+            .engine
             .conn()
             .await
             .unwrap()
             .execute("INSERT INTO schema_migrations (version) VALUES (9999)", &[])
             .await
             .unwrap();
+        // A caller that goes away mid-commit (a request timeout, a client that hung up) does
+        // not roll the change back: it runs to its end, as on SQLite's blocking pool.
+        let store = &stores[0];
+        let cur = store.authorization("c00").await.unwrap();
+        let (next, actions) = cur
+            .state
+            .handle(Event::Cleared, now, &RefreshPolicy::default());
+        let commit = store.commit(Transition {
+            company: "c00".into(),
+            expected_generation: Some(cur.generation),
+            lease_owner: None,
+            next,
+            actions,
+            tokens: None,
+            authorized_by: None,
+            actor: Some("admin".into()),
+            now,
+            events: Vec::new(),
+        });
+        let abandoned = tokio::time::timeout(Duration::ZERO, commit).await;
+        assert!(
+            abandoned.is_err(),
+            "the commit was dropped before it finished"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while store.authorization("c00").await.unwrap().generation == cur.generation {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the abandoned commit was rolled back"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            store.authorization("c00").await.unwrap().state.status(),
+            AuthorizationStatus::Cleared
+        );
+
         // No TLS yet: a URL that requires it is refused rather than connected in the clear.
         let tls = PgStore::open(&format!("{url}?sslmode=require"), TokenCipher::new(&key)).await;
         assert!(tls.is_err(), "{tls:?}");

@@ -6,7 +6,7 @@ use token_manager_core::Timestamp;
 use tokio_postgres::{IsolationLevel, Row};
 
 use super::rows::unsigned;
-use super::PgStore;
+use super::Engine;
 use crate::store::{AttemptResult, Delivery, DeliveryStatus, StoreError};
 
 const COLUMNS: &str = "seq, event_id, endpoint, company, event_type, payload, created_at, status, \
@@ -45,7 +45,7 @@ fn delivery(r: &Row) -> Result<Delivery, StoreError> {
     })
 }
 
-impl PgStore {
+impl Engine {
     pub(super) async fn claim_heads(
         &self,
         owner: &str,

@@ -5,10 +5,10 @@ use token_manager_core::{AuthorizationStatus, Timestamp};
 use tokio_postgres::IsolationLevel;
 
 use super::rows::{decode_row, status_name, unsigned};
-use super::PgStore;
+use super::Engine;
 use crate::store::{AuthRow, AuthorizationPage, StoreError, TokenRead};
 
-impl PgStore {
+impl Engine {
     pub(super) async fn tokens_of(
         &self,
         company: &str,
