@@ -461,7 +461,13 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
     }
 
     let text = |t: UiText| AttrValue::from(m.text(t).to_owned());
-    let (status_text, tone) = match &state.view {
+    // Texts name the provider: until `/config` has said which one, the panel shows Loading
+    // (an error is shown as it is), so it never names another provider first.
+    let view = match (&state.config, &state.view) {
+        (None, v) if !matches!(v, View::Error { .. }) => View::Loading,
+        (_, v) => v.clone(),
+    };
+    let (status_text, tone) = match &view {
         View::Loading => (Some(text(UiText::Loading)), Tone::Progress),
         View::Redirecting { .. } => (Some(m.redirecting(&provider_name).into()), Tone::Progress),
         View::Generating => (Some(text(UiText::Generating)), Tone::Progress),
@@ -514,7 +520,7 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
         </>
     };
 
-    let body = match &state.view {
+    let body = match &view {
         View::Loading | View::Generating => Html::default(),
         View::NotAuthorized { .. } => html! {
             <>
@@ -530,11 +536,15 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
                 { notes.clone() }
             </>
         },
+        // The alert names the provider: announced once the provider is known (`/config`),
+        // so a screen reader never hears another provider's name first.
         View::Invalidated => html! {
             <>
-                <div class="alert warning-box" part="message invalidated" role="alert">
-                    <p class="text">{text(UiText::InvalidatedWarning)}</p>
-                </div>
+                if state.config.is_some() {
+                    <div class="alert warning-box" part="message invalidated" role="alert">
+                        <p class="text">{text(UiText::InvalidatedWarning)}</p>
+                    </div>
+                }
                 { authorize_button(false) }
                 { notes.clone() }
             </>
@@ -593,7 +603,7 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
         }
     };
 
-    let grid = match (&state.view, &state.history) {
+    let grid = match (&view, &state.history) {
         (View::Loading, _) | (_, None) => Html::default(),
         (_, Some(page)) => html! {
             <HistoryGrid page={page.clone()} busy={state.grid_busy}
@@ -603,18 +613,18 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
     };
 
     let busy = matches!(
-        state.view,
+        view,
         View::Loading | View::Redirecting { .. } | View::Generating
     );
     html! {
-        <section class="panel" part="panel" data-state={state.view.name()}
+        <section class="panel" part="panel" data-state={view.name()}
             data-theme={props.theme.map(Theme::as_str)}
             aria-labelledby={(*title_id).clone()} aria-busy={busy.to_string()}>
             <header class="header" part="header">
                 <h2 id={(*title_id).clone()}>{text(UiText::Title)}</h2>
             </header>
             <StatusMessage text={status_text} {tone} />
-            if matches!(state.view, View::Authorized { .. }) {
+            if matches!(view, View::Authorized { .. }) {
                 { grid }
                 <div class="body" part="body">{ body }</div>
             } else {

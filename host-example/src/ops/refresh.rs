@@ -100,7 +100,17 @@ async fn refresh_holding(
         None => (Event::RefreshTokenExpired, None),
         Some(result) => match result {
             Ok(grant) => {
-                let times = grant.times();
+                // A server that keeps the refresh token may still send it back (RFC 6749 §6):
+                // the same token keeps the times of when it was issued, as if it were left out.
+                let resent = matches!(
+                    (&grant.refresh_token, &old.refresh),
+                    (Some(new), Some(held)) if new.secret() == held.secret()
+                );
+                let mut times = grant.times();
+                if resent {
+                    times.refresh_created = None;
+                    times.refresh_expires = None;
+                }
                 let pair = TokenPair {
                     access: grant.access_token,
                     // RFC 6749 §6: the server MAY keep the old refresh token.
