@@ -63,8 +63,11 @@ pub enum StoreError {
 impl StoreError {
     /// The database is busy/locked past its busy timeout, or the disk is full (PostgreSQL:
     /// also unreachable, restarting, out of connections, or a serialization failure or
-    /// deadlock that rolled the transaction back): nothing was written, and the same call may
-    /// succeed later.
+    /// deadlock that rolled the transaction back, or a lock not granted within
+    /// `lock_timeout`): nothing was written, and the same call may succeed later. The one
+    /// exception: a PostgreSQL connection lost while its `COMMIT` was in flight may have
+    /// committed (no client can tell); a retry of a generation-checked commit then meets
+    /// [`StoreError::Conflict`].
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Sqlite(e) => matches!(

@@ -69,6 +69,9 @@ mod rows;
 mod schema;
 mod server;
 
+/// Session settings of every connection, before the URL's own `options`.
+const DEFAULT_OPTIONS: &str = "-c lock_timeout=5s -c idle_in_transaction_session_timeout=60s";
+
 /// The PostgreSQL engine.
 pub struct PgStore {
     engine: Arc<Engine>,
@@ -101,6 +104,15 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("token-manager");
         }
+        // SQLite's busy_timeout: a row lock not granted within 5 s fails the call as transient
+        // (`55P03`) instead of waiting on; a session that stalls inside a transaction (a
+        // partitioned host) gives its locks back after a minute. The URL's own `options` come
+        // after these, so they may override them.
+        let options = format!(
+            "{DEFAULT_OPTIONS} {}",
+            config.get_options().unwrap_or_default()
+        );
+        config.options(options.trim_end());
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -356,7 +368,8 @@ mod tests {
     /// Six instances opening one new database at once: the advisory lock lets one migrate and
     /// the others find the schema done. Four of them then take the due refreshes and the
     /// webhook deliveries of 40 companies at once: each is held by exactly one instance. A
-    /// commit whose caller went away still commits. A URL requiring TLS, and a database
+    /// commit whose caller went away still commits; a row lock not granted in time fails as
+    /// transient. A URL requiring TLS, and a database
     /// migrated by a newer host, are refused.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn instances_migrate_once_and_split_due_work() {
@@ -458,6 +471,37 @@ mod tests {
                 "{what}: each taken by exactly one instance"
             );
         }
+
+        // A row lock held elsewhere past lock_timeout (shortened through the URL's options):
+        // the claim fails as transient (the caller answers 503) instead of waiting on.
+        let impatient = PgStore::open(
+            &format!("{url}?options=-c%20lock_timeout%3D200ms"),
+            TokenCipher::new(&key),
+        )
+        .await
+        .unwrap();
+        let mut holder = stores[1].engine.conn().await.unwrap();
+        let held = holder.transaction().await.unwrap();
+        held.execute(
+            "SELECT 1 FROM authorizations WHERE company = 'c01' FOR UPDATE",
+            &[],
+        )
+        .await
+        .unwrap();
+        let started = std::time::Instant::now();
+        let err = impatient
+            .claim(Claim {
+                company: "c01".into(),
+                owner: "host-9".into(),
+                kind: ClaimKind::Use,
+                now,
+                until,
+            })
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(4));
+        held.rollback().await.unwrap();
 
         stores[0]
             .engine
