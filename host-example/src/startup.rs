@@ -474,7 +474,7 @@ async fn open_store(
         Database::Postgres(url) => Arc::new(
             PgStore::open(url, cipher)
                 .await
-                .map_err(|e| format!("database {}: {e}", settings.db))?,
+                .map_err(|e| format!("database {}: {}", settings.db, with_causes(&e)))?,
         ),
     };
     if rotating {
@@ -490,6 +490,22 @@ async fn open_store(
         );
     }
     Ok((store, signer, key_source))
+}
+
+/// `error: source: …`, each cause once: a failed PostgreSQL connection says why (refused, no
+/// such host, authentication) only in its sources.
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// `http://<addr>`, with a wildcard address replaced by loopback (what a browser can open).
