@@ -87,7 +87,7 @@ test('4. Clear: Cancel keeps everything; confirming clears, rows Cleared, and th
     await panel.clear.click();
     await panel.dialog.getByRole('button', { name: TEXT.confirmTitle, exact: true }).click();
     await panel.waitForState('not_authorized');
-    await panel.waitForStatus(TEXT.cleared);
+    await panel.waitForStatus(TEXT.clearedUps);
     assert.equal(await panel.dialog.count(), 0, 'the dialog is closed');
     assert.equal(await panel.authorize.isEnabled(), true, 'Authorize offered again');
     assert.equal(await panel.clear.count(), 0, 'no Clear once cleared');

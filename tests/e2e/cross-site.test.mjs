@@ -195,7 +195,7 @@ test('13b. cross-site, third-party cookies blocked: the admin authorizes in the 
     await panel.clear.click();
     await panel.dialog.getByRole('button', { name: TEXT.confirmTitle, exact: true }).click();
     await panel.waitForState('not_authorized');
-    await panel.waitForStatus(TEXT.cleared);
+    await panel.waitForStatus(TEXT.clearedUps);
     const [cleared] = await panel.waitForRows(1, '1-1 of 1');
     assertRow(cleared, 'Cleared');
     assert.equal(cleared.id, row.id);

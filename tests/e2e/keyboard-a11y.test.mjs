@@ -115,7 +115,7 @@ test('11. keyboard only: Authorize, sign in and Clear with Tab/Enter/Space; axe-
       assert.ok(named(TEXT.confirmTitle)(await focusedName(page)));
       await page.keyboard.press('Enter');
       await panel.waitForState('not_authorized');
-      await panel.waitForStatus(TEXT.cleared);
+      await panel.waitForStatus(TEXT.clearedUps);
       assertRow((await panel.waitForRows(1, '1-1 of 1'))[0], 'Cleared');
       await waitFor(async () => named(TEXT.authorize)(await focusedName(page)), {
         message: 'focus on Authorize after the Clear',

@@ -172,7 +172,7 @@ test('15b. 62-second session tokens: the panel asks for the next one a minute be
       await panel.clear.click();
       await panel.dialog.getByRole('button', { name: TEXT.confirmTitle, exact: true }).click();
       await panel.waitForState('not_authorized');
-      await panel.waitForStatus(TEXT.cleared);
+      await panel.waitForStatus(TEXT.clearedUps);
       assertRow((await panel.waitForRows(1, '1-1 of 1'))[0], 'Cleared');
       assert.equal((await apiStatus(env, company)).status, 'cleared');
 

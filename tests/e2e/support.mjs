@@ -39,6 +39,8 @@ export const TEXT = {
   generating: 'Generating token…',
   generated: 'A token was generated',
   cleared: 'The authorization was cleared.',
+  /** After Clear with UPS (no revocation): the receipt in the same status line. */
+  clearedUps: /^The authorization was cleared\. UPS\.com does not offer revocation; the tokens were deleted here and expire at UPS\.com within \d+ minutes\.$/,
   loading: 'Loading…',
   caption: 'Token History',
   columns: ['Token Created', 'Token Expires', 'Refresh Created', 'Refresh Expires', 'Status'],
@@ -333,10 +335,12 @@ export class Panel {
   }
 
   /** Wait until the live region announces exactly `text` ('' = silent). */
+  /** Wait until the status line is `text` (a string, or a RegExp it must match). */
   async waitForStatus(text) {
     let seen;
-    await waitFor(async () => (seen = await this.statusText()) === text, {
-      message: `status message ${JSON.stringify(text)}`,
+    const matches = (t) => (text instanceof RegExp ? text.test(t ?? '') : t === text);
+    await waitFor(async () => matches((seen = await this.statusText())), {
+      message: `status message ${text instanceof RegExp ? text : JSON.stringify(text)}`,
     }).catch((e) => {
       throw new Error(`${e.message}; status was ${JSON.stringify(seen)}`);
     });

@@ -706,7 +706,7 @@ test('W4. in Chromium: granted; password change → invalidated and the panel as
       assert.equal((await clearResponse).status(), 200);
       const callsAtClear = (await mockStats(env)).data_calls_total;
       await panel.waitForState('not_authorized');
-      await panel.waitForStatus(TEXT.cleared);
+      await panel.waitForStatus(TEXT.clearedUps);
       const cleared = await take('authorization.cleared');
       assert.equal(cleared.data.status, 'cleared');
       assert.equal(cleared.data.actor, 'admin', 'actor is the portal user who cleared');

@@ -461,10 +461,14 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
     }
 
     let text = |t: UiText| AttrValue::from(m.text(t).to_owned());
-    // Texts name the provider: until `/config` has said which one, the panel shows Loading
-    // (an error is shown as it is), so it never names another provider first.
+    // The idle views' texts name the provider: until `/config` has said which one they show
+    // Loading, so the panel never names another provider first (progress and errors show as
+    // they are).
     let view = match (&state.config, &state.view) {
-        (None, v) if !matches!(v, View::Error { .. }) => View::Loading,
+        (
+            None,
+            View::Invalidated | View::NotAuthorized { .. } | View::Authorized { .. },
+        ) => View::Loading,
         (_, v) => v.clone(),
     };
     let (status_text, tone) = match &view {
