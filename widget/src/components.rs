@@ -465,10 +465,9 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
     // Loading, so the panel never names another provider first (progress and errors show as
     // they are).
     let view = match (&state.config, &state.view) {
-        (
-            None,
-            View::Invalidated | View::NotAuthorized { .. } | View::Authorized { .. },
-        ) => View::Loading,
+        (None, View::Invalidated | View::NotAuthorized { .. } | View::Authorized { .. }) => {
+            View::Loading
+        }
         (_, v) => v.clone(),
     };
     let (status_text, tone) = match &view {
