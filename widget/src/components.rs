@@ -465,7 +465,9 @@ pub(crate) fn Panel(props: &PanelProps) -> Html {
     // Loading, so the panel never names another provider first (progress and errors show as
     // they are).
     let view = match (&state.config, &state.view) {
-        (None, View::Invalidated | View::NotAuthorized { .. } | View::Authorized { .. }) => {
+        (None, View::Invalidated | View::NotAuthorized { .. } | View::Authorized { .. })
+            if !state.config_failed =>
+        {
             View::Loading
         }
         (_, v) => v.clone(),

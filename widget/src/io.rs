@@ -358,6 +358,12 @@ pub enum BrowserEvent {
     PageRestored,
 }
 
+thread_local! {
+    /// The popups this page opened for a sign-in (closed ones are dropped on the next open).
+    static OUR_POPUPS: std::cell::RefCell<Vec<web_sys::Window>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// An open popup window.
 pub trait Popup {
     /// Has the user (or the page) closed it?
@@ -497,6 +503,11 @@ impl Browser for WebBrowser {
             .open_with_url_and_target_and_features(url, name, "popup,width=520,height=720")
             .ok()
             .flatten()?;
+        OUR_POPUPS.with(|p| {
+            let mut p = p.borrow_mut();
+            p.retain(|w| !w.closed().unwrap_or(true));
+            p.push(popup.clone());
+        });
         Some(Box::new(WebPopup(popup)))
     }
 
@@ -545,8 +556,20 @@ impl Browser for WebBrowser {
                 let Some(event) = event.dyn_ref::<web_sys::MessageEvent>() else {
                     return;
                 };
-                // Only our own origin may hand us a return (the popup is the portal page).
+                // Only our own origin may hand us a return (the popup is the portal page), and
+                // only from a popup this page opened (another same-origin window or frame
+                // must not be able to answer for it).
                 if Some(event.origin()) != own_origin() {
+                    return;
+                }
+                let ours = event.source().is_some_and(|source| {
+                    OUR_POPUPS.with(|p| {
+                        p.borrow()
+                            .iter()
+                            .any(|w| js_sys::Object::is(source.as_ref(), w.as_ref()))
+                    })
+                });
+                if !ours {
                     return;
                 }
                 let data = event.data();

@@ -138,6 +138,8 @@ pub struct PanelState {
     pub can_manage: bool,
     /// What the last Clear did at the provider (its receipt), until the next opt-in.
     pub revocation: Option<token_manager_core::api::Revocation>,
+    /// `GET /config` failed: the panel stops waiting for the provider's name.
+    pub config_failed: bool,
 }
 
 impl PanelState {
@@ -153,6 +155,7 @@ impl PanelState {
             confirm: Confirm::Closed,
             can_manage: true,
             revocation: None,
+            config_failed: false,
         }
     }
 
@@ -205,6 +208,8 @@ pub enum Action {
     Clearing,
     /// `POST /clear` answered.
     Cleared(ClearResponse),
+    /// `GET /config` failed (reported when Authorize needs it).
+    ConfigFailed,
     /// A call failed.
     Failed {
         /// Stable code.
@@ -240,7 +245,11 @@ impl PanelState {
                 self.confirm = Confirm::Closed;
                 self.grid_busy = self.history.is_some();
             }
-            Action::ConfigLoaded(config) => self.config = Some(config),
+            Action::ConfigLoaded(config) => {
+                self.config = Some(config);
+                self.config_failed = false;
+            }
+            Action::ConfigFailed => self.config_failed = true,
             Action::PageRequested { per_page } => {
                 self.per_page = per_page;
                 self.grid_busy = true;

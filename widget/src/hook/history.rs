@@ -24,11 +24,13 @@ impl Run {
             return;
         }
         if self.state().config.is_none() {
-            if let Ok(config) = self
+            match self
                 .call(|host, auth| host.config(auth, &self.company))
                 .await
             {
-                self.dispatch(Action::ConfigLoaded(config));
+                Ok(config) => self.dispatch(Action::ConfigLoaded(config)),
+                // Reported when Authorize needs it; meanwhile the panel shows what it has.
+                Err(_) => self.dispatch(Action::ConfigFailed),
             }
         }
     }
