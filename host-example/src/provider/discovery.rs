@@ -21,7 +21,7 @@ pub enum DiscoveryError {
     NotFound {
         /// The issuer.
         issuer: String,
-        /// The URLs tried.
+        /// The URLs tried, each with what it answered.
         tried: String,
     },
 }
@@ -31,21 +31,33 @@ pub enum DiscoveryError {
 pub async fn fetch_metadata(issuer: &Url, limits: HttpLimits) -> Result<Vec<u8>, DiscoveryError> {
     let client = http_client(limits).map_err(DiscoveryError::Client)?;
     let urls = metadata_urls(issuer);
+    let mut tried = Vec::new();
     for url in &urls {
         let request = client.get(url.clone()).header("Accept", "application/json");
-        match send_capped(request).await {
+        let why = match send_capped(request).await {
             Ok((status, body)) if (200..300).contains(&status) && body.len() <= MAX_METADATA => {
                 return Ok(body)
             }
             Ok((status, body)) if (200..300).contains(&status) => {
                 tracing::warn!(%url, bytes = body.len(), "metadata document too large; skipped");
+                format!(
+                    "a document of {} bytes, over the {MAX_METADATA}-byte limit",
+                    body.len()
+                )
             }
-            Ok((status, _)) => tracing::info!(%url, status, "no metadata here"),
-            Err(e) => tracing::warn!(%url, error = %e, "metadata fetch failed"),
-        }
+            Ok((status, _)) => {
+                tracing::info!(%url, status, "no metadata here");
+                format!("HTTP {status}")
+            }
+            Err(e) => {
+                tracing::warn!(%url, error = %e, "metadata fetch failed");
+                e.to_string()
+            }
+        };
+        tried.push(format!("{url}: {why}"));
     }
     Err(DiscoveryError::NotFound {
         issuer: issuer.to_string(),
-        tried: urls.iter().map(Url::as_str).collect::<Vec<_>>().join(", "),
+        tried: tried.join("; "),
     })
 }

@@ -103,3 +103,35 @@ async fn revocation_is_an_rfc_7009_request_the_host_makes_itself() {
         ("token_type_hint".to_owned(), "access_token".to_owned())
     );
 }
+
+#[tokio::test]
+async fn discovery_says_what_each_well_known_url_answered() {
+    use axum::routing::get;
+    let big = "x".repeat(token_manager_core::config::MAX_METADATA + 1);
+    let app = Router::new().route(
+        "/.well-known/oauth-authorization-server/tenant",
+        get(move || {
+            let big = big.clone();
+            async move { big }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let issuer = url::Url::parse(&format!("{base}/tenant")).unwrap();
+    let e = host_example::provider::discovery::fetch_metadata(&issuer, HttpLimits::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("no RFC 8414 / OpenID metadata found for"),
+        "{e}"
+    );
+    assert!(e.contains("over the 65536-byte limit"), "{e}");
+    assert!(
+        e.contains("/tenant/.well-known/openid-configuration: HTTP 404"),
+        "{e}"
+    );
+}
