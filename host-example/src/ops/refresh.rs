@@ -12,11 +12,6 @@ use crate::store::{ClaimKind, ClaimOutcome, StoreError, Transition};
 use crate::tokens::TokenPair;
 use crate::webhooks::{events_for, Context};
 
-enum EventKind {
-    NotYet,
-    Other,
-}
-
 /// What one refresh attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {
@@ -134,11 +129,7 @@ async fn refresh_holding(
             }
         },
     };
-    let event_kind = if matches!(event, Event::AccessTokenExpired) {
-        EventKind::NotYet
-    } else {
-        EventKind::Other
-    };
+    let expiry_check = matches!(event, Event::AccessTokenExpired);
     let (next, actions) =
         lease
             .row
@@ -157,7 +148,7 @@ async fn refresh_holding(
         now,
     );
     // Woken before a refresh-less grant expired (a clock step): nothing to do yet.
-    if matches!(event_kind, EventKind::NotYet) && actions.is_empty() {
+    if expiry_check && actions.is_empty() {
         release(state, company).await;
         return Ok(RefreshOutcome::Skipped);
     }

@@ -24,7 +24,7 @@ use super::companies::company_id;
 use crate::auth::ServerCaller;
 use crate::error::AppError;
 use crate::http::extract::ApiPath;
-use crate::ops::{self, OpError};
+use crate::ops;
 use crate::provider::{api_url, forwardable, ForwardError, DROPPED_RESPONSE};
 use crate::state::AppState;
 
@@ -102,11 +102,9 @@ pub(super) async fn forward(
     };
     // The raw path (not the decoded `Path`): `%2F` and friends stay as the caller wrote them.
     let raw = request.uri().path();
-    let prefix = format!("/api/v1/companies/{company}/proxy/");
+    // Nested under `/api/v1`, the router sees the path without that prefix.
     let tail = raw
-        .find(&prefix)
-        .map(|i| &raw[i + prefix.len()..])
-        .or_else(|| raw.strip_prefix(&prefix[7..]))
+        .strip_prefix(&format!("/companies/{company}/proxy/"))
         .unwrap_or_default()
         .to_owned();
     let url = api_url(&base, &tail, request.uri().query()).map_err(|e| match e {
@@ -161,11 +159,8 @@ pub(super) async fn forward(
             drop(token);
             renewed = true;
             tracing::info!(company, "the provider refused the token; renewing it once");
-            match ops::renew_after_rejection(&state, &company, generation).await {
-                Ok(()) => continue,
-                Err(OpError::NotUsable(r)) => return Err(OpError::NotUsable(r).into()),
-                Err(e) => return Err(e.into()),
-            }
+            ops::renew_after_rejection(&state, &company, generation).await?;
+            continue;
         }
         drop(token);
         return Ok(relay(response));
