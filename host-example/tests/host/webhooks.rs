@@ -105,28 +105,37 @@ pub fn verify(secret: &str, e: &Received) -> bool {
     })
 }
 
-/// Run the sender until nothing is pending (or 10 s pass).
-async fn drain(h: &Harness) {
+/// Run the sender until `GET /api/v1/webhooks/deliveries?status={status}` lists `total`
+/// deliveries; that listing. Fails the test (with `what` and the listing) at `deadline`.
+async fn deliver_until(
+    h: &Harness,
+    status: &str,
+    total: u64,
+    deadline: std::time::Instant,
+    what: &str,
+) -> Value {
     let client = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         deliver_due(&h.state, &client).await;
-        let (_, _, pending) = h
+        let (_, _, listed) = h
             .server(
                 Method::GET,
-                "/api/v1/webhooks/deliveries?status=pending",
+                &format!("/api/v1/webhooks/deliveries?status={status}"),
                 None,
             )
             .await;
-        if pending["total"] == 0 {
-            return;
+        if listed["total"] == total {
+            return listed;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still pending: {pending}"
-        );
+        assert!(std::time::Instant::now() < deadline, "{what}: {listed}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Run the sender until nothing is pending (or 10 s pass).
+async fn drain(h: &Harness) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    deliver_until(h, "pending", 0, deadline, "still pending").await;
 }
 
 async fn with_receiver(min_retry: Duration) -> (Harness, Receiver) {
@@ -339,21 +348,7 @@ async fn given_up_deliveries_are_listed_and_can_be_redelivered() {
     assert_eq!(h.authorize(COMPANY).await.status, StatusCode::CREATED);
     let client = reqwest::Client::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let failed = loop {
-        deliver_due(&h.state, &client).await;
-        let (_, _, failed) = h
-            .server(
-                Method::GET,
-                "/api/v1/webhooks/deliveries?status=failed",
-                None,
-            )
-            .await;
-        if failed["total"] == 1 {
-            break failed;
-        }
-        assert!(std::time::Instant::now() < deadline, "never given up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let failed = deliver_until(&h, "failed", 1, deadline, "never given up").await;
     let d = &failed["deliveries"][0];
     assert_eq!(d["event_type"], "authorization.granted");
     assert_eq!(d["last_status"], 503);
@@ -370,21 +365,10 @@ async fn given_up_deliveries_are_listed_and_can_be_redelivered() {
         )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED);
-    let again = loop {
-        deliver_due(&h.state, &client).await;
-        let (_, _, failed) = h
-            .server(
-                Method::GET,
-                "/api/v1/webhooks/deliveries?status=failed",
-                None,
-            )
-            .await;
-        if failed["total"] == 1 {
-            break failed["deliveries"][0]["attempts"].as_u64().unwrap();
-        }
-        assert!(std::time::Instant::now() < deadline, "never given up again");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let again = deliver_until(&h, "failed", 1, deadline, "never given up again").await
+        ["deliveries"][0]["attempts"]
+        .as_u64()
+        .unwrap();
     assert!(
         again >= first_attempts + 2,
         "{first_attempts} then {again}: retried again"
@@ -448,24 +432,9 @@ async fn events_queued_behind_a_slow_one_get_their_whole_retry_window() {
     h.clear(COMPANY).await.expect(StatusCode::OK);
     // Both wait longer than the give-up age before the first of them is even tried.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let client = reqwest::Client::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        deliver_due(&h.state, &client).await;
-        let (_, _, failed) = h
-            .server(
-                Method::GET,
-                "/api/v1/webhooks/deliveries?status=failed",
-                None,
-            )
-            .await;
-        if failed["total"] == 2 {
-            for d in failed["deliveries"].as_array().unwrap() {
-                assert!(d["attempts"].as_u64().unwrap() >= 2, "tried once only: {d}");
-            }
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{failed}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let failed = deliver_until(&h, "failed", 2, deadline, "not both given up").await;
+    for d in failed["deliveries"].as_array().unwrap() {
+        assert!(d["attempts"].as_u64().unwrap() >= 2, "tried once only: {d}");
     }
 }
