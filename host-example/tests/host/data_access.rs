@@ -543,3 +543,37 @@ async fn a_refresh_outlasts_other_calls_and_a_caller_that_gives_up_does_not_canc
     );
     assert_eq!(h.stats().refresh_requests, before, "no second refresh");
 }
+
+#[tokio::test]
+async fn every_server_route_refuses_a_caller_without_the_api_key() {
+    let h = Harness::new().await;
+    assert_eq!(h.authorize(COMPANY).await.status, StatusCode::CREATED);
+    let before = h.stats().data_calls_total;
+    for (method, uri) in [
+        (Method::GET, format!("/api/v1/companies/{COMPANY}")),
+        (Method::GET, "/api/v1/companies".to_owned()),
+        (Method::POST, token_path(COMPANY)),
+        (Method::GET, echo(COMPANY, "x")),
+        (Method::GET, "/api/v1/webhooks/deliveries".to_owned()),
+        (
+            Method::POST,
+            "/api/v1/webhooks/deliveries/1/redeliver".to_owned(),
+        ),
+    ] {
+        // No credential, and the browser's session token (not an API key).
+        for auth in [None, Some(h.auth.clone())] {
+            let mut r = Request::builder().method(method.clone()).uri(&uri);
+            if let Some(a) = &auth {
+                r = r.header(header::AUTHORIZATION, a);
+            }
+            let (s, _, b) = h.send(r.body(Body::empty()).unwrap()).await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "{method} {uri}: {b}");
+            assert!(!b.to_string().contains("access_token"), "{b}");
+        }
+    }
+    assert_eq!(
+        h.stats().data_calls_total,
+        before,
+        "no proxied call went out"
+    );
+}
