@@ -5,22 +5,28 @@
 // sign-in screens; not timed), then fires the exchanges `{company, code, state}` with a fixed
 // number in flight and reports requests/s (first send → last answer), latency and peak RSS.
 // Requests carry session tokens minted with the host's API key (one per 100 companies).
-// Usage: node bench/exchange.mjs [--codes N] [--concurrency C] [--companies K] [--runs R] [--quick]
+// `--engine postgres`: the grant committed to a throw-away PostgreSQL cluster (bench/lib/postgres.mjs,
+// fsync on) instead of the SQLite file; saved as exchange-pg unless --label says otherwise.
+// Usage: node bench/exchange.mjs [--codes N] [--concurrency C] [--companies K] [--runs R] [--engine sqlite|postgres] [--label L] [--quick]
 
 
 import { cpuSecondsOf, median, memoryOf, options, percentile, round, saveResult, sessions, startHost } from './lib/common.mjs';
 import { exchange, mintCode, pool } from './lib/oauth.mjs';
+import { startPostgres } from './lib/postgres.mjs';
 
-const opt = options({ codes: 3000, concurrency: 32, companies: 256, runs: 3 });
+const opt = options({ codes: 3000, concurrency: 32, companies: 256, runs: 3, engine: 'sqlite', label: '' });
+if (!['sqlite', 'postgres'].includes(opt.engine)) throw new Error(`--engine: sqlite or postgres, not ${opt.engine}`);
+const label = opt.label || (opt.engine === 'postgres' ? 'exchange-pg' : 'exchange');
 const codes = opt.quick ? 1000 : Number(opt.codes);
 const runs = opt.quick ? 1 : Number(opt.runs);
 const concurrency = Number(opt.concurrency);
 const companies = Array.from({ length: Number(opt.companies) }, (_, i) => `bench-${String(i).padStart(5, '0')}`);
 const TARGET = 1000;
 
+const pg = opt.engine === 'postgres' ? await startPostgres() : null;
 const host = await startHost(
   ['--companies', companies.join(','), '--exchange-per-minute', '100000000', '--retrieval-interval-ms', '3600000'],
-  { name: 'exchange' },
+  { name: label, db: pg?.createDatabase('tm_bench') },
 );
 try {
   const auth = await sessions(host, companies);
@@ -58,7 +64,9 @@ try {
   }
   const mem = memoryOf(host.pid);
   const rps = median(results.map((r) => r.rps));
-  saveResult('exchange', {
+  saveResult(label, {
+    engine: opt.engine,
+    postgres: pg ? { version: pg.version, settings: pg.settings } : undefined,
     exchanges: codes,
     concurrency,
     companies: companies.length,
@@ -75,9 +83,11 @@ try {
     memory: { ...mem, target_mib: 60, met: mem.peak_rss_mib < 60 },
     notes:
       `Driver: Node (bench/lib/oauth.mjs) first gets each code as the widget and a browser do (\`POST /start\`, where the host stores state and verifier, then the mock's sign-in screens; not timed), then fires ${codes.toLocaleString('en')} exchanges \`{company, code, state}\` over ${companies.length} companies with ${concurrency} in flight on keep-alive connections, each with a session token (\`Authorization: Bearer\`, minted with the host's API key, one per 100 companies). ` +
+      (pg ? `The grant is committed to PostgreSQL ${pg.version} (throw-away cluster on loopback, ${pg.settings.join(', ')}), not SQLite. ` : '') +
       'Each exchange is one host request (session token check, the pending authorization taken by its state, then the code redeemed with the kept verifier) plus one host → mock token call; the driver, the host and the mock share the 2 cores. `--exchange-per-minute` is raised for the run (the default limit of 20/min per user and company on `/start` and `/exchange` is a protection, not a capacity).',
   });
-  console.log(`  POST /exchange: ${rps} /s (median of ${runs}); peak RSS ${mem.peak_rss_mib} MiB`);
+  console.log(`  POST /exchange (${opt.engine}): ${rps} /s (median of ${runs}); peak RSS ${mem.peak_rss_mib} MiB`);
 } finally {
   await host.stop();
+  await pg?.stop();
 }

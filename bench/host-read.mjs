@@ -6,12 +6,17 @@
 //   - the host's peak RSS.
 // Every request carries `Authorization: Bearer <session token>` (minted once with the host's API
 // key, for demo-co), as the widget sends it: the figures include the host's check of the token.
-// Usage: node bench/host-read.mjs [--rows N] [--runs R] [--seconds S] [--connections C] [--label L] [--quick]
+// `--engine postgres`: the same against a throw-away PostgreSQL cluster (bench/lib/postgres.mjs,
+// fsync on) instead of the SQLite file; saved as host-read-pg unless --label says otherwise.
+// Usage: node bench/host-read.mjs [--rows N] [--runs R] [--seconds S] [--connections C] [--engine sqlite|postgres] [--label L] [--quick]
 
 
 import { cpuSecondsOf, median, memoryOf, mintSession, options, round, saveResult, startHost, wrk } from './lib/common.mjs';
+import { startPostgres } from './lib/postgres.mjs';
 
-const opt = options({ rows: 100000, runs: 3, seconds: 8, connections: 32, label: 'host-read' });
+const opt = options({ rows: 100000, runs: 3, seconds: 8, connections: 32, engine: 'sqlite', label: '' });
+if (!['sqlite', 'postgres'].includes(opt.engine)) throw new Error(`--engine: sqlite or postgres, not ${opt.engine}`);
+const label = opt.label || (opt.engine === 'postgres' ? 'host-read-pg' : 'host-read');
 const rows = Number(opt.rows);
 const runs = opt.quick ? 1 : Number(opt.runs);
 const seconds = opt.quick ? 3 : Number(opt.seconds);
@@ -20,8 +25,9 @@ const COMPANY = 'demo-co';
 const TARGET_RPS = 5000;
 const TARGET_RSS_MIB = 60;
 
+const pg = opt.engine === 'postgres' ? await startPostgres() : null;
 const t0 = performance.now();
-const host = await startHost(['--seed-history', `${COMPANY}:${rows}`], { name: opt.label });
+const host = await startHost(['--seed-history', `${COMPANY}:${rows}`], { name: label, db: pg?.createDatabase('tm_bench') });
 const startup_ms = round(performance.now() - t0, 0);
 try {
   // One token for the whole run (an hour; the run takes a few minutes).
@@ -86,8 +92,10 @@ try {
     target_rps: TARGET_RPS,
     met: median(samples.map((s) => s.rps)) >= TARGET_RPS,
   };
-  console.log(`  GET /tokens: ${throughput.rps} req/s (median of ${runs}), p99 ${throughput.p99_ms} ms; peak RSS ${mem.peak_rss_mib} MiB`);
-  saveResult(opt.label, {
+  console.log(`  GET /tokens (${opt.engine}): ${throughput.rps} req/s (median of ${runs}), p99 ${throughput.p99_ms} ms; peak RSS ${mem.peak_rss_mib} MiB`);
+  saveResult(label, {
+    engine: opt.engine,
+    postgres: pg ? { version: pg.version, settings: pg.settings } : undefined,
     rows,
     startup_with_seed_ms: startup_ms,
     latency,
@@ -96,4 +104,5 @@ try {
   });
 } finally {
   await host.stop();
+  await pg?.stop();
 }

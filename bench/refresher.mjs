@@ -12,11 +12,11 @@
 // database load is what the host wrote (/proc/<pid>/io write_bytes) and the file sizes.
 // Usage: node bench/refresher.mjs [--authorizations N] [--spread S] [--ttl T] [--tick MS] [--quick]
 
-import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync, existsSync } from 'node:fs';
 
-import { cpuSecondsOf, median, memoryOf, options, percentile, round, saveResult, sessions, sleep, startHost } from './lib/common.mjs';
-import { exchange, mintCode, pool, request } from './lib/oauth.mjs';
+import { HOST_BIN, cpuSecondsOf, memoryOf, options, round, saveResult, sessions, sleep, startHost } from './lib/common.mjs';
+import { request } from './lib/oauth.mjs';
+import { analyseHistory, hostJitterPercent, optIns, sqliteReader } from './lib/refresh.mjs';
 
 const opt = options({ authorizations: 10000, spread: 120, ttl: 240, tick: 250 });
 const N = opt.quick ? 1000 : Number(opt.authorizations);
@@ -24,6 +24,10 @@ const spread = opt.quick ? 30 : Number(opt.spread);
 const ttl = opt.quick ? 60 : Number(opt.ttl);
 const tick = Number(opt.tick);
 const due = Math.min(300, ttl / 2); // the refresher's skew (300 s), capped at half the lifetime
+// The host's refresh jitter (--refresh-jitter-percent, default 50) refreshes each token up to
+// 50 % of `due` earlier (TM_BENCH_ASSUME_JITTER=0 for builds before it).
+const jitterPercent = hostJitterPercent(HOST_BIN, 50);
+const schedule = { skewMs: 300_000, jitterPercent };
 const companies = Array.from({ length: N }, (_, i) => `rf-${String(i).padStart(5, '0')}`);
 
 const io = (pid) => {
@@ -32,7 +36,7 @@ const io = (pid) => {
 };
 const size = (f) => (existsSync(f) ? statSync(f).size : 0);
 
-console.log(`  ${N.toLocaleString('en')} opt-ins over ${spread} s; access tokens live ${ttl} s, refreshed at ${due} s; refresher tick ${tick} ms`);
+console.log(`  ${N.toLocaleString('en')} opt-ins over ${spread} s; access tokens live ${ttl} s, refreshed ${due} s before expiry (+ up to ${jitterPercent} % jitter); refresher tick ${tick} ms`);
 const host = await startHost(
   [
     '--access-ttl-secs', String(ttl),
@@ -45,35 +49,17 @@ const host = await startHost(
 try {
   const auth = await sessions(host, companies);
 
-  // Opt-ins, paced: chunk c (one second) is started and signed in, then its exchanges are spread
-  // over that second.
-  const perSecond = Math.ceil(N / spread);
+  // Opt-ins, paced evenly over --spread seconds (each one started, signed in and exchanged).
   const t0 = Date.now() + 1000;
-  let failed = 0;
-  let firstError = '';
   const cpuStart = cpuSecondsOf(host.pid);
-  for (let c = 0; c * perSecond < N; c++) {
-    const ids = companies.slice(c * perSecond, (c + 1) * perSecond);
-    await auth.renew(5 * 60_000); // tokens live an hour: a long --spread outlives them
-    const bodies = await pool(ids.length, 16, (i) => mintCode(host.host, auth.token(ids[i]), ids[i]));
-    const start = t0 + c * 1000;
-    await Promise.all(
-      bodies.map(async (body, k) => {
-        await sleep(Math.max(0, start + (k * 1000) / bodies.length - Date.now()));
-        const r = await exchange(host.host, auth.token(body.company), body);
-        if (r.status !== 201) {
-          failed++;
-          firstError ||= `HTTP ${r.status} ${r.body.slice(0, 200)}`;
-        }
-      }),
-    );
-  }
+  const { failed, firstError } = await optIns(companies, { hostOf: () => host.host, auth, concurrency: 16, perSecond: N / spread, t0 });
   const optinsDone = Date.now();
   const cpuOptins = cpuSecondsOf(host.pid) - cpuStart;
   console.log(`  opt-ins done in ${round((optinsDone - t0) / 1000)} s (${failed} failed${firstError ? `: ${firstError}` : ''})`);
 
-  // Refresh phase: from the first due time to the last opt-in's expiry (+ 5 s).
-  const firstDue = t0 + due * 1000;
+  // Refresh phase: from the first due time (the earliest a jittered schedule allows) to the
+  // last opt-in's expiry (+ 5 s).
+  const firstDue = t0 + (ttl - due * (1 + jitterPercent / 100)) * 1000;
   await sleep(Math.max(0, firstDue - Date.now()));
   const cpu0 = cpuSecondsOf(host.pid);
   const w0 = io(host.pid);
@@ -93,22 +79,15 @@ try {
   const now = Date.now();
 
   // Every replaced token: was its successor created before it expired? And is any company's
-  // latest token expired with no successor?
-  const q = (sql) => JSON.parse(execFileSync('sqlite3', ['-json', '-readonly', host.db, sql], { encoding: 'utf8', maxBuffer: 2 ** 28 }) || '[]');
-  const pairs = q(`WITH h AS (SELECT company, token_created AS c, token_expires AS e,
-      LEAD(token_created) OVER (PARTITION BY company ORDER BY token_created, id) AS n FROM history)
-    SELECT c, e, n FROM h WHERE n IS NOT NULL`);
-  const latest = q(`SELECT company, MAX(token_expires) AS e, COUNT(*) AS rows FROM history GROUP BY company`);
-  const late = pairs.filter((p) => p.n > p.e).length;
-  const expiredOpen = latest.filter((l) => l.e <= now).length;
-  const neverRefreshed = latest.filter((l) => l.rows < 2).length;
-  const missing = N - latest.length;
-  const lag = pairs.map((p) => (p.n - p.c) / 1000 - due); // seconds after the due time
-  const slack = pairs.map((p) => (p.e - p.n) / 1000); // seconds left before expiry
-  const refreshes = pairs.length;
+  // latest token expired with no successor? (bench/lib/refresh.mjs analyseHistory)
+  const v = analyseHistory(sqliteReader(host.db), { companies: N, now, schedule });
+  const { late, missing } = v;
+  const expiredOpen = v.expired_without_successor;
+  const neverRefreshed = v.never_refreshed;
+  const refreshes = v.refreshes;
   const phaseRefreshes = stats.refreshes_succeeded - stats0.refreshes_succeeded;
   const phaseDataCalls = stats.data_calls_total - stats0.data_calls_total;
-  const all = late === 0 && expiredOpen === 0 && neverRefreshed === 0 && missing === 0 && failed === 0;
+  const all = v.all_refreshed_before_expiry && failed === 0;
 
   const result = {
     authorizations: N,
@@ -116,15 +95,17 @@ try {
     access_ttl_s: ttl,
     refresh_at_s: due,
     tick_ms: tick,
+    jitter_percent: jitterPercent,
     optin_failures: failed,
     refreshes,
     late,
+    refreshed_before_due: v.early,
     expired_without_successor: expiredOpen,
     never_refreshed: neverRefreshed,
     missing,
     all_refreshed_before_expiry: all,
-    lag_after_due_s: { p50: round(percentile(lag, 50), 2), p99: round(percentile(lag, 99), 2), max: round(Math.max(...lag), 2) },
-    slack_before_expiry_s: { min: round(Math.min(...slack), 1), p50: round(median(slack), 1) },
+    lag_after_due_s: v.lag_after_due_s,
+    slack_before_expiry_s: v.slack_before_expiry_s,
     refresh_phase_s: round(phaseSeconds, 0),
     refreshes_per_s: round(phaseRefreshes / phaseSeconds, 1),
     phase_refreshes: phaseRefreshes,
@@ -144,7 +125,7 @@ try {
     memory: { ...mem, target_mib: 60, met: mem.peak_rss_mib < 60 },
   };
   result.method =
-    `Compressed time: the mock's access tokens live ${ttl} s (UPS: 14,399 s), so each is refreshed at ${due} s (the 300 s skew capped at half the lifetime) and must be replaced within the remaining ${ttl - due} s. ` +
+    `Compressed time: the mock's access tokens live ${ttl} s (UPS: 14,399 s), so each is refreshed ${due} s before it expires (the 300 s skew capped at half the lifetime)${jitterPercent ? `, plus a jitter of up to ${jitterPercent} % of that (from the token's creation time; bench/lib/refresh.mjs refreshDueAt recomputes each due time)` : ''}, and must be replaced within the remaining ${due} s or more. ` +
     `${N.toLocaleString('en')} companies opt in through real exchanges (\`POST /start\`, the mock's sign-in screens, \`POST /exchange {company, code, state}\`, with session tokens minted with the host's API key), evenly paced over ${spread} s, so expiries are staggered over ${spread} s. ` +
     `The refresher runs as shipped (batch 32 per tick, up to 8 companies at once) with a ${tick} ms tick (\`--refresh-tick-ms\`; default 1,000 ms: time runs ${round(14_399 / ttl, 0)}× faster here, and at 1 s the 32-per-tick ceiling is below the ${round(N / spread, 0)} opt-ins/s this run needs renewed); the retrieval job runs too (every 30 s and after each opt-in, over every active company), as it would in production. ` +
     'Verdict from the history table: for every replaced token, its successor was created before it expired; at the end no company holds an expired token without a successor.';

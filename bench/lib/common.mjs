@@ -18,6 +18,53 @@ export const TARGET = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_T
 export const OUT = join(TARGET, 'bench');
 /** The host binary (release build; scripts/bench.sh builds it). */
 export const HOST_BIN = process.env.TM_BENCH_HOST_BIN ?? join(TARGET, 'release', 'host-example');
+/** The mock UPS as its own binary (`cargo build --release -p mock-ups`), for several hosts. */
+export const MOCK_BIN = process.env.TM_BENCH_MOCK_BIN ?? join(TARGET, 'release', 'mock-ups');
+
+// Synchronous clean-ups (kill a child, stop a database, remove a folder) run when the driver
+// exits, however: normally, on an uncaught error, or on SIGINT / SIGTERM / SIGHUP.
+const cleanups = new Set();
+let exitHooked = false;
+/**
+ * Register `fn` (synchronous) to run when the process exits; returns a function that
+ * unregisters it (call it once the resource was released normally).
+ */
+export function onCleanup(fn) {
+  if (!exitHooked) {
+    exitHooked = true;
+    const runAll = () => {
+      for (const f of [...cleanups].reverse()) {
+        cleanups.delete(f);
+        try {
+          f();
+        } catch (e) {
+          console.error(`clean-up failed: ${e.message}`);
+        }
+      }
+    };
+    process.on('exit', runAll);
+    for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) {
+      process.on(signal, () => {
+        console.error(`\n${signal}: cleaning up`);
+        runAll();
+        process.exit(code);
+      });
+    }
+  }
+  cleanups.add(fn);
+  return () => cleanups.delete(fn);
+}
+
+/** Kill a child process now (synchronous; for clean-ups). */
+function killNow(child) {
+  if (child.exitCode === null && child.signalCode === null) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
 
 /**
  * A driver's command line: `--name value` for each key of `defaults` (numbers come back as
@@ -106,16 +153,18 @@ export function cpuSecondsOf(pid) {
 /**
  * Start the host binary on ephemeral ports with a fresh database in a temporary folder and a
  * fresh API key (`TOKEN_MANAGER_API_KEY`, what the portal's backend mints session tokens
- * with). `args`: extra flags; `staticDir`: the host's --static-dir (default pkg/dist).
+ * with). `args`: extra flags; `staticDir`: the host's --static-dir (default pkg/dist); `db`: a
+ * PostgreSQL URL instead of the fresh SQLite file (several hosts on one database need the same
+ * `TOKEN_MANAGER_KEY` and `TOKEN_MANAGER_API_KEY` in `env`).
  * Resolves to `{ host, mock, apiKey, pid, dir, db, log, stop() }` once the ready file appears.
  */
-export async function startHost(args = [], { env = {}, timeoutMs = 120_000, name = 'host', staticDir = join(ROOT, 'pkg', 'dist') } = {}) {
+export async function startHost(args = [], { env = {}, timeoutMs = 120_000, name = 'host', staticDir = join(ROOT, 'pkg', 'dist'), db: dbUrl } = {}) {
   if (!existsSync(HOST_BIN)) {
     throw new Error(`${HOST_BIN} is missing: run cargo build -p host-example --release (scripts/bench.sh does)`);
   }
   const dir = mkdtempSync(join(tmpdir(), 'tm-bench-'));
   const ready = join(dir, 'ready.json');
-  const db = join(dir, 'bench.db');
+  const db = dbUrl ?? join(dir, 'bench.db');
   const log = join(dir, `${name}.log`);
   const apiKey = env.TOKEN_MANAGER_API_KEY ?? `tmk_${randomBytes(32).toString('base64url')}`;
   const out = openSync(log, 'a');
@@ -132,6 +181,10 @@ export async function startHost(args = [], { env = {}, timeoutMs = 120_000, name
     ],
     { cwd: dir, env: { ...process.env, TOKEN_MANAGER_API_KEY: apiKey, ...env }, stdio: ['ignore', out, out] },
   );
+  const forget = onCleanup(() => {
+    killNow(child);
+    rmSync(dir, { recursive: true, force: true });
+  });
   let exited = null;
   child.on('exit', (code, signal) => {
     exited = { code, signal };
@@ -164,8 +217,76 @@ export async function startHost(args = [], { env = {}, timeoutMs = 120_000, name
         if (!exited) child.kill('SIGKILL');
       }
       rmSync(dir, { recursive: true, force: true });
+      forget();
     },
   };
+}
+
+/**
+ * Start the mock UPS binary (`mock-ups`) on an ephemeral port, for hosts started with
+ * `--provider ups --ups-host <mock>`. `args`: its flags (`--redirect-uri`, `--access-ttl-secs`,
+ * `--faults`, ...). Resolves to `{ mock, pid, dir, log, secretFile, stop() }`; `secretFile`
+ * holds the client secret (`demo-secret`) for the hosts' `--client-secret-file`.
+ */
+export async function startMock(args = [], { env = {}, timeoutMs = 30_000, name = 'mock-ups' } = {}) {
+  if (!existsSync(MOCK_BIN)) {
+    throw new Error(`${MOCK_BIN} is missing: run cargo build --release -p mock-ups`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'tm-bench-mock-'));
+  const ready = join(dir, 'ready.json');
+  const log = join(dir, `${name}.log`);
+  const secretFile = join(dir, 'client-secret');
+  writeFileSync(secretFile, 'demo-secret\n', { mode: 0o600 });
+  const out = openSync(log, 'a');
+  const child = spawn(MOCK_BIN, ['--listen', '127.0.0.1:0', '--ready-file', ready, '--client-secret-file', secretFile, ...args], {
+    cwd: dir,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', out, out],
+  });
+  const forget = onCleanup(() => {
+    killNow(child);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  let exited = null;
+  child.on('exit', (code, signal) => {
+    exited = { code, signal };
+  });
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(ready)) {
+    if (exited || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`mock-ups not ready (${JSON.stringify(exited)}); log:\n${readFileSync(log, 'utf8').slice(-3000)}`);
+    }
+    await sleep(25);
+  }
+  const { mock } = JSON.parse(readFileSync(ready, 'utf8'));
+  return {
+    mock,
+    pid: child.pid,
+    dir,
+    log,
+    secretFile,
+    child,
+    async stop() {
+      if (!exited) {
+        child.kill('SIGTERM');
+        const until = Date.now() + 10_000;
+        while (!exited && Date.now() < until) await sleep(50);
+        if (!exited) child.kill('SIGKILL');
+      }
+      rmSync(dir, { recursive: true, force: true });
+      forget();
+    },
+  };
+}
+
+/** Does `bin --help` list `flag`? (For flags newer than some builds.) */
+export function hasFlag(bin, flag) {
+  try {
+    return run(bin, ['--help']).includes(flag);
+  } catch {
+    return false;
+  }
 }
 
 /** The user the drivers' session tokens name (recorded as `authorized_by`). */
