@@ -73,11 +73,12 @@ export async function renderChart(r) {
   if (r.hostRead) {
     const bars = [{ label: 'GET /tokens (reads)', value: r.hostRead.throughput.rps }];
     if (r.hostRead.before_rps) bars.push({ label: 'GET /tokens before fixes', value: r.hostRead.before_rps, color: '#78909c' });
+    if (r.hostReadPg) bars.push({ label: 'GET /tokens on PostgreSQL', value: r.hostReadPg.throughput.rps });
     panels.push(panel('Host reads, requests/s (higher is better)', bars, { target: 5000, targetLabel: 'target ≥ 5,000/s', unit: '/s', better: 'higher' }));
   }
   if (r.exchange) {
     panels.push(
-      panel('Exchanges end to end, per second (higher is better)', [{ label: 'POST /exchange', value: r.exchange.rps }], {
+      panel('Exchanges end to end, per second (higher is better)', [{ label: 'POST /exchange', value: r.exchange.rps }, ...(r.exchangePg ? [{ label: 'POST /exchange on PostgreSQL', value: r.exchangePg.rps }] : [])], {
         target: 1000,
         targetLabel: 'target ≥ 1,000/s',
         unit: '/s',
@@ -89,6 +90,7 @@ export async function renderChart(r) {
     ['after reads', r.hostRead?.memory?.peak_rss_mib],
     ['after exchanges', r.exchange?.memory?.peak_rss_mib],
     ['refresher run', r.refresher?.memory?.peak_rss_mib],
+    ...(r.scale?.configs ?? []).map((c) => [`refresher at scale, ${c.config} (worst instance)`, Math.max(...c.peak_rss_mib)]),
   ].filter(([, v]) => v !== undefined);
   if (rss.length) {
     panels.push(panel('Host peak RSS (MiB)', rss.map(([label, value]) => ({ label, value })), { target: 60, targetLabel: 'target < 60 MB', unit: 'MiB' }));

@@ -7,27 +7,32 @@
 #   bash scripts/bench.sh bundle host-read ...   only these parts (then the report)
 #
 # Parts: bundle render history host-read exchange refresher server-api (in this order), then
-# report.
+# report; refresher-scale (PostgreSQL: GET /tokens, POST /exchange, and the refresher with
+# 100,000 companies on 1-3 instances, ≈ 1 hour; --quick 5,000, ≈ 12 minutes) runs only when
+# named.
 # Needs what scripts/setup.sh installs (Rust + wasm32, wasm-bindgen CLI, Node 20+, Chromium);
-# installs wrk (apt) and bench/node_modules (npm ci) itself when missing.
+# installs wrk (apt) and bench/node_modules (npm ci) itself when missing; refresher-scale also
+# needs Debian's postgresql package (scripts/setup.sh) and sqlite3.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
 all_parts=(bundle render history host-read exchange refresher server-api)
+# Run only when named (long): after the others, before the report.
+extra_parts=(refresher-scale)
 parts=()
 export BENCH_QUICK="${BENCH_QUICK:-0}"
 for arg in "$@"; do
   case "$arg" in
     --quick) BENCH_QUICK=1 ;;
-    -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    bundle | render | history | host-read | exchange | refresher | server-api) parts+=("$arg") ;;
-    *) die "unknown argument '$arg' (parts: ${all_parts[*]}; option: --quick)" ;;
+    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    bundle | render | history | host-read | exchange | refresher | server-api | refresher-scale) parts+=("$arg") ;;
+    *) die "unknown argument '$arg' (parts: ${all_parts[*]} ${extra_parts[*]}; option: --quick)" ;;
   esac
 done
 [ "${#parts[@]}" -gt 0 ] || parts=("${all_parts[@]}")
 wants() { local p; for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
-needs_host() { wants render || wants host-read || wants exchange || wants refresher || wants server-api; }
+needs_host() { wants render || wants host-read || wants exchange || wants refresher || wants server-api || wants refresher-scale; }
 
 command -v node >/dev/null || die "node not found: run bash scripts/setup.sh"
 
@@ -49,7 +54,10 @@ if wants bundle || wants render; then
   step "build the widget package (scripts/build-widget.sh)"
   bash scripts/build-widget.sh
 fi
-if needs_host; then
+if wants refresher-scale; then
+  step "cargo build --locked -p host-example -p mock-ups --release"
+  cargo build --locked -p host-example -p mock-ups --release
+elif needs_host; then
   step "cargo build --locked -p host-example --release"
   cargo build --locked -p host-example --release
 fi
@@ -58,9 +66,15 @@ fi
 mkdir -p "$TARGET_DIR/bench"
 quick_args=()
 [ "$BENCH_QUICK" = 1 ] && quick_args=(--quick)
-for part in "${all_parts[@]}"; do
+for part in "${all_parts[@]}" "${extra_parts[@]}"; do
   wants "$part" || continue
   section "$part"
+  if [ "$part" = refresher-scale ]; then
+    # PostgreSQL beside SQLite: the reads and exchanges of host-read and exchange, then the
+    # refresher at scale on 1-3 instances (bench/README.md).
+    node bench/host-read.mjs --engine postgres "${quick_args[@]}"
+    node bench/exchange.mjs --engine postgres "${quick_args[@]}"
+  fi
   node "bench/$part.mjs" "${quick_args[@]}"
 done
 
