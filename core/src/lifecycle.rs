@@ -51,10 +51,27 @@ pub struct RefreshPolicy {
     /// it uses, and must not be retried for weeks while the panel says Active.
     #[serde(default = "default_refusals_before_invalid")]
     pub refusals_before_invalid: u32,
+    /// Spread of the refresh time, in percent of the lead (`min(skew, lifetime/2)`): each grant
+    /// is refreshed between `lead` and `lead × (1 + jitter_percent/100)` before it expires
+    /// (see [`RefreshPolicy::refresh_at`]). 0 refreshes exactly `lead` before expiry.
+    #[serde(default = "default_jitter_percent")]
+    pub jitter_percent: u8,
 }
 
 fn default_refusals_before_invalid() -> u32 {
     3
+}
+
+fn default_jitter_percent() -> u8 {
+    50
+}
+
+/// SplitMix64's output function: a well-mixed 64-bit value from any 64-bit input.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 fn default_failing_after() -> u32 {
@@ -69,15 +86,32 @@ impl Default for RefreshPolicy {
             max_backoff: std::time::Duration::from_secs(300),
             failing_after: default_failing_after(),
             refusals_before_invalid: default_refusals_before_invalid(),
+            jitter_percent: default_jitter_percent(),
         }
     }
 }
 
 impl RefreshPolicy {
-    /// When to refresh a grant: `token_expires - min(skew, lifetime/2)`.
+    /// When to refresh a grant: `lead = min(skew, lifetime/2)` before it expires, plus a
+    /// jitter of up to [`jitter_percent`](Self::jitter_percent) of `lead` more.
+    ///
+    /// Without the jitter, grants made in one burst (a portal enabling 100,000 companies in a
+    /// minute) would come due in the same burst at every renewal, forever: each refresh sets
+    /// the next due time one lifetime after the last. The jitter is a deterministic function of
+    /// the grant's creation time (SplitMix64 of its milliseconds), so it needs no entropy, is
+    /// the same in every host instance and on every restart, and still spreads a burst, whose
+    /// grants differ in their milliseconds. `lead × (1 + jitter)` stays under ¾ of the lifetime.
     pub fn refresh_at(&self, times: &GrantTimes) -> Timestamp {
         let lifetime = times.token_expires.since(times.token_created);
-        times.token_expires.sub(self.skew.min(lifetime / 2))
+        let lead = self.skew.min(lifetime / 2);
+        let lead_ms = u64::try_from(lead.as_millis()).unwrap_or(u64::MAX);
+        let created = u64::from_ne_bytes(times.token_created.0.to_ne_bytes());
+        let fraction = splitmix64(created) >> 32; // uniform in [0, 2^32)
+        let extra =
+            u128::from(lead_ms) * u128::from(self.jitter_percent.min(100)) * u128::from(fraction)
+                / (100u128 << 32);
+        let extra = std::time::Duration::from_millis(u64::try_from(extra).unwrap_or(0));
+        times.token_expires.sub(lead + extra)
     }
     /// Delay before retry number `attempt` (1-based): `min_backoff * 2^(attempt-1)`, capped.
     pub fn backoff(&self, attempt: u32) -> std::time::Duration {
@@ -585,7 +619,10 @@ mod tests {
 
     #[test]
     fn policy() {
-        let p = RefreshPolicy::default();
+        let p = RefreshPolicy {
+            jitter_percent: 0,
+            ..RefreshPolicy::default()
+        };
         assert_eq!(p.refresh_at(&times(0)), Timestamp(4 * H - 300_000));
         let short = GrantTimes {
             token_expires: Timestamp(60_000),
@@ -597,6 +634,48 @@ mod tests {
         assert_eq!(p.backoff(7), Duration::from_secs(300));
         assert_eq!(p.backoff(u32::MAX), Duration::from_secs(300));
         assert_eq!(p.backoff(0), Duration::from_secs(5));
+    }
+
+    /// 100,000 grants made within one minute (1-hour tokens): with the default jitter their
+    /// refresh times spread over the whole window `[expires - 1.5 × skew, expires - skew]`
+    /// instead of repeating the burst; each stays inside it, the same for the same grant, and
+    /// under ¾ of the lifetime for short tokens.
+    #[test]
+    fn jitter_spreads_a_burst_over_half_the_skew() {
+        let p = RefreshPolicy::default();
+        let skew = 300_000;
+        let mut per_10s = [0u32; 16];
+        for i in 0..100_000i64 {
+            let created = 1_800_000_000_000 + i * 60_000 / 100_000;
+            let t = GrantTimes {
+                token_created: Timestamp(created),
+                token_expires: Timestamp(created + H),
+                refresh_created: Some(Timestamp(created)),
+                refresh_expires: None,
+            };
+            let lead = t.token_expires.0 - p.refresh_at(&t).0;
+            assert!((skew..=skew * 3 / 2).contains(&lead), "lead {lead}");
+            assert_eq!(p.refresh_at(&t), p.refresh_at(&{ t }));
+            per_10s[usize::try_from((lead - skew) / 10_000).expect("in range")] += 1;
+        }
+        // 15 buckets of 10 s, each near 100,000 / 15 = 6,667.
+        assert_eq!(per_10s[15], 0);
+        for (i, n) in per_10s[..15].iter().enumerate() {
+            assert!((6_000..7_400).contains(n), "bucket {i}: {n}");
+        }
+        let short = GrantTimes {
+            token_expires: Timestamp(60_000),
+            ..times(0)
+        };
+        for created in 0..1_000 {
+            let t = GrantTimes {
+                token_created: Timestamp(created),
+                token_expires: Timestamp(created + 60_000),
+                ..short
+            };
+            let lead = t.token_expires.0 - p.refresh_at(&t).0;
+            assert!((30_000..=45_000).contains(&lead));
+        }
     }
 
     #[test]
