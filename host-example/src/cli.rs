@@ -144,9 +144,22 @@ pub struct Cli {
     /// Refresh this long before the access token expires (capped at half its lifetime).
     #[arg(long, env = "TM_REFRESH_SKEW_SECS", default_value_t = 300)]
     refresh_skew_secs: u64,
-    /// How often the refresher looks for due work.
+    /// How often the refresher looks for due work when it has none (with a backlog it takes
+    /// more as soon as refreshes finish).
     #[arg(long, env = "TM_REFRESH_TICK_MS", default_value_t = 1000)]
     refresh_tick_ms: u64,
+    /// Refreshes in flight at once in this process. Each mostly waits on the provider, so one
+    /// instance renews about this many per provider round trip; several instances on one
+    /// PostgreSQL database split the due work.
+    #[arg(long, env = "TM_REFRESH_CONCURRENCY", default_value_t = 32,
+          value_parser = clap::value_parser!(u16).range(1..=4096))]
+    refresh_concurrency: u16,
+    /// Spread refresh times over this much more of the lead, in percent (0-100): each grant
+    /// is refreshed between skew and skew × (1 + P/100) before it expires, so grants made in
+    /// one burst do not come due in one burst at every renewal.
+    #[arg(long, env = "TM_REFRESH_JITTER_PERCENT", default_value_t = 50,
+          value_parser = clap::value_parser!(u8).range(0..=100))]
+    refresh_jitter_percent: u8,
     /// Period of the demo portal's retrieval worker (calls the proxy; 0 = off).
     #[arg(long, env = "TM_RETRIEVAL_INTERVAL_MS", default_value_t = 30_000)]
     retrieval_interval_ms: u64,
@@ -330,6 +343,8 @@ impl Cli {
             provider,
             refresh_skew: Duration::from_secs(self.refresh_skew_secs),
             refresh_tick: Duration::from_millis(self.refresh_tick_ms),
+            refresh_concurrency: usize::from(self.refresh_concurrency),
+            refresh_jitter_percent: self.refresh_jitter_percent,
             retrieval_interval: Duration::from_millis(self.retrieval_interval_ms),
             ready_file: self.ready_file,
             companies: self.companies,

@@ -141,8 +141,10 @@ pub struct HostConfig {
     pub static_dir: PathBuf,
     /// Refresh timing (skew, backoff).
     pub refresh_policy: RefreshPolicy,
-    /// How often the refresher looks for due work.
+    /// How often the refresher looks for due work when it has none.
     pub refresh_tick: Duration,
+    /// Refreshes in flight at once in this process (each mostly waits on the provider).
+    pub refresh_concurrency: usize,
     /// Retrieval job period.
     pub retrieval_interval: Duration,
     /// How long a claimed lease on a company's tokens lasts (must exceed `http.timeout`).
@@ -167,6 +169,7 @@ impl HostConfig {
             static_dir: PathBuf::from("pkg/dist"),
             refresh_policy: RefreshPolicy::default(),
             refresh_tick: Duration::from_millis(1000),
+            refresh_concurrency: 32,
             retrieval_interval: Duration::from_millis(30_000),
             lease_ttl: Duration::from_secs(30),
             request_timeout: Duration::from_secs(20),

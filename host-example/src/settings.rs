@@ -34,8 +34,12 @@ pub struct Settings {
     pub provider: ProviderSettings,
     /// Refresh this long before the access token expires (capped at half its lifetime).
     pub refresh_skew: Duration,
-    /// How often the refresher looks for due work.
+    /// How often the refresher looks for due work when it has none.
     pub refresh_tick: Duration,
+    /// Refreshes in flight at once in this process.
+    pub refresh_concurrency: usize,
+    /// Spread of each refresh time, in percent of its lead (see `RefreshPolicy::jitter_percent`).
+    pub refresh_jitter_percent: u8,
     /// Retrieval job period.
     pub retrieval_interval: Duration,
     /// After binding, write `{"host":"http://…","mock":"http://…"}` here.
@@ -249,6 +253,8 @@ impl Settings {
             }),
             refresh_skew: Duration::from_secs(300),
             refresh_tick: Duration::from_millis(1000),
+            refresh_concurrency: 32,
+            refresh_jitter_percent: 50,
             retrieval_interval: Duration::from_millis(30_000),
             ready_file: None,
             companies: Companies::default(),

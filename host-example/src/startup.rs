@@ -224,9 +224,11 @@ fn host_config(settings: &Settings, public_url: Url) -> Result<HostConfig, Start
     config.static_dir = settings.static_dir.clone();
     config.refresh_policy = RefreshPolicy {
         skew: settings.refresh_skew,
+        jitter_percent: settings.refresh_jitter_percent,
         ..RefreshPolicy::default()
     };
     config.refresh_tick = settings.refresh_tick;
+    config.refresh_concurrency = settings.refresh_concurrency.max(1);
     config.retrieval_interval = settings.retrieval_interval;
     config.exchange_per_minute = settings.exchange_per_minute;
     let limits = settings.limits;

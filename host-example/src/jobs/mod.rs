@@ -16,12 +16,6 @@ mod webhooks;
 pub use refresher::{refresh_due, run_refresher};
 pub use webhooks::{deliver_due, run_sender};
 
-/// Companies refreshed at once. Each call waits mostly on the provider (hundreds of
-/// milliseconds at UPS), so one at a time capped the refresher at a few per second; companies
-/// are independent (their own lock and lease) and storage calls stay bounded by
-/// `Store::concurrency`.
-pub const PARALLEL: usize = 8;
-
 /// Start the refresher and the webhook sender; they stop when `shutdown` is cancelled.
 pub fn spawn(state: &AppState, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
     let mut jobs = vec![tokio::spawn(run_refresher(state.clone(), shutdown.clone()))];

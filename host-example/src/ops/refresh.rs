@@ -61,7 +61,14 @@ async fn refresh_holding(
             return Ok(RefreshOutcome::Skipped)
         }
         ClaimOutcome::Busy { until } => return Ok(RefreshOutcome::Busy(until)),
-        ClaimOutcome::Nothing => return Ok(RefreshOutcome::Skipped),
+        ClaimOutcome::Nothing => {
+            // The refresher's scan leased it to us ([`claim_due`](crate::store::Store::claim_due)), and it is no longer
+            // due (refreshed or ended meanwhile): free it for the others now, not at expiry.
+            if kind == ClaimKind::Refresh {
+                release(state, company).await;
+            }
+            return Ok(RefreshOutcome::Skipped);
+        }
     };
     if seen.is_some_and(|g| g != lease.row.generation) {
         release(state, company).await;

@@ -203,14 +203,18 @@ async fn grant_supersede_page_and_claim(store: &dyn Store) {
     );
     assert_eq!(page.rows[0].authorized_by.as_deref(), Some("admin"));
     // Not due yet.
+    let until = Timestamp(5 * H + 1000);
     assert!(store
-        .due_companies(Timestamp(H), 10)
+        .claim_due("a", Timestamp(H), until, 10)
         .await
         .unwrap()
         .is_empty());
     let due_at = Timestamp(5 * H);
-    assert_eq!(store.due_companies(due_at, 10).await.unwrap(), ["acme"]);
-    let until = Timestamp(5 * H + 1000);
+    assert_eq!(
+        store.claim_due("a", due_at, until, 10).await.unwrap(),
+        ["acme"]
+    );
+    // Leased to "a" by the scan: "a" claims it, nobody else does or finds it due.
     let lease = acquired(
         store
             .claim(claim("acme", "a", due_at, until, ClaimKind::Refresh))
@@ -225,7 +229,11 @@ async fn grant_supersede_page_and_claim(store: &dyn Store) {
             .unwrap(),
         ClaimOutcome::Busy { .. }
     ));
-    assert!(store.due_companies(due_at, 10).await.unwrap().is_empty());
+    assert!(store
+        .claim_due("b", due_at, until, 10)
+        .await
+        .unwrap()
+        .is_empty());
     // A stale generation is refused.
     let stale = Transition {
         company: "acme".into(),
@@ -244,7 +252,25 @@ async fn grant_supersede_page_and_claim(store: &dyn Store) {
         Err(StoreError::Conflict)
     ));
     store.release("acme", "a").await.unwrap();
-    assert_eq!(store.due_companies(due_at, 10).await.unwrap(), ["acme"]);
+    assert_eq!(
+        store.claim_due("b", due_at, until, 10).await.unwrap(),
+        ["acme"]
+    );
+    // A lease from a scan that is never released (its host died) frees the company when it
+    // expires.
+    assert!(store
+        .claim_due("c", due_at, until, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .claim_due("c", until, Timestamp(6 * H), 10)
+            .await
+            .unwrap(),
+        ["acme"]
+    );
+    store.release("acme", "c").await.unwrap();
 }
 
 async fn seeding_only_when_empty(store: &dyn Store) {
@@ -469,7 +495,7 @@ async fn clear_wipes_the_pair_and_marks_the_records(store: &dyn Store) {
     assert!(inspect(store, "acme").await.is_none());
     assert!(store.active_companies().await.unwrap().is_empty());
     assert!(store
-        .due_companies(Timestamp(100 * H), 10)
+        .claim_due("a", Timestamp(100 * H), Timestamp(101 * H), 10)
         .await
         .unwrap()
         .is_empty());

@@ -412,8 +412,19 @@ pub trait Store: Send + Sync + 'static {
     fn concurrency(&self) -> usize;
     /// The company's authorization (`NotAuthorized` when never seen).
     async fn authorization(&self, company: &str) -> Result<AuthRow, StoreError>;
-    /// Companies whose refresh is due at `now` and whose lease is free, earliest first.
-    async fn due_companies(&self, now: Timestamp, limit: usize) -> Result<Vec<String>, StoreError>;
+    /// Lease to `owner`, until `until`, up to `limit` companies whose refresh is due at `now`
+    /// and whose lease is free; returns them earliest due first. One statement: hosts calling
+    /// it at once split the due work and never get a company another holds (PostgreSQL:
+    /// `FOR UPDATE SKIP LOCKED`). The caller then [`claim`](Store::claim)s each for
+    /// [`ClaimKind::Refresh`] (its own lease does not stand in its way) and
+    /// [`release`](Store::release)s it when done.
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
     /// Companies that are active and hold an access token.
     async fn active_companies(&self) -> Result<Vec<String>, StoreError>;
     /// Claim the company's lease for `kind` until `until`, in one transaction.

@@ -498,10 +498,12 @@ async fn the_openapi_document_describes_every_server_route_and_event() {
 
 #[tokio::test]
 async fn a_refresh_outlasts_other_calls_and_a_caller_that_gives_up_does_not_cancel_it() {
-    // Other provider calls give up after 1 s, a refresh after 4 s.
+    // Other provider calls give up after 1 s, a refresh after 4 s. Refresh times without
+    // jitter: the new token below must not be inside its refresh window yet.
     let h = Arc::new(
         Harness::builder()
             .mock(|m| m.access_ttl = Duration::from_secs(4))
+            .host(|c| c.refresh_policy.jitter_percent = 0)
             .provider_timeout(Duration::from_secs(1))
             .provider_refresh_timeout(Duration::from_secs(4))
             .start()

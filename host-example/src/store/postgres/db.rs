@@ -70,29 +70,45 @@ impl Engine {
             .map_or_else(|| AuthRow::empty(company), |f| f.row))
     }
 
-    pub(super) async fn due(
+    pub(super) async fn claim_due(
         &self,
+        owner: &str,
         now: Timestamp,
+        until: Timestamp,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         let client = self.conn().await?;
-        // SKIP LOCKED: a row another instance is claiming or committing right now is left to
-        // it (its lease, or its new schedule, takes it out of the due set anyway).
+        // SKIP LOCKED: a row another instance is leasing or committing right now is left to
+        // it; the lease written in the same statement keeps it out of every other scan.
         let stmt = client
             .prepare_cached(
-                "SELECT company FROM authorizations
-                 WHERE status = 'active'
-                   AND next_refresh_at IS NOT NULL AND next_refresh_at <= $1
-                   AND (lease_until IS NULL OR lease_until <= $1)
-                 ORDER BY next_refresh_at LIMIT $2
-                 FOR UPDATE SKIP LOCKED",
+                "WITH due AS (
+                     SELECT company FROM authorizations
+                     WHERE status = 'active'
+                       AND next_refresh_at IS NOT NULL AND next_refresh_at <= $1
+                       AND (lease_until IS NULL OR lease_until <= $1)
+                     ORDER BY next_refresh_at LIMIT $2
+                     FOR UPDATE SKIP LOCKED)
+                 UPDATE authorizations a SET lease_owner = $3, lease_until = $4
+                 FROM due WHERE a.company = due.company
+                 RETURNING a.company, a.next_refresh_at",
             )
             .await?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client.query(&stmt, &[&now.0, &limit]).await?;
-        rows.iter()
-            .map(|r| Ok(r.try_get("company")?))
-            .collect::<Result<_, StoreError>>()
+        let rows = client
+            .query(&stmt, &[&now.0, &limit, &owner, &until.0])
+            .await?;
+        let mut due = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<_, i64>("next_refresh_at")?,
+                    r.try_get("company")?,
+                ))
+            })
+            .collect::<Result<Vec<(i64, String)>, StoreError>>()?;
+        due.sort_unstable();
+        Ok(due.into_iter().map(|(_, company)| company).collect())
     }
 
     pub(super) async fn active(&self) -> Result<Vec<String>, StoreError> {

@@ -10,7 +10,7 @@
 //! Concurrency between processes: a change locks its company's `authorizations` row
 //! (`SELECT … FOR UPDATE`) for its short transaction (no IO but the database's inside), so the
 //! generation check and the lease claim are atomic across processes. Work that any instance
-//! may pick up — the refresher's due scan ([`Store::due_companies`]) and the webhook sender's
+//! may pick up — the refresher's due scan ([`Store::claim_due`]) and the webhook sender's
 //! claims ([`Store::claim_deliveries`]) — is read with `FOR UPDATE SKIP LOCKED`, so N
 //! instances split it without waiting on each other, and the lease (owner, until) written in
 //! the same transaction keeps a company or a delivery with one holder until it is released or
@@ -174,8 +174,15 @@ impl Store for PgStore {
             .await
     }
 
-    async fn due_companies(&self, now: Timestamp, limit: usize) -> Result<Vec<String>, StoreError> {
-        self.detached(move |e| async move { e.due(now, limit).await })
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let owner = owner.to_owned();
+        self.detached(move |e| async move { e.claim_due(&owner, now, until, limit).await })
             .await
     }
 
@@ -432,7 +439,7 @@ mod tests {
                 let owner = format!("host-{n}");
                 let (mut refreshes, mut deliveries) = (Vec::new(), Vec::new());
                 loop {
-                    let due = store.due_companies(now, 3).await.unwrap();
+                    let due = store.claim_due(&owner, now, until, 3).await.unwrap();
                     let claimed = store.claim_deliveries(&owner, now, until, 3).await.unwrap();
                     if due.is_empty() && claimed.is_empty() {
                         break;
@@ -446,9 +453,10 @@ mod tests {
                             now,
                             until,
                         };
-                        if let ClaimOutcome::Acquired(_) = store.claim(claim).await.unwrap() {
-                            refreshes.push(company);
-                        }
+                        // Leased by the scan: its owner's claim always succeeds.
+                        let outcome = store.claim(claim).await.unwrap();
+                        assert!(matches!(outcome, ClaimOutcome::Acquired(_)), "{outcome:?}");
+                        refreshes.push(company);
                     }
                 }
                 (refreshes, deliveries)

@@ -95,22 +95,33 @@ impl Db {
         Ok(read_row(&conn, company)?.map_or_else(|| AuthRow::empty(company), |f| f.row))
     }
 
-    pub(super) fn due_companies(
+    pub(super) fn claim_due(
         &self,
+        owner: &str,
         now: Timestamp,
+        until: Timestamp,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
+        // One statement, so one write transaction: another process on the file waits for it
+        // (busy timeout) and then sees the leases.
         let mut stmt = conn.prepare_cached(
-            "SELECT company FROM authorizations
-             WHERE status = 'active'
-               AND next_refresh_at IS NOT NULL AND next_refresh_at <= ?1
-               AND (lease_until IS NULL OR lease_until <= ?1)
-             ORDER BY next_refresh_at LIMIT ?2",
+            "UPDATE authorizations SET lease_owner = ?3, lease_until = ?4
+             WHERE company IN (
+                 SELECT company FROM authorizations
+                 WHERE status = 'active'
+                   AND next_refresh_at IS NOT NULL AND next_refresh_at <= ?1
+                   AND (lease_until IS NULL OR lease_until <= ?1)
+                 ORDER BY next_refresh_at LIMIT ?2)
+             RETURNING company, next_refresh_at",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params![now.0, limit], |r| r.get("company"))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let rows = stmt.query_map(params![now.0, limit, owner, until.0], |r| {
+            Ok((r.get::<_, i64>("next_refresh_at")?, r.get("company")?))
+        })?;
+        let mut due: Vec<(i64, String)> = rows.collect::<Result<_, _>>()?;
+        due.sort_unstable();
+        Ok(due.into_iter().map(|(_, company)| company).collect())
     }
 
     pub(super) fn active_companies(&self) -> Result<Vec<String>, StoreError> {

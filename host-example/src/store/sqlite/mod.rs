@@ -118,8 +118,16 @@ impl Store for SqliteStore {
         self.blocking(move |db| db.authorization(&company)).await
     }
 
-    async fn due_companies(&self, now: Timestamp, limit: usize) -> Result<Vec<String>, StoreError> {
-        self.blocking(move |db| db.due_companies(now, limit)).await
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let owner = owner.to_owned();
+        self.blocking(move |db| db.claim_due(&owner, now, until, limit))
+            .await
     }
 
     async fn active_companies(&self) -> Result<Vec<String>, StoreError> {
