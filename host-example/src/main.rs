@@ -34,6 +34,8 @@ async fn serve() -> ExitCode {
                 .unwrap_or_else(|_| "info,tower_http=info".into()),
         )
         .with_target(false)
+        // Colours only on a terminal: a log file or a log collector gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let settings = match Cli::settings_from_env() {
         Ok(s) => s,

@@ -28,6 +28,10 @@ pub struct MockStats {
     pub refreshes_succeeded: u64,
     /// Refresh tokens spent by a successful refresh (rotation).
     pub refresh_tokens_spent: u64,
+    /// Refreshes refused for their refresh token (unknown, already spent, revoked, expired, or
+    /// issued to another client): a client that presented one token twice, or lost a
+    /// rotation's answer, is refused here. Injected faults are not counted.
+    pub refreshes_refused: u64,
     /// Data API calls (any outcome).
     pub data_calls_total: u64,
     /// Data API calls answered 401.

@@ -15,6 +15,7 @@ mod data_access;
 mod generic;
 mod layers;
 mod lifecycle;
+mod multi_instance;
 mod reliability;
 mod server_api;
 mod startup;

@@ -277,12 +277,10 @@ async fn half_sent_requests_and_idle_connections_are_closed_after_the_header_tim
 /// helper of `store/postgres`), as two host processes behind a load balancer: both migrate it
 /// at start, an opt-in through the first (its pending authorization, the exchange's commit)
 /// is what the second serves at `/api/optin/status`, and no SQLite file is made.
-/// (A plain `#[test]` with its own runtime: a file module may not sit inside
-/// `#[tokio::test]`'s input.)
+/// (A plain `#[test]` with its own runtime, so the cluster is stopped after the runtime.)
 #[test]
 fn two_applications_share_one_postgres_database() {
-    #[path = "../../src/store/postgres/cluster.rs"]
-    mod cluster;
+    use crate::harness::cluster;
     use host_example::settings::Database;
     use token_manager_core::api::StartResponse;
     use token_manager_core::flow::{CallbackParams, DEFAULT_MAX_AGE};

@@ -114,6 +114,7 @@ impl State {
             refresh_requests: c.refresh_requests,
             refreshes_succeeded: c.refreshes_succeeded,
             refresh_tokens_spent: c.refresh_tokens_spent,
+            refreshes_refused: c.refreshes_refused,
             data_calls_total: c.data_calls_total,
             data_calls_rejected: c.data_calls_rejected,
             data_calls_by_token: c.data_calls_by_token.clone(),

@@ -106,6 +106,7 @@ struct Counters {
     refresh_requests: u64,
     refreshes_succeeded: u64,
     refresh_tokens_spent: u64,
+    refreshes_refused: u64,
     data_calls_total: u64,
     data_calls_rejected: u64,
     data_calls_by_token: BTreeMap<String, u64>,

@@ -191,6 +191,7 @@ fn refresh_rotates_and_password_change_revokes() {
         )
         .unwrap_err();
     assert!(e.detail().contains("already been used"));
+    assert_eq!(s.stats(2_000).refreshes_refused, 1);
     assert!(s
         .refresh(&set, "other", t1.refresh_token.as_deref().unwrap(), 2_000)
         .is_err());

@@ -52,8 +52,22 @@ pub(super) struct Refresh {
 
 impl State {
     /// `grant_type=refresh_token`: spend a refresh token and issue a new pair (rotation; the
-    /// old refresh token can never be used again).
+    /// old refresh token can never be used again). Refusals are counted.
     pub(crate) fn refresh(
+        &mut self,
+        settings: &Settings,
+        client_id: &str,
+        refresh_token: &str,
+        now: u64,
+    ) -> Result<TokenAnswer, UpsError> {
+        let answer = self.spend_refresh_token(settings, client_id, refresh_token, now);
+        if answer.is_err() {
+            self.counters.refreshes_refused += 1;
+        }
+        answer
+    }
+
+    fn spend_refresh_token(
         &mut self,
         settings: &Settings,
         client_id: &str,

@@ -39,6 +39,16 @@ impl BinarySetup {
     /// The binary with this setup's flags and environment (`ready` as its ready file), its
     /// output appended to `host.log` in the setup's folder; `env` is applied last.
     pub fn command(&self, ready: &std::path::Path, env: &[(&str, &str)]) -> Command {
+        self.command_logging_to(ready, env, &self.dir.join("host.log"))
+    }
+
+    /// [`command`](Self::command), its output appended to `log`.
+    pub fn command_logging_to(
+        &self,
+        ready: &std::path::Path,
+        env: &[(&str, &str)],
+        log: &Path,
+    ) -> Command {
         let secret = self.dir.join("client-secret");
         if !secret.exists() {
             std::fs::write(&secret, "demo-secret").unwrap();
@@ -46,7 +56,7 @@ impl BinarySetup {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.join("host.log"))
+            .open(log)
             .unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_host-example"));
         cmd.args(["--listen", "127.0.0.1:0", "--mock-listen", "127.0.0.1:0"])
@@ -84,8 +94,14 @@ impl BinarySetup {
 
     /// Start the binary (process number `n` of this setup) and wait for its ready file.
     pub fn start(&self, n: usize, env: &[(&str, &str)]) -> HostProcess {
+        self.start_logging_to(n, env, &self.dir.join("host.log"))
+    }
+
+    /// [`start`](Self::start), the process's output appended to `log`.
+    pub fn start_logging_to(&self, n: usize, env: &[(&str, &str)], log: &Path) -> HostProcess {
         let ready = self.dir.join(format!("ready-{n}.json"));
-        let mut cmd = self.command(&ready, env);
+        let _ = std::fs::remove_file(&ready);
+        let mut cmd = self.command_logging_to(&ready, env, log);
         let mut child = cmd.spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -96,7 +112,7 @@ impl BinarySetup {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!(
                     "host-example exited early ({status}); log:\n{}",
-                    std::fs::read_to_string(self.dir.join("host.log")).unwrap_or_default()
+                    std::fs::read_to_string(log).unwrap_or_default()
                 );
             }
             assert!(Instant::now() < deadline, "host-example did not start");
@@ -116,6 +132,17 @@ pub fn read_ready_file(path: &Path) -> Option<Value> {
 /// the tab's check of the return, `/exchange`. Errors are expected when the host is killed
 /// meanwhile.
 pub async fn opt_in(host: &str, mock: &MockUps, api_key: &str) -> Result<u16, String> {
+    opt_in_as(host, mock, api_key, COMPANY, ("demo", "demo-password")).await
+}
+
+/// [`opt_in`] for `company`, signing in at the mock as `(user, password)`.
+pub async fn opt_in_as(
+    host: &str,
+    mock: &MockUps,
+    api_key: &str,
+    company: &str,
+    (user, password): (&str, &str),
+) -> Result<u16, String> {
     let e = |e: reqwest::Error| e.to_string();
     let redirect = format!("{host}/admin/token-manager");
     mock.add_redirect_uri("demo-client", &redirect);
@@ -138,7 +165,7 @@ pub async fn opt_in(host: &str, mock: &MockUps, api_key: &str) -> Result<u16, St
         api_key.to_owned(),
         json!({
             "user": {"id": "admin"},
-            "companies": [{"id": COMPANY, "role": "admin"}],
+            "companies": [{"id": company, "role": "admin"}],
         }),
     )
     .await?
@@ -152,13 +179,13 @@ pub async fn opt_in(host: &str, mock: &MockUps, api_key: &str) -> Result<u16, St
     let started: StartResponse = post(
         "/api/optin/start".into(),
         token.clone(),
-        json!({ "company": COMPANY }),
+        json!({ "company": company }),
     )
     .await?
     .json()
     .await
     .map_err(e)?;
-    let back = mock_ups::testing::sign_in(&client, &started.authorize_url, "demo", "demo-password")
+    let back = mock_ups::testing::sign_in(&client, &started.authorize_url, user, password)
         .await
         .map_err(|e| e.to_string())?;
     let params = CallbackParams::parse(back.as_str()).unwrap().unwrap();

@@ -35,6 +35,9 @@ use url::Url;
 
 pub mod binary;
 pub mod calls;
+/// The throw-away PostgreSQL cluster of `store/postgres` (std and `tempfile` only).
+#[path = "../../../src/store/postgres/cluster.rs"]
+pub mod cluster;
 
 pub use calls::Reply;
 
