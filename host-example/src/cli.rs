@@ -225,6 +225,10 @@ pub struct Cli {
     /// Most client connections open at once (more wait in the listen backlog).
     #[arg(long, env = "TM_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
+    /// Most requests handled at once by the whole host; beyond it a request is answered 503
+    /// with Retry-After at once (not queued).
+    #[arg(long, env = "TM_MAX_IN_FLIGHT", default_value_t = 512)]
+    max_in_flight: usize,
     /// Opt-in attempts (/start, /exchange) allowed per portal user and company per minute.
     #[arg(long, env = "TM_EXCHANGE_PER_MINUTE", default_value_t = 20)]
     exchange_per_minute: u32,
@@ -319,6 +323,7 @@ impl Cli {
             edge: crate::config::EdgeLimits {
                 header_timeout: Duration::from_millis(self.header_timeout_ms.max(1)),
                 max_connections: self.max_connections.max(1),
+                max_in_flight: self.max_in_flight.max(1),
                 ..crate::config::EdgeLimits::default()
             },
             ups,

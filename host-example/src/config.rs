@@ -116,6 +116,8 @@ pub struct EdgeLimits {
     pub max_connections: usize,
     /// How long shutdown waits for requests in flight.
     pub drain: Duration,
+    /// Most requests handled at once (see [`HostConfig::max_in_flight`]).
+    pub max_in_flight: usize,
 }
 
 impl Default for EdgeLimits {
@@ -124,6 +126,7 @@ impl Default for EdgeLimits {
             header_timeout: Duration::from_secs(10),
             max_connections: 1024,
             drain: Duration::from_secs(30),
+            max_in_flight: 512,
         }
     }
 }
@@ -155,6 +158,8 @@ pub struct HostConfig {
     pub exchange_per_minute: u32,
     /// Largest request body.
     pub body_limit: usize,
+    /// Most requests handled at once by the whole host; more are answered 503 at once.
+    pub max_in_flight: usize,
     /// The page the provider returns to, when not the demo portal's own page.
     pub redirect_page: Option<Url>,
 }
@@ -175,6 +180,7 @@ impl HostConfig {
             request_timeout: Duration::from_secs(20),
             exchange_per_minute: 20,
             body_limit: 16 * 1024,
+            max_in_flight: 512,
             redirect_page: None,
         }
     }

@@ -51,6 +51,10 @@ pub enum AppError {
     /// The host's own deadline passed.
     #[error("request timed out")]
     Timeout,
+    /// The host is at its limit of requests in flight (`--max-in-flight`): refused at once,
+    /// with `Retry-After`, instead of queueing without bound.
+    #[error("overloaded")]
+    Overloaded,
     /// No such page or resource.
     #[error("not found")]
     NotFound,
@@ -87,6 +91,7 @@ impl AppError {
             AppError::Forbidden => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
             AppError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
             AppError::Timeout => (StatusCode::GATEWAY_TIMEOUT, ErrorCode::Timeout),
+            AppError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Internal),
             AppError::NotFound | AppError::NoSuch(_) => {
                 (StatusCode::NOT_FOUND, ErrorCode::NotFound)
             }
@@ -122,6 +127,10 @@ impl AppError {
                     code.default_message()
                 )
             }
+            AppError::Overloaded => format!(
+                "{} (it has too many requests in progress right now; nothing was done, try again shortly)",
+                code.default_message()
+            ),
             AppError::Op(OpError::Store(e)) if e.is_transient() => format!(
                 "{} (its storage is busy or full right now; nothing was changed, try again shortly)",
                 code.default_message()
@@ -202,6 +211,11 @@ impl IntoResponse for AppError {
             html_safe_json(&self.body()),
         )
             .into_response();
+        if matches!(self, AppError::Overloaded) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         // For `log_errors`: the error itself, sources and all.
         response.extensions_mut().insert(Arc::new(self));
         response

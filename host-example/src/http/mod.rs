@@ -9,6 +9,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method, Request};
 use axum::response::IntoResponse;
 use axum::{middleware, BoxError, Router};
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -51,7 +52,8 @@ pub fn with_cors<S: Clone + Send + Sync + 'static>(
 }
 
 /// The layers around the whole host, outermost last: body limit, request deadline (504),
-/// security headers, error log, per-request log line.
+/// the global limit of requests in flight (503 with `Retry-After` beyond it, shed at once
+/// rather than queued), security headers, error log, per-request log line.
 pub fn around<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
     config: &HostConfig,
@@ -68,6 +70,20 @@ pub fn around<S: Clone + Send + Sync + 'static>(
                     }
                 }))
                 .timeout(config.request_timeout),
+        )
+        // One semaphore for every route (a plain `ConcurrencyLimitLayer` would give each route
+        // its own), shed when full.
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|e: BoxError| async move {
+                    if e.is::<tower::load_shed::error::Overloaded>() {
+                        AppError::Overloaded.into_response()
+                    } else {
+                        AppError::Internal(e).into_response()
+                    }
+                }))
+                .load_shed()
+                .layer(GlobalConcurrencyLimitLayer::new(config.max_in_flight.max(1))),
         )
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

@@ -1070,3 +1070,69 @@ fn fuzz_corpus_replays_through_the_body_parsers() {
     assert!(replayed >= 8, "the committed seeds are there");
     println!("fuzz corpus: {replayed} inputs replayed");
 }
+
+/// The global limit of requests in flight (`--max-in-flight`, 2 here): two access-token calls
+/// held by a slow refresh fill it; a third request, to any route, is answered 503 with
+/// `Retry-After` at once instead of waiting; once they finish, requests are served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_the_in_flight_limit_are_shed_at_once() {
+    let h = Harness::builder()
+        .companies("co-a,co-b")
+        .host(|c| c.max_in_flight = 2)
+        .start()
+        .await;
+    for c in ["co-a", "co-b"] {
+        assert_eq!(h.authorize(c).await.status, StatusCode::CREATED, "{c}");
+    }
+    let base = h.serve(&h.state).await;
+    h.clock.advance(FOUR_HOURS);
+    h.mock.set_faults(slow_refreshes(1_500));
+    let http = reqwest::Client::new();
+    let held: Vec<_> = ["co-a", "co-b"]
+        .into_iter()
+        .map(|c| {
+            let request = http
+                .post(format!("{base}/api/v1/companies/{c}/access-token"))
+                .bearer_auth(&h.api_key)
+                .send();
+            tokio::spawn(request)
+        })
+        .collect();
+    // Both are at the provider (counted there on arrival).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while h.stats().refresh_requests < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "refreshes not started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = std::time::Instant::now();
+    let shed = http
+        .get(format!("{base}/api/v1/companies/co-a"))
+        .bearer_auth(&h.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_millis(500), "it waited");
+    assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(shed.headers()["retry-after"], "1");
+    let body: Value = shed.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too many requests in progress"),
+        "{body}"
+    );
+    for call in held {
+        assert_eq!(call.await.unwrap().unwrap().status(), StatusCode::OK);
+    }
+    let served = http
+        .get(format!("{base}/api/v1/companies/co-a"))
+        .bearer_auth(&h.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), StatusCode::OK);
+}
