@@ -225,6 +225,10 @@ pub struct Cli {
     /// Most client connections open at once (more wait in the listen backlog).
     #[arg(long, env = "TM_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
+    /// A reverse proxy (address or CIDR, repeatable) whose `Forwarded` / `X-Forwarded-For`
+    /// headers name the client in the request log; from any other peer they are ignored.
+    #[arg(long = "trusted-proxy", env = "TM_TRUSTED_PROXY", value_delimiter = ',', value_parser = parse_net)]
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// Most requests handled at once by the whole host; beyond it a request is answered 503
     /// with Retry-After at once (not queued).
     #[arg(long, env = "TM_MAX_IN_FLIGHT", default_value_t = 512)]
@@ -232,6 +236,14 @@ pub struct Cli {
     /// Opt-in attempts (/start, /exchange) allowed per portal user and company per minute.
     #[arg(long, env = "TM_EXCHANGE_PER_MINUTE", default_value_t = 20)]
     exchange_per_minute: u32,
+}
+
+/// `10.0.0.0/8`, `fd00::/8`, or one address (`10.0.0.2`, a /32 or /128).
+fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is neither an IP address nor a CIDR block (e.g. 10.0.0.0/8)"))
 }
 
 fn parse_param(s: &str) -> Result<(String, String), String> {
@@ -359,6 +371,7 @@ impl Cli {
                 .map(|o| o.trim().trim_end_matches('/').to_owned())
                 .filter(|o| !o.is_empty())
                 .collect(),
+            trusted_proxies: self.trusted_proxies,
             seed_history: self.seed_history,
             api_base: self.api_base,
             webhook_urls: self.webhook_urls,
@@ -390,6 +403,38 @@ impl Cli {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_cidr_blocks() {
+        let parse = |args: &[&str]| Cli::try_parse_from(["host-example"].iter().chain(args));
+        let settings = parse(&[
+            "--trusted-proxy",
+            "10.0.0.0/8,192.0.2.1",
+            "--trusted-proxy",
+            "fd00::/8",
+        ])
+        .unwrap()
+        .into_settings(SecretEnv::default())
+        .unwrap();
+        let shown: Vec<String> = settings
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(shown, ["10.0.0.0/8", "192.0.2.1/32", "fd00::/8"]);
+        let err = parse(&["--trusted-proxy", "proxy.internal"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("neither an IP address nor a CIDR block"),
+            "{err}"
+        );
+        let max = parse(&["--max-in-flight", "7"])
+            .unwrap()
+            .into_settings(SecretEnv::default())
+            .unwrap();
+        assert_eq!(max.edge.max_in_flight, 7);
+    }
 
     #[test]
     fn db_is_a_sqlite_path_unless_a_postgres_url() {

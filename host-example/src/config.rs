@@ -140,6 +140,8 @@ pub struct HostConfig {
     pub companies: Companies,
     /// Extra origins allowed by CORS (with credentials) and by the CSRF `Origin` check.
     pub allowed_origins: Vec<String>,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` are believed (`--trusted-proxy`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Folder of the built npm package, served at `/assets/token-manager/`.
     pub static_dir: PathBuf,
     /// Refresh timing (skew, backoff).
@@ -171,6 +173,7 @@ impl HostConfig {
             public_url,
             companies: Companies::default(),
             allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
             static_dir: PathBuf::from("pkg/dist"),
             refresh_policy: RefreshPolicy::default(),
             refresh_tick: Duration::from_millis(1000),

@@ -48,6 +48,8 @@ pub struct Settings {
     pub companies: Companies,
     /// Extra origins allowed to call the API with credentials.
     pub allowed_origins: Vec<String>,
+    /// Reverse proxies whose forwarding headers name the client (`--trusted-proxy`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Synthetic past history rows to insert at start: (company, count).
     pub seed_history: Vec<(String, u32)>,
     /// Base URL of the provider API the proxy forwards to [UPS: `{host}/api/`; mock: its
@@ -259,6 +261,7 @@ impl Settings {
             ready_file: None,
             companies: Companies::default(),
             allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
             seed_history: Vec::new(),
             api_base: None,
             webhook_urls: Vec::new(),

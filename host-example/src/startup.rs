@@ -221,6 +221,7 @@ fn host_config(settings: &Settings, public_url: Url) -> Result<HostConfig, Start
     }
     config.companies = settings.companies.clone();
     config.allowed_origins = settings.allowed_origins.clone();
+    config.trusted_proxies = settings.trusted_proxies.clone();
     config.static_dir = settings.static_dir.clone();
     config.refresh_policy = RefreshPolicy {
         skew: settings.refresh_skew,

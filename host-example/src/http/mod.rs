@@ -2,9 +2,11 @@
 //! deadline, body limit, security headers), CORS for the widget API, the CSRF check, the
 //! exchange rate limit, and extractors whose rejections are [`AppError`]s.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
+use axum::extract::ConnectInfo;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method, Request};
 use axum::response::IntoResponse;
@@ -19,6 +21,7 @@ use tracing::Level;
 use crate::config::HostConfig;
 use crate::error::{log_errors, AppError};
 
+pub mod client_addr;
 pub mod csrf;
 pub mod extract;
 pub mod rate_limit;
@@ -58,6 +61,7 @@ pub fn around<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
     config: &HostConfig,
 ) -> Router<S> {
+    let trusted = std::sync::Arc::new(config.trusted_proxies.clone());
     router
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(
@@ -96,9 +100,17 @@ pub fn around<S: Clone + Send + Sync + 'static>(
         .layer(middleware::from_fn(log_errors))
         .layer(
             TraceLayer::new_for_http()
-                // The path only: the query of the provider's redirect carries the code.
-                .make_span_with(|request: &Request<_>| {
-                    tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
+                // The path only: the query of the provider's redirect carries the code. The
+                // client's address as far as the trusted proxies vouch for it.
+                .make_span_with(move |request: &Request<_>| {
+                    let client = request
+                        .extensions()
+                        .get::<ConnectInfo<SocketAddr>>()
+                        .map(|peer| client_addr::client_ip(peer.0.ip(), request.headers(), &trusted));
+                    match client {
+                        Some(client) => tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), %client),
+                        None => tracing::info_span!("http", method = %request.method(), path = %request.uri().path()),
+                    }
                 })
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
