@@ -37,6 +37,7 @@ fn records() -> Vec<TokenRecord> {
                 authorized_by: Some("admin".into()),
                 cleared_by: None,
                 superseded_by: None,
+                revocation: None,
             }
         })
         .collect()

@@ -89,6 +89,10 @@ pub struct TokenRecord {
     /// Whose new opt-in superseded it, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub superseded_by: Option<String>,
+    /// Cleared rows: what the provider said to the revocation of their tokens (the receipt
+    /// of [`ClearResponse::revocation`](crate::api::ClearResponse::revocation)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<crate::api::Revocation>,
 }
 
 impl TokenRecord {
@@ -266,6 +270,7 @@ mod tests {
             authorized_by: None,
             cleared_by: None,
             superseded_by: None,
+            revocation: None,
         }
     }
 

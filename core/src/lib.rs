@@ -132,6 +132,7 @@
 //!     authorized_by: Some("admin".into()),
 //!     cleared_by: None,
 //!     superseded_by: None,
+//!     revocation: None,
 //! };
 //! let (window, rows) = paginate(std::slice::from_ref(&record), 1, PerPage::Ten);
 //! assert_eq!(window.range_label(), "1-1 of 1");

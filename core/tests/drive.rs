@@ -234,6 +234,7 @@ impl Host {
                         authorized_by: Some("admin".into()),
                         cleared_by: None,
                         superseded_by: None,
+                        revocation: None,
                     });
                 }
                 Action::ScheduleRefresh { at } | Action::RetryRefresh { at, .. } => {

@@ -30,6 +30,7 @@ fn record(id: i64, created: i64) -> TokenRecord {
         authorized_by: None,
         cleared_by: None,
         superseded_by: None,
+        revocation: None,
     }
 }
 

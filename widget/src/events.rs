@@ -20,8 +20,8 @@ pub enum WidgetEvent {
     Authorized {
         /// Company of the panel.
         company: String,
-        /// The new history row (metadata only).
-        record: TokenRecord,
+        /// The new history row (metadata only; boxed, the other variants are small).
+        record: Box<TokenRecord>,
     },
     /// The authorization was cleared.
     Cleared {

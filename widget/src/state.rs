@@ -374,6 +374,7 @@ mod tests {
                     authorized_by: None,
                     cleared_by: None,
                     superseded_by: None,
+                    revocation: None,
                 })
                 .collect(),
             total: rows as u64,

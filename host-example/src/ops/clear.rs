@@ -68,6 +68,7 @@ async fn clear_holding(
     let notify = !events.is_empty();
     let transition = Transition {
         company: company.to_owned(),
+        revocation: Some(revocation.clone()),
         expected_generation: Some(lease.row.generation),
         lease_owner: Some(state.instance().to_owned()),
         next: next.clone(),

@@ -212,6 +212,7 @@ pub async fn exchange(
         let notify = !events.is_empty();
         let transition = Transition {
             company: company.clone(),
+            revocation: None,
             expected_generation: Some(row.generation),
             lease_owner: None,
             next,

@@ -169,6 +169,7 @@ async fn refresh_holding(
     };
     let transition = Transition {
         company: company.to_owned(),
+        revocation: None,
         expected_generation: Some(lease.row.generation),
         lease_owner: Some(state.instance().to_owned()),
         next,

@@ -130,6 +130,7 @@ pub(crate) async fn apply_as(
     store
         .commit(Transition {
             company: company.into(),
+            revocation: None,
             expected_generation: Some(cur.generation),
             lease_owner: None,
             next,
@@ -237,6 +238,7 @@ async fn grant_supersede_page_and_claim(store: &dyn Store) {
     // A stale generation is refused.
     let stale = Transition {
         company: "acme".into(),
+        revocation: None,
         expected_generation: Some(lease.row.generation - 1),
         lease_owner: Some("a".into()),
         next: Authorization::NotAuthorized,
@@ -392,6 +394,7 @@ async fn leases_exclude_other_owners_until_they_expire(store: &dyn Store) {
     store
         .commit(Transition {
             company: "acme".into(),
+            revocation: None,
             expected_generation: Some(row.generation),
             lease_owner: Some("b".into()),
             next,
@@ -557,6 +560,7 @@ async fn a_second_handle_sees_every_commit(a: &dyn Store, b: &dyn Store) {
     grant(b, "acme", H, 2).await;
     let stale = Transition {
         company: "acme".into(),
+        revocation: None,
         expected_generation: Some(done.generation),
         lease_owner: None,
         next: Authorization::NotAuthorized,
@@ -750,6 +754,7 @@ async fn grant_with(
     store
         .commit(Transition {
             company: company.into(),
+            revocation: None,
             expected_generation: Some(expected.unwrap_or(cur.generation)),
             lease_owner: None,
             next,

@@ -198,6 +198,11 @@ pub enum ClaimOutcome {
     Nothing,
 }
 
+/// A revocation receipt as stored in `history.revocation` (both engines): its JSON.
+pub(crate) fn revocation_json(r: Option<&token_manager_core::api::Revocation>) -> Option<String> {
+    r.and_then(|r| serde_json::to_string(r).ok())
+}
+
 /// One change of one company's authorization, applied atomically by [`Store::commit`].
 #[derive(Debug, Clone)]
 pub struct Transition {
@@ -223,6 +228,8 @@ pub struct Transition {
     pub now: Timestamp,
     /// The webhook events reporting this change, written to the outbox in its transaction.
     pub events: Vec<OutboxEvent>,
+    /// Clear: what the provider said to the revocation, recorded on the rows it marks Cleared.
+    pub revocation: Option<token_manager_core::api::Revocation>,
 }
 
 /// One event for the outbox: written in the transaction of the change it reports, one

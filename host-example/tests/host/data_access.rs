@@ -419,6 +419,16 @@ async fn after_clear_the_proxy_refuses_without_calling_the_provider() {
         cleared["revocation"]["result"], "not_supported",
         "{cleared}"
     );
+    // The history row keeps the same receipt.
+    let history = h.tokens(COMPANY).await;
+    assert_eq!(
+        history.rows[0].status,
+        token_manager_core::history::RecordStatus::Cleared
+    );
+    assert_eq!(
+        serde_json::to_value(&history.rows[0].revocation).unwrap(),
+        cleared["revocation"]
+    );
     let total = h.stats().data_calls_total;
     for _ in 0..5 {
         let (s, b) = h.track_on(&h.state, COMPANY).await;

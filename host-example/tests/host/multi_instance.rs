@@ -401,6 +401,23 @@ async fn clear_everywhere(
         .unwrap();
     assert_eq!(cleared.status(), StatusCode::OK);
     let at_clear = mock.stats().users[&u].clone();
+    // Its history row, in the shared database, keeps the revocation receipt (UPS: none).
+    let receipt: Option<String> = db
+        .query_one(
+            "SELECT revocation FROM history WHERE company = $1 AND status = 'cleared'
+             ORDER BY id DESC LIMIT 1",
+            &[&c],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        receipt
+            .as_deref()
+            .unwrap_or("")
+            .contains("\"not_supported\""),
+        "{receipt:?}"
+    );
     let others_at_clear = mock.stats().refreshes_succeeded;
 
     // For two token lifetimes: the others refuse, their refreshers leave it alone, and their

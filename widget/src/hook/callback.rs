@@ -128,7 +128,7 @@ impl Run {
                 self.dispatch(Action::Exchanged);
                 self.emit(WidgetEvent::Authorized {
                     company: self.company.to_string(),
-                    record: response.record,
+                    record: Box::new(response.record),
                 });
                 // Authorize was clicked on another page of the portal: go back there.
                 if let Some(path) = return_to.filter(|p| {

@@ -82,6 +82,7 @@ pub fn rows(n: usize) -> Vec<TokenRecord> {
                 authorized_by: Some("admin".into()),
                 cleared_by: None,
                 superseded_by: None,
+                revocation: None,
             }
         })
         .collect()
@@ -426,6 +427,7 @@ impl HostApi for FakeHost {
                 authorized_by: Some("admin".into()),
                 cleared_by: None,
                 superseded_by: None,
+                revocation: None,
             };
             self.status.set(Some(AuthorizationStatus::Active));
             self.rows.borrow_mut().insert(0, record.clone());

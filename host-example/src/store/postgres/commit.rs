@@ -10,7 +10,7 @@ use super::db::{insert_default, insert_history};
 use super::rows::status_name;
 use super::Engine;
 use crate::crypto::Field;
-use crate::store::{Committed, StoreError, Transition};
+use crate::store::{revocation_json, Committed, StoreError, Transition};
 
 impl Engine {
     pub(super) async fn apply(&self, t: &Transition) -> Result<Committed, StoreError> {
@@ -99,6 +99,7 @@ impl Engine {
                         authorized_by: authorized_by.clone(),
                         cleared_by: None,
                         superseded_by: None,
+                        revocation: None,
                     });
                 }
                 Action::ScheduleRefresh { at } | Action::RetryRefresh { at, .. } => {
@@ -114,9 +115,15 @@ impl Engine {
                 }
                 Action::MarkCleared { at } => {
                     tx.execute(
-                        "UPDATE history SET status = 'cleared', cleared_at = $2, cleared_by = $3
+                        "UPDATE history SET status = 'cleared', cleared_at = $2, cleared_by = $3,
+                             revocation = $4
                          WHERE company = $1 AND status = 'active'",
-                        &[&company, &at.0, &t.actor],
+                        &[
+                            &company,
+                            &at.0,
+                            &t.actor,
+                            &revocation_json(t.revocation.as_ref()),
+                        ],
                     )
                     .await?;
                 }

@@ -408,6 +408,7 @@ mod tests {
             store
                 .commit(Transition {
                     company: company.clone(),
+                    revocation: None,
                     expected_generation: Some(cur.generation),
                     lease_owner: None,
                     next,
@@ -528,6 +529,7 @@ mod tests {
             .handle(Event::Cleared, now, &RefreshPolicy::default());
         let commit = store.commit(Transition {
             company: "c00".into(),
+            revocation: None,
             expected_generation: Some(cur.generation),
             lease_owner: None,
             next,

@@ -16,7 +16,7 @@ pub(super) const ROW_COLUMNS: &str = "company, state, generation, next_refresh_a
 /// Columns read by [`record_from_row`].
 pub(super) const RECORD_COLUMNS: &str = "id, company, token_created, token_expires, \
      refresh_created, refresh_expires, status, cleared_at, authorized_by, cleared_by, \
-     superseded_by";
+     superseded_by, revocation";
 
 /// The sealed token columns of a row.
 pub(super) struct StoredTokens {
@@ -125,6 +125,9 @@ pub(super) fn record_from_row(r: &Row) -> Result<TokenRecord, StoreError> {
         authorized_by: r.try_get("authorized_by")?,
         cleared_by: r.try_get("cleared_by")?,
         superseded_by: r.try_get("superseded_by")?,
+        revocation: r
+            .try_get::<_, Option<String>>("revocation")?
+            .and_then(|json| serde_json::from_str(&json).ok()),
     })
 }
 

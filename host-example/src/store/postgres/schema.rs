@@ -6,7 +6,10 @@ use deadpool_postgres::Object;
 use crate::store::StoreError;
 
 /// Schema migrations in order; version `n` is `MIGRATIONS[n - 1]`.
-pub(super) const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+pub(super) const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_revocation_receipt.sql"),
+];
 
 /// The advisory lock's key ("tm-schem"): held, for its transaction, by the instance migrating.
 const MIGRATION_LOCK: i64 = 0x746d_2d73_6368_656d;

@@ -9,7 +9,7 @@ use token_manager_core::AuthorizationStatus;
 use super::db::{insert_default, insert_history, Db};
 use super::rows::status_name;
 use crate::crypto::Field;
-use crate::store::{Committed, StoreError, Transition};
+use crate::store::{revocation_json, Committed, StoreError, Transition};
 
 impl Db {
     pub(super) fn commit(&self, t: &Transition) -> Result<Committed, StoreError> {
@@ -94,6 +94,7 @@ impl Db {
                         authorized_by: authorized_by.clone(),
                         cleared_by: None,
                         superseded_by: None,
+                        revocation: None,
                     });
                 }
                 Action::ScheduleRefresh { at } | Action::RetryRefresh { at, .. } => {
@@ -108,9 +109,15 @@ impl Db {
                 }
                 Action::MarkCleared { at } => {
                     tx.execute(
-                        "UPDATE history SET status = 'cleared', cleared_at = ?2, cleared_by = ?3
+                        "UPDATE history SET status = 'cleared', cleared_at = ?2, cleared_by = ?3,
+                             revocation = ?4
                          WHERE company = ?1 AND status = 'active'",
-                        params![company, at.0, t.actor],
+                        params![
+                            company,
+                            at.0,
+                            t.actor,
+                            revocation_json(t.revocation.as_ref())
+                        ],
                     )?;
                 }
                 Action::MarkInvalidated => {

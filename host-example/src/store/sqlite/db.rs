@@ -27,6 +27,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_history_counts.sql"),
     include_str!("migrations/0003_people_and_pending.sql"),
     include_str!("migrations/0004_outbox_and_handouts.sql"),
+    include_str!("migrations/0005_revocation_receipt.sql"),
 ];
 
 /// One SQLite connection and the cipher its token columns are sealed with.

@@ -100,7 +100,7 @@ pub(super) fn status_name(s: AuthorizationStatus) -> &'static str {
 /// Columns read by [`record_from_row`].
 pub(super) const RECORD_COLUMNS: &str = "id, company, token_created, token_expires, \
      refresh_created, refresh_expires, status, cleared_at, authorized_by, cleared_by, \
-     superseded_by";
+     superseded_by, revocation";
 
 /// A `history` row selected with [`RECORD_COLUMNS`].
 pub(super) fn record_from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
@@ -124,5 +124,8 @@ pub(super) fn record_from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
         authorized_by: r.get("authorized_by")?,
         cleared_by: r.get("cleared_by")?,
         superseded_by: r.get("superseded_by")?,
+        revocation: r
+            .get::<_, Option<String>>("revocation")?
+            .and_then(|json| serde_json::from_str(&json).ok()),
     })
 }
