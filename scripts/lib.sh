@@ -71,3 +71,40 @@ minify_js() {
   "$REPO_ROOT/pkg/node_modules/.bin/esbuild" --minify --format=esm --target=es2022 \
     --legal-comments=none --log-level=warning --outfile="$2" "$1"
 }
+
+# A throw-away PostgreSQL cluster (Debian's postgresql package, installed by setup.sh):
+# `pg_start` runs initdb in a fresh temporary directory and starts the server on a free
+# loopback port (as the postgres user when run as root: the server refuses root), setting
+# PG_DIR and PG_URL (postgres://postgres@127.0.0.1:PORT/postgres, trust authentication);
+# `pg_stop` stops it and removes the directory. Nothing is left running or on disk.
+PG_DIR=""
+PG_URL=""
+pg_bin() {
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+  [ -n "$d" ] && [ -x "$d/initdb" ] || die "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): run scripts/setup.sh"
+  printf '%s' "$d"
+}
+pg_as() {
+  if [ "$(id -u)" = "0" ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+pg_start() {
+  local bin port
+  bin=$(pg_bin)
+  PG_DIR=$(mktemp -d /tmp/tm-pg-XXXXXX)
+  if [ "$(id -u)" = "0" ]; then chown postgres:postgres "$PG_DIR"; fi
+  pg_as "$bin/initdb" -D "$PG_DIR/data" -A trust -U postgres --no-sync -E UTF8 >"$PG_DIR/initdb.log" 2>&1 \
+    || { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
+  port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+  pg_as "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+    -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+    start >/dev/null || { cat "$PG_DIR/server.log" >&2; die "PostgreSQL did not start"; }
+  PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+}
+pg_stop() {
+  if [ -n "$PG_DIR" ] && [ -d "$PG_DIR/data" ]; then
+    pg_as "$(pg_bin)/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+  if [ -n "$PG_DIR" ]; then rm -rf "$PG_DIR"; fi
+  PG_DIR=""
+}

@@ -39,6 +39,7 @@ host_dir=""
 cleanup() {
   if [ -n "$host_pid" ]; then kill "$host_pid" 2>/dev/null || true; wait "$host_pid" 2>/dev/null || true; fi
   if [ -n "$host_dir" ]; then rm -rf "$host_dir"; fi
+  pg_stop
 }
 trap cleanup EXIT
 
@@ -74,6 +75,17 @@ done_section
 
 begin "cargo test --workspace (native)"
 cargo test --locked --workspace
+done_section
+
+# The host's tests of exchange, refresh, Clear and their races, the APIs and the webhooks once
+# more with every harness on a database of a throw-away PostgreSQL cluster instead of a SQLite
+# file (tests/host/harness/engine.rs). Tests that read the SQLite file itself stay in the run
+# above; the store's contract, two applications and three processes on PostgreSQL ran there too.
+begin "cargo test: the host's storage tests on PostgreSQL"
+pg_start
+TM_TEST_POSTGRES="$PG_URL" cargo test --locked -p host-example --test host -- \
+  concurrency:: lifecycle:: data_access:: webhooks:: api:: server_api:: ups:: generic::
+pg_stop
 done_section
 
 # The host serves the widget's browser tests (TM_TEST_HOST) as well as the Node tests below.

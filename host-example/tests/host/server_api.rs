@@ -39,13 +39,8 @@ async fn a_session_is_minted_for_the_api_key_and_opens_the_widget_api_for_its_co
     assert!((before + 900_000..=chrono_now() + 900_000).contains(&expires));
     assert!(token.starts_with("tms1."));
     // A company named for the first time now exists, with its name.
-    let conn = rusqlite::Connection::open(&h.db).unwrap();
-    let name: String = conn
-        .query_row("SELECT name FROM companies WHERE id = 'newco'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(name, "New Co");
+    let name = h.query_one("SELECT name FROM companies WHERE id = 'newco'");
+    assert_eq!(name.text(), "New Co");
     // The token opens the widget API: admin where admin, viewer where viewer.
     let ada = Harness {
         auth: format!("Bearer {token}"),
@@ -153,11 +148,7 @@ async fn every_bad_body_gets_a_400_with_a_stable_code_and_says_what_is_wrong() {
         );
     }
     // None of them created anything.
-    let conn = rusqlite::Connection::open(&h.db).unwrap();
-    let n: i64 = conn
-        .query_row("SELECT COUNT(*) FROM companies", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 0);
+    assert_eq!(h.query_one("SELECT COUNT(*) FROM companies").int(), 0);
 }
 
 #[tokio::test]

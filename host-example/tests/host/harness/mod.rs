@@ -16,9 +16,9 @@ use host_example::access::{
 };
 use host_example::clock::OffsetClock;
 use host_example::config::{HostConfig, HttpLimits};
-use host_example::crypto::{TokenCipher, TokenKey};
+use host_example::crypto::TokenKey;
 use host_example::provider::Provider;
-use host_example::store::{Claim, ClaimKind, ClaimOutcome, SqliteStore, Store};
+use host_example::store::{Claim, ClaimKind, ClaimOutcome, Store};
 use host_example::tokens::TokenPair;
 use host_example::webhooks::{WebhookSecret, Webhooks};
 use host_example::{app, AppState};
@@ -38,6 +38,7 @@ pub mod calls;
 /// The throw-away PostgreSQL cluster of `store/postgres` (std and `tempfile` only).
 #[path = "../../../src/store/postgres/cluster.rs"]
 pub mod cluster;
+pub mod engine;
 
 pub use calls::Reply;
 
@@ -161,6 +162,7 @@ impl Builder {
         let key = TokenKey::generate();
         let api_key = ApiKeys::generate();
         let clock = Arc::new(OffsetClock::default());
+        engine::prepare(&db, &key).await;
         let state = build_state(
             &db,
             &key,
@@ -494,6 +496,11 @@ impl Harness {
         all
     }
 
+    /// One value of `sql` on this harness's database, whichever engine.
+    pub fn query_one(&self, sql: &str) -> engine::SqlValue {
+        engine::query_one(&self.db, sql)
+    }
+
     /// Ciphertext columns of the company's row, read with a separate connection.
     pub fn ciphertexts(&self, company: &str) -> Vec<Option<Vec<u8>>> {
         ciphertexts(&self.db, company)
@@ -545,6 +552,9 @@ pub async fn stored_tokens(store: &dyn Store, company: &str) -> Option<TokenPair
 }
 
 pub fn ciphertexts(db: &Path, company: &str) -> Vec<Option<Vec<u8>>> {
+    if let Some(columns) = engine::ciphertexts(db, company) {
+        return columns;
+    }
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.query_row(
         "SELECT access_ct, access_nonce, refresh_ct, refresh_nonce FROM authorizations WHERE company = ?1",
@@ -591,7 +601,7 @@ pub fn build_state_with_keys(
         api_keys: ApiKeys::new(api_keys.iter().copied(), "test").unwrap(),
         sessions: SessionSigner::new(key, &[]),
     };
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db, TokenCipher::new(key)).unwrap());
+    let store = engine::store(db, key);
     let provider = Provider::new(
         ProviderConfig::ups_with(
             mock_base,
