@@ -68,6 +68,10 @@ pub struct Cli {
     /// (postgres://user@host:port/db, migrated on start) that several host processes share.
     #[arg(long, env = "TM_DB", default_value = "./token-manager.db")]
     db: Database,
+    /// PostgreSQL with `?sslmode=require`: PEM file of the CA the server's certificate must
+    /// chain to [default: Mozilla's roots]. The certificate and the host name are verified.
+    #[arg(long, env = "TM_DB_CA_FILE")]
+    db_ca_file: Option<PathBuf>,
     /// AES key file, created with mode 0600 on first run (unless TOKEN_MANAGER_KEY is set).
     #[arg(long, env = "TM_KEY_FILE", default_value = "./token-manager.key")]
     key_file: PathBuf,
@@ -348,6 +352,9 @@ impl Cli {
             public_url: self.public_url,
             redirect_uri: self.redirect_uri,
             db: self.db,
+            db_tls: crate::store::PgTls {
+                ca_file: self.db_ca_file,
+            },
             key: KeySettings {
                 file: self.key_file,
                 env: env.key,

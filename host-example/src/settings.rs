@@ -21,6 +21,8 @@ pub struct Settings {
     pub redirect_uri: Option<Url>,
     /// Where the store lives: a SQLite file or a PostgreSQL database.
     pub db: Database,
+    /// PostgreSQL over TLS (`sslmode=require`): the CA file, if not Mozilla's roots.
+    pub db_tls: crate::store::PgTls,
     /// Where the token-encryption key comes from.
     pub key: KeySettings,
     /// The portal backend's API key file (created 0600 with one key when absent), unless
@@ -238,6 +240,7 @@ impl Settings {
             public_url: None,
             redirect_uri: None,
             db: Database::Sqlite(db),
+            db_tls: crate::store::PgTls::default(),
             key: KeySettings {
                 file: key_file,
                 env: None,

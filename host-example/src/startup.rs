@@ -476,7 +476,7 @@ async fn open_store(
         }
         // Several processes may start at once: the migrations take an advisory lock.
         Database::Postgres(url) => Arc::new(
-            PgStore::open(url, cipher)
+            PgStore::open_with(url, cipher, &settings.db_tls)
                 .await
                 .map_err(|e| format!("database {}: {}", settings.db, with_causes(&e)))?,
         ),

@@ -30,7 +30,7 @@ pub(crate) mod contract;
 mod postgres;
 mod sqlite;
 
-pub use postgres::PgStore;
+pub use postgres::{PgStore, PgTls};
 pub use sqlite::SqliteStore;
 
 /// Storage failures.
@@ -58,6 +58,10 @@ pub enum StoreError {
     /// The caller asked for something inconsistent.
     #[error("storage misuse: {0}")]
     Misuse(&'static str),
+    /// The storage settings cannot work (the text says which and why), e.g. a CA file
+    /// without a certificate.
+    #[error("{0}")]
+    Config(String),
 }
 
 impl StoreError {

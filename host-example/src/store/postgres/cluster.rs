@@ -28,6 +28,16 @@ impl Cluster {
     /// `initdb` and start a cluster; panics (failing the test) with what to do when
     /// PostgreSQL is not installed or does not start.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// [`start`](Self::start) a cluster that also accepts TLS, with this certificate and key
+    /// (PEM).
+    pub fn start_with_tls(cert_pem: &str, key_pem: &str) -> Self {
+        Self::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Self {
         let bin = bin_dir().unwrap_or_else(|| {
             panic!(
                 "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): \
@@ -39,6 +49,25 @@ impl Cluster {
             .prefix("tm-pg-")
             .tempdir()
             .expect("a temporary directory");
+        let mut tls_options = String::new();
+        if let Some((cert, key)) = tls {
+            let (cert_file, key_file) =
+                (dir.path().join("server.crt"), dir.path().join("server.key"));
+            std::fs::write(&cert_file, cert).unwrap();
+            std::fs::write(&key_file, key).unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                // The server refuses a key file others may read.
+                std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))
+                    .unwrap();
+            }
+            tls_options = format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cert_file.display(),
+                key_file.display()
+            );
+        }
         if as_postgres {
             run(Command::new("chown")
                 .args(["-R", "postgres:postgres"])
@@ -66,7 +95,7 @@ impl Cluster {
             cluster.port = free_port();
             let options = format!(
                 "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
-                 -c synchronous_commit=off -c full_page_writes=off",
+                 -c synchronous_commit=off -c full_page_writes=off{tls_options}",
                 cluster.port,
                 cluster.dir.path().display()
             );

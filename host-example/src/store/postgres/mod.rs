@@ -38,8 +38,8 @@
 //! no admission of our own: callers beyond [`PgStore::POOL_SIZE`] wait for a connection as
 //! futures inside the pool), plain SQL strings prepared and cached per connection, so building
 //! the host needs no database (sqlx's checked macros do, or an offline query cache kept in
-//! step), both widely used and maintained. No TLS to the database yet: a URL asking for
-//! `sslmode=require` fails at start; use loopback, a Unix socket or a private network.
+//! step), both widely used and maintained. TLS (`sslmode=require`) is rustls through
+//! `tokio-postgres-rustls`, verifying the server's certificate and name ([`PgTls`]).
 //!
 //! [`PageWindow`]: token_manager_core::history::PageWindow
 
@@ -68,6 +68,9 @@ mod outbox;
 mod rows;
 mod schema;
 mod server;
+mod tls;
+
+pub use tls::PgTls;
 
 /// Session settings of every connection, before the URL's own `options`.
 const DEFAULT_OPTIONS: &str = "-c lock_timeout=5s -c idle_in_transaction_session_timeout=60s";
@@ -95,8 +98,18 @@ impl PgStore {
     pub const POOL_SIZE: usize = 8;
 
     /// Connect to the database at `url` (`postgres://user[:password]@host[:port]/db[?…]`, as
-    /// libpq takes it) and migrate it.
+    /// libpq takes it) and migrate it; TLS with Mozilla's roots when the URL says
+    /// `sslmode=require`.
     pub async fn open(url: &str, cipher: TokenCipher) -> Result<Self, StoreError> {
+        Self::open_with(url, cipher, &PgTls::default()).await
+    }
+
+    /// [`open`](Self::open) with the TLS settings `tls` (see [`PgTls`]).
+    pub async fn open_with(
+        url: &str,
+        cipher: TokenCipher,
+        tls: &PgTls,
+    ) -> Result<Self, StoreError> {
         let mut config: tokio_postgres::Config = url.parse()?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
@@ -113,13 +126,14 @@ impl PgStore {
             config.get_options().unwrap_or_default()
         );
         config.options(options.trim_end());
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let recycling = || ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = if tls::wanted(url) {
+            Manager::from_config(config, tls::connector(tls)?, recycling())
+        } else {
+            Manager::from_config(config, NoTls, recycling())
+        };
         let pool = Pool::builder(manager)
             .max_size(Self::POOL_SIZE)
             .runtime(Runtime::Tokio1)
@@ -359,6 +373,86 @@ mod tests {
 
     const H: i64 = 3_600_000;
 
+    /// An error and its causes, as one line.
+    fn chain(err: &StoreError) -> String {
+        let mut text = err.to_string();
+        let mut source = std::error::Error::source(err);
+        while let Some(cause) = source {
+            text.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        text
+    }
+
+    /// Whether the store's own connection is encrypted, as the server sees it.
+    async fn encrypted(store: &PgStore) -> bool {
+        store
+            .engine
+            .conn()
+            .await
+            .unwrap()
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// `sslmode=require` against a cluster whose certificate (for 127.0.0.1) comes from a
+    /// private CA: with that CA (`--db-ca-file`) the connection is TLS; by another name of the
+    /// same server (`localhost`), or with Mozilla's roots, it is refused; without `sslmode` it
+    /// stays plain.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_over_tls_verifies_the_server_certificate_and_name() {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let server_key = KeyPair::generate().unwrap();
+        let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&server_key, &ca, &ca_key)
+            .unwrap();
+        let cluster = cluster::Cluster::start_with_tls(&server.pem(), &server_key.serialize_pem());
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+        let key = TokenKey::generate();
+        let url = cluster.database("tls");
+        let private_ca = PgTls {
+            ca_file: Some(ca_file),
+        };
+        let open = |url: String, tls: PgTls| {
+            let cipher = TokenCipher::new(&key);
+            async move { PgStore::open_with(&url, cipher, &tls).await }
+        };
+
+        let store = open(format!("{url}?sslmode=require"), private_ca.clone())
+            .await
+            .unwrap();
+        assert!(encrypted(&store).await);
+        let by_name = url.replace("127.0.0.1", "localhost");
+        let err = open(format!("{by_name}?sslmode=require"), private_ca.clone())
+            .await
+            .map(|_| ())
+            .expect_err("a certificate for another name was accepted");
+        assert!(
+            chain(&err).contains("not valid for name"),
+            "{}",
+            chain(&err)
+        );
+        let err = open(format!("{url}?sslmode=require"), PgTls::default())
+            .await
+            .map(|_| ())
+            .expect_err("a certificate from an unknown CA was accepted");
+        assert!(chain(&err).contains("UnknownIssuer"), "{}", chain(&err));
+        let plain = open(url, PgTls::default()).await.unwrap();
+        assert!(!encrypted(&plain).await);
+    }
+
     /// The behaviour every engine shares, on a throw-away PostgreSQL cluster: one database
     /// per case name (the same name reopens the same database).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -558,7 +652,8 @@ mod tests {
             AuthorizationStatus::Cleared
         );
 
-        // No TLS yet: a URL that requires it is refused rather than connected in the clear.
+        // A server without TLS: a URL that requires it is refused, never connected in the
+        // clear.
         let tls = PgStore::open(&format!("{url}?sslmode=require"), TokenCipher::new(&key)).await;
         assert!(tls.is_err(), "{tls:?}");
         let newer = PgStore::open(&url, TokenCipher::new(&key)).await;
