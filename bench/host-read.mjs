@@ -11,7 +11,7 @@
 // Usage: node bench/host-read.mjs [--rows N] [--runs R] [--seconds S] [--connections C] [--engine sqlite|postgres] [--label L] [--quick]
 
 
-import { cpuSecondsOf, median, memoryOf, mintSession, options, round, saveResult, startHost, wrk } from './lib/common.mjs';
+import { cpuSecondsOf, fetchFresh, median, memoryOf, mintSession, options, round, saveResult, startHost, wrk } from './lib/common.mjs';
 import { startPostgres } from './lib/postgres.mjs';
 
 const opt = options({ rows: 100000, runs: 3, seconds: 8, connections: 32, engine: 'sqlite', label: '' });
@@ -36,7 +36,7 @@ try {
   const url = (page, per) => `${host.host}/api/optin/tokens?company=${COMPANY}&page=${page}&per_page=${per}`;
 
   // Sanity: the answer has the rows we seeded.
-  const first = await (await fetch(url(1, 10), { headers })).json();
+  const first = await (await fetchFresh(url(1, 10), { headers })).json();
   if (first.total !== rows) throw new Error(`expected ${rows} rows, host reports ${JSON.stringify(first).slice(0, 300)}`);
 
   const latency = [];
@@ -44,7 +44,7 @@ try {
     const last = Math.max(1, Math.ceil(rows / per));
     const middle = Math.max(1, Math.ceil(last / 2));
     for (const [name, page] of [['page 1', 1], ['middle page', middle], ['last page', last]]) {
-      const check = await (await fetch(url(page, per), { headers })).json();
+      const check = await (await fetchFresh(url(page, per), { headers })).json();
       if (check.page !== page || check.rows.length === 0) throw new Error(`page ${page}: ${JSON.stringify(check).slice(0, 200)}`);
       wrk(url(page, per), { seconds: 1, headers }); // warm up
       const samples = [];

@@ -14,7 +14,7 @@
 
 import http from 'node:http';
 
-import { median, memoryOf, options, percentile, round, saveResult, sessions, sleep, startHost, wrk } from './lib/common.mjs';
+import { fetchFresh, median, memoryOf, options, percentile, round, saveResult, sessions, sleep, startHost, wrk } from './lib/common.mjs';
 import { exchange, mintCode, pool } from './lib/oauth.mjs';
 
 const opt = options({ companies: 64, seconds: 8, runs: 3, 'events-per-s': 1000, 'event-seconds': 3 });
@@ -70,7 +70,7 @@ try {
 
   // 1. The access-token API.
   const tokenUrl = `${host.host}/api/v1/companies/${companies[0]}/access-token`;
-  const first = await (await fetch(tokenUrl, { method: 'POST', headers: api })).json();
+  const first = await (await fetchFresh(tokenUrl, { method: 'POST', headers: api })).json();
   if (!first.access_token) throw new Error(`access-token: ${JSON.stringify(first)}`);
   wrk(tokenUrl, { seconds: 1, headers: api, method: 'POST' });
   const tokenRuns = [];
@@ -91,9 +91,9 @@ try {
   // 2. The proxy against a direct call.
   const direct = `${host.mock}/api/track/v1/details/${TRACKING}`;
   const proxied = `${host.host}/api/v1/companies/${companies[1]}/proxy/track/v1/details/${TRACKING}`;
-  const bearer = await (await fetch(`${host.host}/api/v1/companies/${companies[1]}/access-token`, { method: 'POST', headers: api })).json();
+  const bearer = await (await fetchFresh(`${host.host}/api/v1/companies/${companies[1]}/access-token`, { method: 'POST', headers: api })).json();
   const directHeaders = { Authorization: `Bearer ${bearer.access_token}` };
-  const check = await fetch(proxied, { headers: api });
+  const check = await fetchFresh(proxied, { headers: api });
   if (check.status !== 200 || check.headers.get('x-token-manager-proxy') !== 'provider') throw new Error(`proxy: HTTP ${check.status} ${await check.text()}`);
   const measure = (url, headers, connections) => {
     wrk(url, { seconds: 1, headers });

@@ -9,7 +9,7 @@
 
 import { readdirSync } from 'node:fs';
 
-import { memoryOf, options, round, saveResult, sessions, startHost, wrk } from './lib/common.mjs';
+import { fetchFresh, memoryOf, options, round, saveResult, sessions, startHost, wrk } from './lib/common.mjs';
 import { exchange, mintCode } from './lib/oauth.mjs';
 
 const opt = options({ minutes: 10, slice: 30, rows: 100000, connections: 32 });
@@ -50,7 +50,7 @@ try {
       await optIn('acme');
       exchanges++;
     }
-    const status = await (await fetch(`${host.host}/api/optin/status?company=demo-co`, { headers })).json();
+    const status = await (await fetchFresh(`${host.host}/api/optin/status?company=demo-co`, { headers })).json();
     const s = {
       at_s: round((performance.now() - started) / 1000, 0),
       rps: r.rps,

@@ -3,6 +3,7 @@
 // itself.
 
 import { spawn, execFileSync } from 'node:child_process';
+import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync, openSync } from 'node:fs';
 import { tmpdir, cpus, totalmem } from 'node:os';
@@ -356,6 +357,31 @@ export async function sessions(host, companies, opts = {}) {
   };
   await s.renew();
   return s;
+}
+
+/**
+ * `fetch` on a connection of its own (closed after the answer), resolving to a `Response`.
+ * For calls between `wrk` runs: `wrk` blocks the event loop (execFileSync) for longer than the
+ * host keeps an idle keep-alive connection open (its header-read timeout, 10 s), so a pooled
+ * connection of the global fetch is found closed only when the next request is written on it
+ * ("other side closed").
+ */
+export function fetchFresh(url, { method = 'GET', headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, headers, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) h.set(k, Array.isArray(v) ? v.join(', ') : String(v));
+        resolve(new Response(res.statusCode === 204 || res.statusCode === 304 ? null : Buffer.concat(chunks), { status: res.statusCode, headers: h }));
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /** Run a command, return stdout (throws with stderr on failure). */
