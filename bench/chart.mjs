@@ -90,7 +90,7 @@ export async function renderChart(r) {
     ['after reads', r.hostRead?.memory?.peak_rss_mib],
     ['after exchanges', r.exchange?.memory?.peak_rss_mib],
     ['refresher run', r.refresher?.memory?.peak_rss_mib],
-    ...(r.scale?.configs ?? []).map((c) => [`refresher at scale, ${c.config} (worst instance)`, Math.max(...c.peak_rss_mib)]),
+    ...(r.scale?.configs ?? []).map((c) => [`refresher at scale, ${c.config}, ${r.scale.setup.companies.toLocaleString('en')} (worst instance)`, Math.max(...c.peak_rss_mib)]),
   ].filter(([, v]) => v !== undefined);
   if (rss.length) {
     panels.push(panel('Host peak RSS (MiB)', rss.map(([label, value]) => ({ label, value })), { target: 60, targetLabel: 'target < 60 MB', unit: 'MiB' }));

@@ -1,7 +1,7 @@
 // Assemble target/bench/report.md and target/bench/report.png from the results the other
 // scripts wrote (target/bench/<part>.json). Parts that were not run are listed as such.
 
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { OUT, ROOT, loadResult, machine, round } from './lib/common.mjs';
@@ -20,8 +20,16 @@ const r = {
   serverApi: loadResult('server-api'),
   hostReadPg: loadResult('host-read-pg'),
   exchangePg: loadResult('exchange-pg'),
-  scale: loadResult('refresher-scale'),
+  // refresher-scale.json, and runs saved with another --label (refresher-scale-100k, ...).
+  scales: existsSync(OUT)
+    ? readdirSync(OUT)
+        .filter((f) => /^refresher-scale.*\.json$/.test(f))
+        .sort()
+        .map((f) => loadResult(f.slice(0, -'.json'.length)))
+    : [],
 };
+// The summary's: the largest run with two instances on PostgreSQL.
+r.scale = [...r.scales].filter((x) => x.configs?.some((c) => c.engine === 'postgres' && c.instances === 2)).sort((a, b) => b.setup.companies - a.setup.companies)[0] ?? null;
 const baseline = JSON.parse(readFileSync(join(ROOT, 'bench', 'baseline.json'), 'utf8'));
 if (r.hostRead) r.hostRead.before_rps = baseline.read_rps_before;
 
@@ -184,18 +192,21 @@ if (r.serverApi) {
 
 // --- 7. refresher at scale, PostgreSQL, several instances ------------------------------------------
 md.push('## 7. Refresher at scale: several host instances on one PostgreSQL database', '');
-if (r.scale) {
-  const sc = r.scale;
+for (const sc of r.scales) {
+  md.push(`### ${sc.setup.companies.toLocaleString('en')} companies, ${sc.configs.map((c) => c.config).join(', ')} (\`target/bench/${sc.name}.json\`)`, '');
   md.push(sc.method, '');
   md.push(`| ${sc.table.header.join(' | ')} |`, `| --- | ${sc.table.header.slice(1).map(() => '---:').join(' | ')} |`);
   for (const row of sc.table.rows) md.push(`| ${row.join(' | ')} |`);
   md.push('', `Target: ${sc.target}: ${yes(sc.met)}.`, '');
+}
+if (r.scales.length) {
   md.push(
     'Growth: each instance renews about `--refresh-concurrency` ÷ provider latency refreshes per second (32 ÷ 0.3 s ≈ 107/s here, less the database round trips), so N instances on N machines renew ≈ N × that, until the database\'s commits/s bound it (each refresh is a few short write transactions: the due-scan lease, the claim, the commit with its history row; see "DB commits per refresh"). ' +
       'At UPS\'s real 4-hour lifetime a population P needs P ÷ 14,100 refreshes/s in steady state (100,000 → 7.1/s; 10 M → 709/s, ≈ 7 instances at 300 ms); the jitter keeps a burst of opt-ins from coming due as one burst at every renewal, and the skew (300 s) is the backlog a fleet can absorb after an outage: a burst of B due at once drains in B ÷ (instances × 107/s).',
     '',
   );
-} else md.push('Not run.', '');
+}
+if (!r.scales.length) md.push('Not run.', '');
 
 writeFileSync(join(OUT, 'report.md'), md.join('\n') + '\n');
 console.log(`==> ${join(OUT, 'report.md')}`);

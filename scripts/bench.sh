@@ -8,7 +8,7 @@
 #
 # Parts: bundle render history host-read exchange refresher server-api (in this order), then
 # report; refresher-scale (PostgreSQL: GET /tokens, POST /exchange, and the refresher with
-# 100,000 companies on 1-3 instances, ≈ 1 hour; --quick 5,000, ≈ 12 minutes) runs only when
+# 100,000 companies on 1-3 instances, ≈ 1¼ hours; --quick 5,000, ≈ 13 minutes) runs only when
 # named.
 # Needs what scripts/setup.sh installs (Rust + wasm32, wasm-bindgen CLI, Node 20+, Chromium);
 # installs wrk (apt) and bench/node_modules (npm ci) itself when missing; refresher-scale also
