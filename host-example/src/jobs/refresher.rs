@@ -13,7 +13,8 @@
 
 use std::time::Duration;
 
-use futures_util::stream::{self, FuturesUnordered, StreamExt};
+use futures_util::stream::{self, StreamExt};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::ops::{self, OpError, RefreshOutcome};
@@ -49,6 +50,14 @@ async fn refresh_one(
     (company, result)
 }
 
+/// A refresh task that panicked (a bug): logged; its lease expires and the company is
+/// refreshed again then.
+fn log_panic<T>(done: Result<T, tokio::task::JoinError>) {
+    if let Err(e) = done {
+        tracing::error!(error = %e, "a refresh task failed");
+    }
+}
+
 /// One pass: refresh every company due now, up to `refresh_concurrency` of them (one scan),
 /// all at once; returns what happened per company, in due order. Errors are logged and left
 /// out.
@@ -65,12 +74,17 @@ pub async fn refresh_due(state: &AppState) -> Vec<(String, RefreshOutcome)> {
 
 /// The refresher loop, until `shutdown`: refreshes in flight are always finished (and
 /// committed) before it returns, so a shutdown never loses a freshly rotated pair.
+///
+/// Each refresh is a task of its own, not a future of this loop: while the loop waits for a
+/// scan, the refreshes keep running. (As futures polled only between scans, a refresh that
+/// held one of the SQLite store's admission permits could not finish and give it back while
+/// the scan waited for a permit: the refresher stopped for good.)
 pub async fn run_refresher(state: AppState, shutdown: CancellationToken) {
     let tick = state.config().refresh_tick.max(Duration::from_millis(10));
     let limit = state.config().refresh_concurrency.max(1);
     // Scan again once this many slots are free while there is a backlog.
     let refill_at = (limit / 4).max(1);
-    let mut running = FuturesUnordered::new();
+    let mut running = JoinSet::new();
     // The last scan filled every slot it asked for: more is probably due.
     let mut backlog = false;
     let mut next_scan = tokio::time::Instant::now();
@@ -82,17 +96,20 @@ pub async fn run_refresher(state: AppState, shutdown: CancellationToken) {
             backlog = due.len() == free;
             next_scan = now + tick;
             for company in due {
-                running.push(refresh_one(&state, company));
+                let state = state.clone();
+                running.spawn(async move { refresh_one(&state, company).await });
             }
         }
         tokio::select! {
             () = shutdown.cancelled() => break,
-            Some(_) = running.next(), if !running.is_empty() => {}
+            Some(done) = running.join_next(), if !running.is_empty() => log_panic(done),
             () = tokio::time::sleep_until(next_scan), if running.len() < limit => {}
         }
     }
     // Finish what was started; new work is left to the next start (or to the other instances,
     // once the leases of the scans expire).
-    while running.next().await.is_some() {}
+    while let Some(done) = running.join_next().await {
+        log_panic(done);
+    }
     tracing::debug!("refresher stopped");
 }

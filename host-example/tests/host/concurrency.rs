@@ -347,3 +347,49 @@ async fn due_companies_are_refreshed_in_parallel_each_once() {
         "{N} refreshes took {elapsed:?} (sequential: {sequential:?}, concurrency {parallel})"
     );
 }
+
+/// The refresher's own loop (not one pass) on SQLite, with more companies due than it keeps in
+/// flight and a provider taking 100 ms: every one is renewed, each token spent once. (The loop
+/// once scanned for more work while its refreshes waited, unpolled, on the store's admission
+/// permits they held: it stopped for good after a few dozen, on SQLite only.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_refresher_loop_works_through_a_backlog_on_sqlite() {
+    const N: usize = 80;
+    let ids: Vec<String> = (0..N).map(|i| format!("bk-{i:02}")).collect();
+    let h = Harness::builder()
+        .companies(&ids.join(","))
+        .exchange_per_minute(1_000)
+        .host(|c| c.refresh_concurrency = 16)
+        .start()
+        .await;
+    for id in &ids {
+        assert_eq!(h.authorize(id).await.status, StatusCode::CREATED, "{id}");
+    }
+    h.clock.advance(FOUR_HOURS);
+    h.mock.set_faults(slow_refreshes(100));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let refresher = tokio::spawn(host_example::jobs::run_refresher(
+        h.state.clone(),
+        shutdown.clone(),
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while h.stats().refreshes_succeeded < N as u64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refresher stopped: {} of {N} refreshed",
+            h.stats().refreshes_succeeded
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    refresher.await.unwrap();
+    let stats = h.stats();
+    assert_eq!(
+        (stats.refreshes_succeeded, stats.refreshes_refused),
+        (N as u64, 0)
+    );
+    // Every rotation is stored (the loop finishes what it started before it returns).
+    for id in &ids {
+        assert_eq!(h.tokens(id).await.total, 2, "{id}");
+    }
+}
