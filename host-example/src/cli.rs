@@ -352,7 +352,7 @@ impl Cli {
             public_url: self.public_url,
             redirect_uri: self.redirect_uri,
             db: self.db,
-            db_tls: crate::store::PgTls {
+            db_tls: crate::config::PgTls {
                 ca_file: self.db_ca_file,
             },
             key: KeySettings {

@@ -236,3 +236,11 @@ mod tests {
         assert_eq!(c.redirect_uri(), "https://portal.example/settings/ups?x=1");
     }
 }
+
+/// TLS settings of the PostgreSQL engine (`?sslmode=require`; see `store::postgres`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PgTls {
+    /// PEM file of the CA certificate(s) the server's certificate must chain to (instead of
+    /// Mozilla's roots).
+    pub ca_file: Option<PathBuf>,
+}

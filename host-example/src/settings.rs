@@ -22,7 +22,7 @@ pub struct Settings {
     /// Where the store lives: a SQLite file or a PostgreSQL database.
     pub db: Database,
     /// PostgreSQL over TLS (`sslmode=require`): the CA file, if not Mozilla's roots.
-    pub db_tls: crate::store::PgTls,
+    pub db_tls: crate::config::PgTls,
     /// Where the token-encryption key comes from.
     pub key: KeySettings,
     /// The portal backend's API key file (created 0600 with one key when absent), unless
@@ -240,7 +240,7 @@ impl Settings {
             public_url: None,
             redirect_uri: None,
             db: Database::Sqlite(db),
-            db_tls: crate::store::PgTls::default(),
+            db_tls: crate::config::PgTls::default(),
             key: KeySettings {
                 file: key_file,
                 env: None,

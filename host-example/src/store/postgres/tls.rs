@@ -5,7 +5,7 @@
 //! `--db-ca-file` when given (a private or cloud provider's CA). Without `sslmode`, or with
 //! `disable`, the connection is plain: loopback, a Unix socket or a private network.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
@@ -14,13 +14,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::store::StoreError;
 
-/// TLS settings of the PostgreSQL engine.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PgTls {
-    /// PEM file of the CA certificate(s) the server's certificate must chain to (instead of
-    /// Mozilla's roots).
-    pub ca_file: Option<PathBuf>,
-}
+pub use crate::config::PgTls;
 
 /// Does the URL ask for TLS (`sslmode=require` or `prefer`)?
 pub(super) fn wanted(url: &str) -> bool {
