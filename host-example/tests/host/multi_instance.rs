@@ -4,7 +4,7 @@
 //! mid-refresh once its leases expire, and a Clear on one instance stops the others from using
 //! the company's tokens at once (proxy, access-token API and refresher).
 //!
-//! One `#[test]` with its own runtime and throw-away cluster (the cluster helper of
+//! One test with its own throw-away cluster (the cluster helper of
 //! `store/postgres`), phases in order on the same database. `TM_MULTI_ROUNDS` sets the number of
 //! refresh rounds of the first phase (default 1,000), `TM_MULTI_KILLS` the SIGKILLs of the
 //! second (default 6).
@@ -160,77 +160,71 @@ async fn wait_for(what: &str, deadline: Duration, mut done: impl AsyncFnMut() ->
     }
 }
 
-#[test]
-fn three_instances_share_one_postgres_database() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_share_one_postgres_database() {
     use crate::harness::cluster;
-    // Declared before the runtime, so it is stopped after the runtime has shut down.
+    // Declared first, so it is stopped (and its files removed) last, even when an assertion
+    // fails.
     let cluster = cluster::Cluster::start();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let url = cluster.database("multi");
-        let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        let users = (0..COMPANIES)
-            .map(|i| (user(i), format!("pw-{i}")))
-            .collect::<Vec<_>>();
-        let (addr, mock) = spawn(MockConfig {
-            access_ttl: ACCESS_TTL,
-            users: users.clone(),
-            ..MockConfig::default()
-        })
+    let url = cluster.database("multi");
+    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut key = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut key);
-        let companies: Vec<String> = (0..COMPANIES).map(company).collect();
-        let mut replicas = Replicas {
-            setup: BinarySetup {
-                dir: dir.path().to_owned(),
-                db: PathBuf::from(&url),
-                mock_base: format!("http://{addr}"),
-                key_b64: B64.encode(key),
-                api_key: host_example::access::ApiKeys::generate(),
-            },
-            env: vec![
-                ("TM_COMPANIES".into(), companies.join(",")),
-                // The provider takes 300 ms; a refresh may take 2 s before it is abandoned.
-                ("TM_HTTP_REFRESH_TIMEOUT_MS".into(), "2000".into()),
-                // The demo worker's proxy calls are phase 3's witnesses.
-                ("TM_RETRIEVAL_INTERVAL_MS".into(), "200".into()),
-            ],
-            hosts: vec![None, None, None],
-            starts: 0,
-        };
-        for k in 0..3 {
-            replicas.start(k);
-        }
-        // Opt-ins through all three.
-        for (i, (name, password)) in users.iter().enumerate() {
-            let host = replicas.url(i % 3);
-            let status = opt_in_as(
-                &host,
-                &mock,
-                &replicas.setup.api_key,
-                &company(i),
-                (name, password),
-            )
-            .await
-            .unwrap();
-            assert_eq!(status, 201, "opt-in of {}", company(i));
-        }
-        mock.set_faults(slow_refreshes(PROVIDER_LATENCY_MS));
+    tokio::spawn(connection);
+    let users = (0..COMPANIES)
+        .map(|i| (user(i), format!("pw-{i}")))
+        .collect::<Vec<_>>();
+    let (addr, mock) = spawn(MockConfig {
+        access_ttl: ACCESS_TTL,
+        users: users.clone(),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut key = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut key);
+    let companies: Vec<String> = (0..COMPANIES).map(company).collect();
+    let mut replicas = Replicas {
+        setup: BinarySetup {
+            dir: dir.path().to_owned(),
+            db: PathBuf::from(&url),
+            mock_base: format!("http://{addr}"),
+            key_b64: B64.encode(key),
+            api_key: host_example::access::ApiKeys::generate(),
+        },
+        env: vec![
+            ("TM_COMPANIES".into(), companies.join(",")),
+            // The provider takes 300 ms; a refresh may take 2 s before it is abandoned.
+            ("TM_HTTP_REFRESH_TIMEOUT_MS".into(), "2000".into()),
+            // The demo worker's proxy calls are phase 3's witnesses.
+            ("TM_RETRIEVAL_INTERVAL_MS".into(), "200".into()),
+        ],
+        hosts: vec![None, None, None],
+        starts: 0,
+    };
+    for k in 0..3 {
+        replicas.start(k);
+    }
+    // Opt-ins through all three.
+    for (i, (name, password)) in users.iter().enumerate() {
+        let host = replicas.url(i % 3);
+        let status = opt_in_as(
+            &host,
+            &mock,
+            &replicas.setup.api_key,
+            &company(i),
+            (name, password),
+        )
+        .await
+        .unwrap();
+        assert_eq!(status, 201, "opt-in of {}", company(i));
+    }
+    mock.set_faults(slow_refreshes(PROVIDER_LATENCY_MS));
 
-        refresh_rounds(&replicas, &mock, &db).await;
-        takeovers(&mut replicas, &mock, &db).await;
-        clear_everywhere(&replicas, &mock, &db, &users).await;
-    });
+    refresh_rounds(&replicas, &mock, &db).await;
+    takeovers(&mut replicas, &mock, &db).await;
+    clear_everywhere(&replicas, &mock, &db, &users).await;
 }
 
 /// Phase 1: `TM_MULTI_ROUNDS` refreshes over the three instances.

@@ -277,108 +277,99 @@ async fn half_sent_requests_and_idle_connections_are_closed_after_the_header_tim
 /// helper of `store/postgres`), as two host processes behind a load balancer: both migrate it
 /// at start, an opt-in through the first (its pending authorization, the exchange's commit)
 /// is what the second serves at `/api/optin/status`, and no SQLite file is made.
-/// (A plain `#[test]` with its own runtime, so the cluster is stopped after the runtime.)
-#[test]
-fn two_applications_share_one_postgres_database() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_applications_share_one_postgres_database() {
     use crate::harness::cluster;
     use host_example::settings::Database;
     use token_manager_core::api::StartResponse;
     use token_manager_core::flow::{CallbackParams, DEFAULT_MAX_AGE};
     use token_manager_core::Timestamp;
 
-    // Declared before the runtime, so it is stopped after the runtime has shut down (and even
-    // when an assertion fails).
+    // Declared first, so it is stopped (and its files removed) last, even when an assertion
+    // fails.
     let cluster = cluster::Cluster::start();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
+    let url = cluster.database("startup");
+    let dir = tempfile::tempdir().unwrap();
+    let mut serving = Vec::new();
+    let shutdown = CancellationToken::new();
+    let mut hosts = Vec::new();
+    for _ in 0..2 {
+        let mut settings = settings_in(dir.path());
+        settings.db = Database::Postgres(url.clone());
+        settings.retrieval_interval = Duration::ZERO;
+        let app = Application::build(settings).await.unwrap();
+        hosts.push(app.host_url().to_owned());
+        serving.push(tokio::spawn(app.run_until_stopped(shutdown.clone())));
+    }
+    assert!(!dir.path().join("tm.db").exists());
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    runtime.block_on(async {
-        let url = cluster.database("startup");
-        let dir = tempfile::tempdir().unwrap();
-        let mut serving = Vec::new();
-        let shutdown = CancellationToken::new();
-        let mut hosts = Vec::new();
-        for _ in 0..2 {
-            let mut settings = settings_in(dir.path());
-            settings.db = Database::Postgres(url.clone());
-            settings.retrieval_interval = Duration::ZERO;
-            let app = Application::build(settings).await.unwrap();
-            hosts.push(app.host_url().to_owned());
-            serving.push(tokio::spawn(app.run_until_stopped(shutdown.clone())));
-        }
-        assert!(!dir.path().join("tm.db").exists());
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let post = |host: &str, path: &str, bearer: &str, body: Value| {
-            http.post(format!("{host}{path}"))
-                .bearer_auth(bearer)
-                .header("origin", host)
-                .header("x-token-manager", "1")
-                .json(&body)
-        };
-        // Both processes share the key files in `dir`, so the first's session is the second's.
-        let api_key = std::fs::read_to_string(dir.path().join("tm.api-key")).unwrap();
-        let session = json_of(post(
-            &hosts[0],
-            "/api/v1/sessions",
-            api_key.trim(),
-            json!({"user": {"id": "admin"}, "companies": [{"id": "demo-co", "role": "admin"}]}),
-        ))
-        .await;
-        let token = session["session_token"].as_str().unwrap();
-        let status = |host: &str| {
-            json_of(
-                http.get(format!("{host}/api/optin/status?company=demo-co"))
-                    .bearer_auth(token),
-            )
-        };
-        assert_eq!(status(&hosts[1]).await["status"], "not_authorized");
-        let started: StartResponse = post(
-            &hosts[0],
-            "/api/optin/start",
-            token,
-            json!({"company": "demo-co"}),
+    let post = |host: &str, path: &str, bearer: &str, body: Value| {
+        http.post(format!("{host}{path}"))
+            .bearer_auth(bearer)
+            .header("origin", host)
+            .header("x-token-manager", "1")
+            .json(&body)
+    };
+    // Both processes share the key files in `dir`, so the first's session is the second's.
+    let api_key = std::fs::read_to_string(dir.path().join("tm.api-key")).unwrap();
+    let session = json_of(post(
+        &hosts[0],
+        "/api/v1/sessions",
+        api_key.trim(),
+        json!({"user": {"id": "admin"}, "companies": [{"id": "demo-co", "role": "admin"}]}),
+    ))
+    .await;
+    let token = session["session_token"].as_str().unwrap();
+    let status = |host: &str| {
+        json_of(
+            http.get(format!("{host}/api/optin/status?company=demo-co"))
+                .bearer_auth(token),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
+    };
+    assert_eq!(status(&hosts[1]).await["status"], "not_authorized");
+    let started: StartResponse = post(
+        &hosts[0],
+        "/api/optin/start",
+        token,
+        json!({"company": "demo-co"}),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let back = mock_ups::testing::sign_in(&http, &started.authorize_url, "demo", "demo-password")
         .await
         .unwrap();
-        let back =
-            mock_ups::testing::sign_in(&http, &started.authorize_url, "demo", "demo-password")
-                .await
-                .unwrap();
-        let params = CallbackParams::parse(back.as_str()).unwrap().unwrap();
-        let now = Timestamp(host_example::clock::system_now().0);
-        let body = started
-            .pending
-            .handle_callback(params, now, DEFAULT_MAX_AGE)
-            .unwrap();
-        let exchanged = post(
-            &hosts[0],
-            "/api/optin/exchange",
-            token,
-            json!({"company": body.company, "code": body.code, "state": body.state}),
-        )
-        .send()
-        .await
+    let params = CallbackParams::parse(back.as_str()).unwrap().unwrap();
+    let now = Timestamp(host_example::clock::system_now().0);
+    let body = started
+        .pending
+        .handle_callback(params, now, DEFAULT_MAX_AGE)
         .unwrap();
-        assert_eq!(exchanged.status(), 201);
-        for host in &hosts {
-            assert_eq!(status(host).await["status"], "active", "{host}");
-        }
-        shutdown.cancel();
-        for s in serving {
-            tokio::time::timeout(Duration::from_secs(10), s)
-                .await
-                .expect("stops when cancelled")
-                .unwrap()
-                .unwrap();
-        }
-    });
+    let exchanged = post(
+        &hosts[0],
+        "/api/optin/exchange",
+        token,
+        json!({"company": body.company, "code": body.code, "state": body.state}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(exchanged.status(), 201);
+    for host in &hosts {
+        assert_eq!(status(host).await["status"], "active", "{host}");
+    }
+    shutdown.cancel();
+    for s in serving {
+        tokio::time::timeout(Duration::from_secs(10), s)
+            .await
+            .expect("stops when cancelled")
+            .unwrap()
+            .unwrap();
+    }
 }
