@@ -111,35 +111,25 @@ pub fn query_one(db: &Path, sql: &str) -> SqlValue {
     }
 }
 
-/// The ciphertext columns of `company`'s row.
+/// The ciphertext columns of `company`'s row (PostgreSQL only; `None` on SQLite).
 pub fn ciphertexts(db: &Path, company: &str) -> Option<Vec<Option<Vec<u8>>>> {
     let url = registry().lock().unwrap().get(db).map(|o| o.url.clone())?;
     let company = company.to_owned();
-    Some(
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                    .await
-                    .unwrap();
-                tokio::spawn(connection);
-                let r = client
-                    .query_one(
-                        "SELECT access_ct, access_nonce, refresh_ct, refresh_nonce
-                         FROM authorizations WHERE company = $1",
-                        &[&company],
-                    )
-                    .await
-                    .unwrap();
-                (0..4).map(|i| r.get::<_, Option<Vec<u8>>>(i)).collect()
-            })
-        })
-        .join()
-        .unwrap(),
-    )
+    let columns = std::thread::spawn(move || {
+        let pg = postgres_sync(&url);
+        let row = pg
+            .runtime
+            .block_on(pg.client.query_one(
+                "SELECT access_ct, access_nonce, refresh_ct, refresh_nonce
+                 FROM authorizations WHERE company = $1",
+                &[&company],
+            ))
+            .unwrap();
+        (0..4).map(|i| row.get::<_, Option<Vec<u8>>>(i)).collect()
+    })
+    .join()
+    .unwrap();
+    Some(columns)
 }
 
 /// One value read by [`query_one`].
@@ -165,14 +155,14 @@ impl SqlValue {
     }
 }
 
-/// A blocking client for one query.
+/// A blocking client (a runtime of its own), for a thread outside the test's runtime.
 struct SyncPg {
     runtime: tokio::runtime::Runtime,
     client: tokio_postgres::Client,
 }
 
 impl SyncPg {
-    fn query_one(&mut self, sql: &str) -> Result<SqlValue, tokio_postgres::Error> {
+    fn query_one(&self, sql: &str) -> Result<SqlValue, tokio_postgres::Error> {
         self.runtime.block_on(async {
             let rows = self.client.simple_query(sql).await?;
             let row = rows
