@@ -207,6 +207,13 @@ pub(crate) fn revocation_json(r: Option<&token_manager_core::api::Revocation>) -
     r.and_then(|r| serde_json::to_string(r).ok())
 }
 
+/// The receipt back from `history.revocation` (none when absent or not one this version reads).
+pub(crate) fn revocation_from_json(
+    json: Option<String>,
+) -> Option<token_manager_core::api::Revocation> {
+    json.and_then(|json| serde_json::from_str(&json).ok())
+}
+
 /// One change of one company's authorization, applied atomically by [`Store::commit`].
 #[derive(Debug, Clone)]
 pub struct Transition {

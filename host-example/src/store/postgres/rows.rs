@@ -125,9 +125,7 @@ pub(super) fn record_from_row(r: &Row) -> Result<TokenRecord, StoreError> {
         authorized_by: r.try_get("authorized_by")?,
         cleared_by: r.try_get("cleared_by")?,
         superseded_by: r.try_get("superseded_by")?,
-        revocation: r
-            .try_get::<_, Option<String>>("revocation")?
-            .and_then(|json| serde_json::from_str(&json).ok()),
+        revocation: crate::store::revocation_from_json(r.try_get("revocation")?),
     })
 }
 

@@ -124,8 +124,6 @@ pub(super) fn record_from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
         authorized_by: r.get("authorized_by")?,
         cleared_by: r.get("cleared_by")?,
         superseded_by: r.get("superseded_by")?,
-        revocation: r
-            .get::<_, Option<String>>("revocation")?
-            .and_then(|json| serde_json::from_str(&json).ok()),
+        revocation: crate::store::revocation_from_json(r.get("revocation")?),
     })
 }
