@@ -339,7 +339,6 @@ impl Cli {
             edge: crate::config::EdgeLimits {
                 header_timeout: Duration::from_millis(self.header_timeout_ms.max(1)),
                 max_connections: self.max_connections.max(1),
-                max_in_flight: self.max_in_flight.max(1),
                 ..crate::config::EdgeLimits::default()
             },
             ups,
@@ -397,6 +396,7 @@ impl Cli {
                 ),
             },
             exchange_per_minute: self.exchange_per_minute,
+            max_in_flight: self.max_in_flight.max(1),
         })
     }
 
@@ -440,7 +440,7 @@ mod tests {
             .unwrap()
             .into_settings(SecretEnv::default())
             .unwrap();
-        assert_eq!(max.edge.max_in_flight, 7);
+        assert_eq!(max.max_in_flight, 7);
     }
 
     #[test]

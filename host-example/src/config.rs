@@ -116,8 +116,6 @@ pub struct EdgeLimits {
     pub max_connections: usize,
     /// How long shutdown waits for requests in flight.
     pub drain: Duration,
-    /// Most requests handled at once (see [`HostConfig::max_in_flight`]).
-    pub max_in_flight: usize,
 }
 
 impl Default for EdgeLimits {
@@ -126,7 +124,6 @@ impl Default for EdgeLimits {
             header_timeout: Duration::from_secs(10),
             max_connections: 1024,
             drain: Duration::from_secs(30),
-            max_in_flight: 512,
         }
     }
 }

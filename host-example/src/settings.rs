@@ -67,6 +67,8 @@ pub struct Settings {
     pub limits: HttpLimits,
     /// Opt-in attempts (`/start`, `/exchange`) allowed per portal user and company per minute.
     pub exchange_per_minute: u32,
+    /// Most requests handled at once by the whole host (`--max-in-flight`).
+    pub max_in_flight: usize,
     /// UPS entry point and token flow (`--provider ups` and the mock).
     pub ups: UpsSettings,
     /// What a generic provider's metadata must satisfy.
@@ -271,6 +273,7 @@ impl Settings {
             webhook_retry: token_manager_core::webhook::RetryPolicy::default(),
             limits: HttpLimits::default(),
             exchange_per_minute: 20,
+            max_in_flight: 512,
             ups: UpsSettings::default(),
             discovery: token_manager_core::config::DiscoveryRules::default(),
             edge: crate::config::EdgeLimits::default(),

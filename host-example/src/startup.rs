@@ -232,7 +232,7 @@ fn host_config(settings: &Settings, public_url: Url) -> Result<HostConfig, Start
     config.refresh_concurrency = settings.refresh_concurrency.max(1);
     config.retrieval_interval = settings.retrieval_interval;
     config.exchange_per_minute = settings.exchange_per_minute;
-    config.max_in_flight = settings.edge.max_in_flight.max(1);
+    config.max_in_flight = settings.max_in_flight.max(1);
     let limits = settings.limits;
     // A lease outlives the longest provider call made under it, and a request outlives a
     // refresh it waits for.
