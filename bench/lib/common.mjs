@@ -168,8 +168,8 @@ export async function startHost(args = [], { env = {}, timeoutMs = 120_000, name
   const db = dbUrl ?? join(dir, 'bench.db');
   const log = join(dir, `${name}.log`);
   const apiKey = env.TOKEN_MANAGER_API_KEY ?? `tmk_${randomBytes(32).toString('base64url')}`;
-  const out = openSync(log, 'a');
-  const child = spawn(
+  const proc = await spawnReady(
+    'host',
     HOST_BIN,
     [
       '--listen', '127.0.0.1:0',
@@ -180,47 +180,10 @@ export async function startHost(args = [], { env = {}, timeoutMs = 120_000, name
       '--ready-file', ready,
       ...args,
     ],
-    { cwd: dir, env: { ...process.env, TOKEN_MANAGER_API_KEY: apiKey, ...env }, stdio: ['ignore', out, out] },
+    { dir, ready, log, timeoutMs, pollMs: 50, stopGraceMs: 20_000, env: { ...process.env, TOKEN_MANAGER_API_KEY: apiKey, ...env } },
   );
-  const forget = onCleanup(() => {
-    killNow(child);
-    rmSync(dir, { recursive: true, force: true });
-  });
-  let exited = null;
-  child.on('exit', (code, signal) => {
-    exited = { code, signal };
-  });
-  const deadline = Date.now() + timeoutMs;
-  while (!existsSync(ready)) {
-    if (exited) {
-      throw new Error(`host exited (${JSON.stringify(exited)}) before it was ready; log:\n${readFileSync(log, 'utf8').slice(-3000)}`);
-    }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`host not ready after ${timeoutMs} ms; log:\n${readFileSync(log, 'utf8').slice(-3000)}`);
-    }
-    await sleep(50);
-  }
   const urls = JSON.parse(readFileSync(ready, 'utf8'));
-  return {
-    ...urls,
-    apiKey,
-    pid: child.pid,
-    dir,
-    db,
-    log,
-    child,
-    async stop() {
-      if (!exited) {
-        child.kill('SIGTERM');
-        const until = Date.now() + 20_000;
-        while (!exited && Date.now() < until) await sleep(50);
-        if (!exited) child.kill('SIGKILL');
-      }
-      rmSync(dir, { recursive: true, force: true });
-      forget();
-    },
-  };
+  return { ...urls, apiKey, pid: proc.child.pid, dir, db, log, child: proc.child, stop: proc.stop };
 }
 
 /**
@@ -238,12 +201,27 @@ export async function startMock(args = [], { env = {}, timeoutMs = 30_000, name 
   const log = join(dir, `${name}.log`);
   const secretFile = join(dir, 'client-secret');
   writeFileSync(secretFile, 'demo-secret\n', { mode: 0o600 });
-  const out = openSync(log, 'a');
-  const child = spawn(MOCK_BIN, ['--listen', '127.0.0.1:0', '--ready-file', ready, '--client-secret-file', secretFile, ...args], {
-    cwd: dir,
+  const proc = await spawnReady('mock-ups', MOCK_BIN, ['--listen', '127.0.0.1:0', '--ready-file', ready, '--client-secret-file', secretFile, ...args], {
+    dir,
+    ready,
+    log,
+    timeoutMs,
+    pollMs: 25,
+    stopGraceMs: 10_000,
     env: { ...process.env, ...env },
-    stdio: ['ignore', out, out],
   });
+  const { mock } = JSON.parse(readFileSync(ready, 'utf8'));
+  return { mock, pid: proc.child.pid, dir, log, secretFile, child: proc.child, stop: proc.stop };
+}
+
+/**
+ * Spawn `bin args` in `dir` (output appended to `log`) and wait until it writes its `ready`
+ * file. Until stopped, the process is killed and `dir` removed on exit or a signal
+ * (`onCleanup`). `stop()`: SIGTERM, SIGKILL after `stopGraceMs`, then `dir` is removed.
+ */
+async function spawnReady(what, bin, args, { dir, ready, log, env, timeoutMs, pollMs, stopGraceMs }) {
+  const out = openSync(log, 'a');
+  const child = spawn(bin, args, { cwd: dir, env, stdio: ['ignore', out, out] });
   const forget = onCleanup(() => {
     killNow(child);
     rmSync(dir, { recursive: true, force: true });
@@ -254,24 +232,21 @@ export async function startMock(args = [], { env = {}, timeoutMs = 30_000, name 
   });
   const deadline = Date.now() + timeoutMs;
   while (!existsSync(ready)) {
-    if (exited || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`mock-ups not ready (${JSON.stringify(exited)}); log:\n${readFileSync(log, 'utf8').slice(-3000)}`);
+    if (exited) {
+      throw new Error(`${what} exited (${JSON.stringify(exited)}) before it was ready; log:\n${readFileSync(log, 'utf8').slice(-3000)}`);
     }
-    await sleep(25);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`${what} not ready after ${timeoutMs} ms; log:\n${readFileSync(log, 'utf8').slice(-3000)}`);
+    }
+    await sleep(pollMs);
   }
-  const { mock } = JSON.parse(readFileSync(ready, 'utf8'));
   return {
-    mock,
-    pid: child.pid,
-    dir,
-    log,
-    secretFile,
     child,
     async stop() {
       if (!exited) {
         child.kill('SIGTERM');
-        const until = Date.now() + 10_000;
+        const until = Date.now() + stopGraceMs;
         while (!exited && Date.now() < until) await sleep(50);
         if (!exited) child.kill('SIGKILL');
       }
